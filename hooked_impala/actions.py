@@ -1,0 +1,92 @@
+"""The maze's 15 procgen actions grouped into its five movements.
+
+procgen's maze uses the shared 15-action keyboard layout; only four directions move the
+mouse: LEFT = 0, 1, 2; DOWN = 3; UP = 5; RIGHT = 6, 7, 8. Everything else does nothing
+(NOOP). Analyses sum the action probabilities within each group.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import torch
+from beartype import beartype
+from jaxtyping import Float, jaxtyped
+
+NUM_ACTIONS = 15
+
+
+class Movement(IntEnum):
+    """The five movements, in the column order of ``movement_probs``."""
+
+    LEFT = 0
+    DOWN = 1
+    UP = 2
+    RIGHT = 3
+    NOOP = 4
+
+    @property
+    def delta(self) -> tuple[int, int]:
+        """``(d_row, d_col)`` in the maze layer's convention (row 0 at the bottom, UP = +row)."""
+        return _DELTAS[self]
+
+
+_DELTAS = {
+    Movement.LEFT: (0, -1),
+    Movement.DOWN: (-1, 0),
+    Movement.UP: (1, 0),
+    Movement.RIGHT: (0, 1),
+    Movement.NOOP: (0, 0),
+}
+
+ACTIONS_OF_MOVEMENT: dict[Movement, tuple[int, ...]] = {
+    Movement.LEFT: (0, 1, 2),
+    Movement.DOWN: (3,),
+    Movement.UP: (5,),
+    Movement.RIGHT: (6, 7, 8),
+    Movement.NOOP: (4, 9, 10, 11, 12, 13, 14),
+}
+
+# One canonical procgen action per movement, for stepping an environment.
+ACTION_OF_MOVEMENT: dict[Movement, int] = {
+    Movement.LEFT: 1,
+    Movement.DOWN: 3,
+    Movement.UP: 5,
+    Movement.RIGHT: 7,
+    Movement.NOOP: 4,
+}
+
+
+def _grouping_matrix() -> torch.Tensor:
+    matrix = torch.zeros(NUM_ACTIONS, len(Movement))
+    for movement, actions in ACTIONS_OF_MOVEMENT.items():
+        matrix[list(actions), movement] = 1.0
+    return matrix
+
+
+_GROUPING = _grouping_matrix()
+
+
+@jaxtyped(typechecker=beartype)
+def movement_probs(logits: Float[torch.Tensor, "*batch 15"]) -> Float[torch.Tensor, "*batch 5"]:
+    """Probabilities of the five movements (columns in ``Movement`` order) from 15 logits."""
+    probs = torch.softmax(logits, dim=-1)
+    return probs @ _GROUPING.to(dtype=probs.dtype, device=probs.device)
+
+
+@jaxtyped(typechecker=beartype)
+def movement_log_probs(
+    logits: Float[torch.Tensor, "*batch 15"],
+) -> Float[torch.Tensor, "*batch 5"]:
+    """Log-probabilities of the five movements, computed stably with logsumexp per group."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    groups = [log_probs[..., list(ACTIONS_OF_MOVEMENT[m])].logsumexp(-1) for m in Movement]
+    return torch.stack(groups, dim=-1)
+
+
+def movement_of_action(action: int) -> Movement:
+    """The movement a procgen action index performs."""
+    for movement, actions in ACTIONS_OF_MOVEMENT.items():
+        if action in actions:
+            return movement
+    raise ValueError(f"action {action!r} is not one of the {NUM_ACTIONS} procgen actions 0..14")

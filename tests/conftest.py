@@ -1,0 +1,54 @@
+"""Shared fixtures: where the shared checkpoints are, small models, procgen observations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hooked_impala import HookedImpala, ImpalaConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CHECKPOINTS = REPO.parent / "shared" / "checkpoints"
+PPO_S1_FILE = "model_160022528.pth"
+
+
+@pytest.fixture(scope="session")
+def shared_checkpoints() -> Path:
+    """The folder with the real s=1 PPO agent. In CI its absence is a failure, not a skip."""
+    if not (SHARED_CHECKPOINTS / PPO_S1_FILE).is_file():
+        message = f"{SHARED_CHECKPOINTS / PPO_S1_FILE} is not there"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_CHECKPOINTS
+
+
+@pytest.fixture(scope="session")
+def ppo_s1(shared_checkpoints: Path) -> HookedImpala:
+    from hooked_impala import load_pretrained
+
+    return load_pretrained("model_160022528", cache=shared_checkpoints, progress=False)
+
+
+@pytest.fixture
+def tiny_model() -> HookedImpala:
+    """Scale-1 widths, random weights, deterministic."""
+    torch.manual_seed(0)
+    return HookedImpala(ImpalaConfig()).eval()
+
+
+@pytest.fixture(scope="session")
+def procgen_obs() -> np.ndarray:
+    """Eight real easy-mode maze observations, uint8 (8, 64, 64, 3), after a few steps."""
+    from procgen import ProcgenGym3Env
+
+    env = ProcgenGym3Env(num=8, env_name="maze", distribution_mode="easy", start_level=1000, num_levels=8, rand_seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        env.act(rng.choice([1, 3, 5, 7], size=8).astype(np.int32))
+    _, obs, _ = env.observe()
+    return obs["rgb"].copy()

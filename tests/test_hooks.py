@@ -1,0 +1,216 @@
+"""The hook core: TransformerLens semantics, no leaks, gradients through hooks."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import torch
+from torch import nn
+
+from hooked_impala import ActivationCache, HookedRootModule, HookNameError, HookPoint
+
+RESADD = "embedder.block2.res1.resadd_out"
+
+
+def attached(model: HookedRootModule) -> int:
+    return sum(len(p.fwd_hooks) + len(p.bwd_hooks) for p in model.hook_dict.values())
+
+
+class TwoLayer(HookedRootModule):
+    """y = w2 · relu(w1 · x): small enough to check every number by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(2, 2, bias=False)
+        self.hook_pre = HookPoint()
+        self.hook_post = HookPoint()
+        self.lin2 = nn.Linear(2, 1, bias=False)
+        with torch.no_grad():
+            self.lin1.weight.copy_(torch.tensor([[1.0, 2.0], [-1.0, 1.0]]))
+            self.lin2.weight.copy_(torch.tensor([[3.0, -2.0]]))
+        self.setup()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin2(self.hook_post(torch.relu(self.hook_pre(self.lin1(x)))))
+
+
+def test_hook_core_knows_no_architecture_and_caches_by_name() -> None:
+    model = TwoLayer()
+    assert list(model.hook_dict) == ["hook_pre", "hook_post"]
+    out, cache = model.run_with_cache(torch.tensor([[1.0, 1.0]]))
+    assert torch.equal(cache["hook_pre"], torch.tensor([[3.0, 0.0]]))
+    assert torch.equal(cache["hook_post"], torch.tensor([[3.0, 0.0]]))
+    assert out.item() == 9.0
+
+
+def test_tl_style_snippet_runs_unchanged(tiny_model, procgen_obs) -> None:
+    # Written as a TransformerLens user would write it against HookedTransformer.
+    model = tiny_model
+    tokens = torch.from_numpy(procgen_obs)
+
+    def zero_channel_hook(activation, hook, channel):
+        activation[:, channel] = 0.0
+        return activation
+
+    logits_clean, cache = model.run_with_cache(tokens)
+    logits_ablated = model.run_with_hooks(
+        tokens, fwd_hooks=[(RESADD, partial(zero_channel_hook, channel=5))]
+    )
+    _, ablated_cache = model.run_with_cache(tokens, names_filter=lambda name: "resadd" in name)
+    model.add_hook(RESADD, partial(zero_channel_hook, channel=5))
+    logits_permanent = model(tokens)
+    model.reset_hooks()
+
+    assert isinstance(cache, ActivationCache) and RESADD in model.hook_dict
+    assert cache[RESADD].shape == (8, 32, 16, 16)
+    assert not torch.allclose(logits_clean.logits, logits_ablated.logits)
+    assert torch.allclose(logits_ablated.logits, logits_permanent.logits)
+    assert all("resadd" in name for name in ablated_cache)
+    assert attached(model) == 0
+
+
+def test_names_filter_forms(tiny_model) -> None:
+    obs = torch.zeros(2, 3, 64, 64)
+    everything = tiny_model.run_with_cache(obs)[1]
+    assert set(everything) == set(tiny_model.hook_dict)
+    one = tiny_model.run_with_cache(obs, names_filter=RESADD)[1]
+    assert list(one) == [RESADD]
+    two = tiny_model.run_with_cache(obs, names_filter=[RESADD, "input"])[1]
+    assert set(two) == {RESADD, "input"}
+    fn = tiny_model.run_with_cache(obs, names_filter=lambda n: n.startswith("fc_"))[1]
+    assert set(fn) == {"fc_policy_out", "fc_value_out"}
+    # Aliases resolve in filters and in the cache.
+    aliased = tiny_model.run_with_cache(obs, names_filter=["logits"])[1]
+    assert torch.equal(aliased["logits"], aliased["fc_policy_out"])
+
+
+def test_cache_values_equal_the_forward(tiny_model) -> None:
+    obs = torch.rand(3, 3, 64, 64)
+    out, cache = tiny_model.run_with_cache(obs)
+    assert torch.equal(cache["fc_policy_out"], out.logits)
+    assert torch.equal(cache["fc_value_out"][:, 0], out.value)
+    assert torch.equal(cache["embedder.block1.res1.relu1_out"], cache["embedder.block1.res1.relu1_in"].relu())
+    res1 = "embedder.block2.res1."
+    assert torch.allclose(
+        cache[res1 + "resadd_out"], cache[res1 + "conv2_out"] + cache["embedder.block2.maxpool_out"]
+    )
+    assert not cache["input"].requires_grad
+
+
+def test_unknown_hook_names_are_named(tiny_model) -> None:
+    with pytest.raises(HookNameError, match=r"embedder\.block2\.res1\.resad_out.*Closest.*resadd_out"):
+        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), fwd_hooks=[("embedder.block2.res1.resad_out", print)])
+    with pytest.raises(HookNameError, match="not in this cache"):
+        tiny_model.run_with_cache(torch.zeros(1, 3, 64, 64), names_filter=RESADD)[1]["input"]
+    with pytest.raises(HookNameError, match="unknown hook name 'nope'"):
+        tiny_model.run_with_cache(torch.zeros(1, 3, 64, 64), names_filter=["nope"])
+    assert attached(tiny_model) == 0
+
+
+def test_hook_returning_wrong_shape_is_an_error(tiny_model) -> None:
+    with pytest.raises(ValueError, match=r"on 'input' returned \(1, 3\)"):
+        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), fwd_hooks=[("input", lambda a, hook: a[:, :, 0, 0])])
+    assert attached(tiny_model) == 0
+
+
+def test_no_hook_leaks_after_exceptions(tiny_model) -> None:
+    def boom(activation, hook):
+        raise RuntimeError("inside a hook")
+
+    with pytest.raises(RuntimeError, match="inside a hook"):
+        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), fwd_hooks=[(RESADD, boom)])
+    assert attached(tiny_model) == 0
+
+    # An exception in the forward itself (a bad observation) while caching every hook.
+    with pytest.raises(ValueError):
+        tiny_model.run_with_cache(torch.zeros(1, 5, 64, 64))
+    assert attached(tiny_model) == 0
+
+    with pytest.raises(KeyError):
+        with tiny_model.hooks(fwd_hooks=[(RESADD, lambda a, hook: None)], bwd_hooks=[(RESADD, lambda g, hook: None)]):
+            assert attached(tiny_model) == 2
+            raise KeyError("user code")
+    assert attached(tiny_model) == 0
+
+    # A hook list that fails halfway through being attached leaves nothing either.
+    with pytest.raises(HookNameError):
+        with tiny_model.hooks(fwd_hooks=[(RESADD, print), ("missing", print)]):
+            pass
+    assert attached(tiny_model) == 0
+
+
+def test_gradients_flow_through_hooks_and_bwd_hooks_see_them() -> None:
+    model = TwoLayer()
+    x = torch.tensor([[1.0, 1.0]], requires_grad=True)
+    seen = {}
+
+    def double(activation, hook):
+        return activation * 2
+
+    def record(grad, hook):
+        seen[hook.name] = grad.clone()
+
+    with model.hooks(fwd_hooks=[("hook_post", double)], bwd_hooks=[("hook_pre", record)]):
+        y = model(x)
+        y.backward()
+    # pre = [3, 0]; relu' = [1, 0] (strict); post doubled: y = 2 * (3*3 - 2*0) = 18.
+    assert y.item() == 18.0
+    # dy/dpre = 2 * w2 * relu'(pre) = [6, 0]; dy/dx = [6, 0] @ w1 = [6, 12].
+    assert torch.equal(seen["hook_pre"], torch.tensor([[6.0, 0.0]]))
+    assert torch.equal(x.grad, torch.tensor([[6.0, 12.0]]))
+    assert attached(model) == 0
+
+
+def test_bwd_hook_can_replace_the_gradient() -> None:
+    model = TwoLayer()
+    x = torch.tensor([[1.0, 1.0]], requires_grad=True)
+    with model.hooks(bwd_hooks=[("hook_pre", lambda g, hook: torch.ones_like(g))]):
+        model(x).backward()
+    assert torch.equal(x.grad, torch.tensor([[0.0, 3.0]]))  # [1, 1] @ w1
+
+
+def test_removed_bwd_hook_does_not_fire_on_an_old_graph() -> None:
+    model = TwoLayer()
+    fired = []
+    x = torch.tensor([[1.0, 1.0]], requires_grad=True)
+    with model.hooks(bwd_hooks=[("hook_pre", lambda g, hook: fired.append(1))]):
+        y = model(x)
+    y.backward()
+    assert fired == []
+
+
+def test_run_with_cache_incl_bwd(tiny_model) -> None:
+    obs = torch.rand(2, 3, 64, 64)
+    out, cache = tiny_model.run_with_cache(obs, incl_bwd=True, backward_of=lambda o: o.value.sum(), names_filter=[RESADD, "fc_value_out"])
+    assert torch.equal(cache["fc_value_out_grad"], torch.ones(2, 1))
+    assert cache[RESADD + "_grad"].shape == cache[RESADD].shape
+    assert cache[RESADD + "_grad"].abs().sum() > 0
+    with pytest.raises(ValueError, match="backward_of"):
+        tiny_model.run_with_cache(obs, incl_bwd=True)
+    assert attached(tiny_model) == 0
+
+
+def test_run_with_hooks_refuses_bwd_hooks_it_would_remove_first(tiny_model) -> None:
+    with pytest.raises(ValueError, match="bwd_hooks would be removed"):
+        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), bwd_hooks=[(RESADD, print)])
+    assert attached(tiny_model) == 0
+
+
+def test_permanent_hooks_survive_reset(tiny_model) -> None:
+    tiny_model.add_hook("input", lambda a, hook: torch.zeros_like(a), is_permanent=True)
+    tiny_model.add_hook(RESADD, lambda a, hook: None)
+    tiny_model.reset_hooks()
+    assert attached(tiny_model) == 1
+    out = tiny_model(torch.rand(1, 3, 64, 64))
+    assert torch.allclose(out.logits, tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64)).logits)
+    tiny_model.reset_hooks(including_permanent=True)
+    assert attached(tiny_model) == 0
+
+
+def test_cache_device_and_batch_dim(tiny_model) -> None:
+    _, cache = tiny_model.run_with_cache(torch.zeros(1, 3, 64, 64), device="cpu", remove_batch_dim=True)
+    assert cache[RESADD].shape == (32, 16, 16)
+    _, cache = tiny_model.run_with_cache(torch.zeros(2, 3, 64, 64))
+    with pytest.raises(ValueError, match="batch size 1"):
+        cache.remove_batch_dim()
