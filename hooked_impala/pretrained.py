@@ -200,10 +200,15 @@ def _download_to(
 
 
 def resolve_checkpoint(
-    name_or_path: str | os.PathLike, directory: Path | None = None, progress: bool = True
+    name_or_path: str | os.PathLike | CheckpointInfo,
+    directory: Path | None = None,
+    progress: bool = True,
 ) -> tuple[Path, CheckpointInfo | None]:
-    """The local file for a registry name (downloading it if needed) or an existing path."""
-    info = find_checkpoint_info(str(name_or_path))
+    """The local file for a registry name or entry (downloading it if needed) or a path."""
+    if isinstance(name_or_path, CheckpointInfo):
+        info: CheckpointInfo | None = name_or_path
+    else:
+        info = find_checkpoint_info(str(name_or_path))
     if info is None:
         path = Path(name_or_path).expanduser()
         if path.is_file():
@@ -224,16 +229,17 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The model state dict inside a checkpoint file, in any of the three formats."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    except Exception as err:  # torch raises many kinds on garbage: KeyError, RuntimeError, ...
+        text = str(err).strip()
+        first_line = text.splitlines()[0] if text else type(err).__name__
+        if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in text:
+            raise CheckpointError(
+                f"{path}: holds objects other than plain tensors and containers, so it is "
+                f"not loaded (weights_only=True refuses arbitrary pickles): {first_line}"
+            ) from None
         raise CheckpointError(
-            f"{path}: holds objects other than plain tensors and containers, so it is not "
-            f"loaded (weights_only=True refuses arbitrary pickles): {first_line}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(
-            f"{path}: cannot be read as a PyTorch checkpoint (truncated or not a .pth "
-            f"file?): {str(err).strip().splitlines()[0]}"
+            f"{path}: cannot be read as a PyTorch checkpoint (truncated, or not a .pth "
+            f"file?): {type(err).__name__}: {first_line}"
         ) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
@@ -302,12 +308,13 @@ class CheckpointRecord:
 
 
 def load_pretrained(
-    name_or_path: str | os.PathLike,
+    name_or_path: str | os.PathLike | CheckpointInfo,
     device: str | torch.device = "cpu",
     cache: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> HookedImpala:
-    """Load a checkpoint by registry name or path into a ``HookedImpala`` in eval mode.
+    """Load a checkpoint by registry name, path or ``CheckpointInfo`` into a ``HookedImpala``
+    in eval mode.
 
     ``cache`` overrides the cache directory for named checkpoints. The returned model's
     ``checkpoint`` attribute records the name, file and sha256.
