@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from hooked_impala import HookedImpala, ImpalaConfig
+from hooked_impala.runtime import keep_freed_memory
+
+keep_freed_memory()  # the test process allocates like the project's entry points
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CHECKPOINTS = REPO.parent / "shared" / "checkpoints"
