@@ -1,0 +1,213 @@
+"""Shortest paths, the decision square and the behavioural maze features.
+
+Pure functions. The grid-level ones take any ``(rows, cols)`` array of Tile codes
+indexed ``[row, col]`` (row 0 = bottom, see :mod:`hooked_impala.maze.maze`); cells are
+indices into that array. The maze-level ones take a :class:`Maze` and use world cells.
+
+Passable cells are every non-WALL cell (OPEN and CHEESE). Moves are the 4 grid
+neighbours. Tie-breaking (only matters in mazes with loops, e.g. after edits; procgen's
+own mazes are trees with unique paths): breadth-first search expands neighbours in the
+order UP (row + 1), DOWN (row - 1), LEFT (col - 1), RIGHT (col + 1), and each cell keeps
+the first cell that reached it as its parent; the returned path follows those parents.
+
+Paths start, by default, at the mouse's *spawn* cell (bottom-left of the inner maze),
+not its current cell: the decision square is a property of the maze layout, and stays
+put while an analysis moves the mouse around (vector fields). Pass ``start=`` to use
+another cell, e.g. ``maze.mouse``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+from beartype import beartype
+from jaxtyping import Int, jaxtyped
+
+from .maze import Cell, Maze, Tile
+
+__all__ = [
+    "NEIGHBOUR_ORDER", "distance_map", "shortest_path", "fork_cell", "path_to_cheese",
+    "path_to_top_right", "decision_square", "top_right_region", "MazeFeatures",
+    "maze_features",
+]
+
+#: (d_row, d_col) in BFS expansion order: UP, DOWN, LEFT, RIGHT.
+NEIGHBOUR_ORDER = ((1, 0), (-1, 0), (0, -1), (0, 1))
+
+
+def _check_cell(grid: np.ndarray, cell: Any, what: str) -> Cell:
+    r, c = int(cell[0]), int(cell[1])
+    if not (0 <= r < grid.shape[0] and 0 <= c < grid.shape[1]):
+        raise ValueError(f"{what} {(r, c)} is outside the {grid.shape[0]}x{grid.shape[1]} grid")
+    return r, c
+
+
+def _bfs(grid: np.ndarray, source: Cell, goal: Cell | None = None) -> tuple[np.ndarray, dict]:
+    """Distances from ``source`` (-1 = unreachable) and parents, stopping at ``goal``."""
+    rows, cols = grid.shape
+    passable = grid != Tile.WALL
+    dist = np.full(grid.shape, -1, dtype=np.int64)
+    parent: dict[Cell, Cell] = {}
+    if not passable[source]:
+        return dist, parent
+    dist[source] = 0
+    queue = deque([source])
+    while queue:
+        cur = queue.popleft()
+        if cur == goal:
+            break
+        d = dist[cur] + 1
+        for dr, dc in NEIGHBOUR_ORDER:
+            r, c = cur[0] + dr, cur[1] + dc
+            if 0 <= r < rows and 0 <= c < cols and passable[r, c] and dist[r, c] < 0:
+                dist[r, c] = d
+                parent[(r, c)] = cur
+                queue.append((r, c))
+    return dist, parent
+
+
+@jaxtyped(typechecker=beartype)
+def distance_map(grid: Int[np.ndarray, "rows cols"], source: Cell) -> Int[np.ndarray, "rows cols"]:
+    """Steps from ``source`` to every cell: ``(rows, cols)`` int64, -1 if unreachable/wall."""
+    source = _check_cell(grid, source, "source")
+    return _bfs(grid, source)[0]
+
+
+@jaxtyped(typechecker=beartype)
+def shortest_path(grid: Int[np.ndarray, "rows cols"], start: Cell, goal: Cell) -> list[Cell] | None:
+    """Cells from ``start`` to ``goal`` inclusive (tie-breaking: module docstring).
+
+    None when either end is a wall or ``goal`` is unreachable.
+    """
+    start = _check_cell(grid, start, "start")
+    goal = _check_cell(grid, goal, "goal")
+    if grid[goal] == Tile.WALL:
+        return None
+    dist, parent = _bfs(grid, start, goal)
+    if dist[goal] < 0:
+        return None
+    path = [goal]
+    while path[-1] != start:
+        path.append(parent[path[-1]])
+    return path[::-1]
+
+
+def fork_cell(path_a: list[Cell] | None, path_b: list[Cell] | None) -> Cell | None:
+    """Last cell of the common prefix of two paths from the same start.
+
+    None if a path is missing, or one path contains the other's end (no real fork:
+    going to one target passes the other, or the targets coincide).
+    """
+    if not path_a or not path_b or path_a[0] != path_b[0]:
+        return None
+    if path_a[-1] in path_b or path_b[-1] in path_a:
+        return None
+    i = 0
+    while i + 1 < min(len(path_a), len(path_b)) and path_a[i + 1] == path_b[i + 1]:
+        i += 1
+    return path_a[i]
+
+
+def _start(maze: Maze, start: Cell | None) -> Cell:
+    return maze.start_cell if start is None else _check_cell(maze.world_grid, start, "start")
+
+
+def path_to_cheese(maze: Maze, start: Cell | None = None) -> list[Cell] | None:
+    """World cells from ``start`` (default: the spawn cell) to the cheese; None if no
+    cheese or unreachable."""
+    cheese = maze.cheese
+    if cheese is None:
+        return None
+    return shortest_path(maze.world_grid, _start(maze, start), cheese)
+
+
+def path_to_top_right(maze: Maze, start: Cell | None = None) -> list[Cell] | None:
+    """World cells from ``start`` (default: the spawn cell) to the inner maze's
+    top-right cell; None if unreachable (or walled by an edit)."""
+    return shortest_path(maze.world_grid, _start(maze, start), maze.top_right_cell)
+
+
+def decision_square(maze: Maze, start: Cell | None = None) -> Cell | None:
+    """The last cell shared by the paths to the cheese and to the top-right cell.
+
+    None when there is no real fork (see :func:`fork_cell`) or no cheese.
+    """
+    return fork_cell(path_to_cheese(maze, start), path_to_top_right(maze, start))
+
+
+def top_right_region(maze: Maze, k: int = 5) -> list[Cell]:
+    """All cells (walls included) of the inner maze's top-right ``k x k`` square,
+    clipped to the inner maze when ``maze_size < k``; world cells sorted by (row, col)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    top = maze.margin + maze.maze_size - 1
+    lo = top - min(k, maze.maze_size) + 1
+    return [(r, c) for r in range(lo, top + 1) for c in range(lo, top + 1)]
+
+
+def _euclid(a: Cell, b: Cell) -> float:
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class MazeFeatures:
+    """Maze features used by the behavioural studies (distances in cells, world coords).
+
+    ``*_region`` distances are to the nearest non-wall cell of the top-right ``k x k``
+    region of the inner maze. Fields are None when undefined (no cheese, no decision
+    square).
+    """
+
+    maze_size: int
+    start: Cell
+    cheese: Cell | None
+    top_right: Cell
+    decision_square: Cell | None
+    steps_to_cheese: int | None
+    steps_to_top_right: int | None
+    steps_decision_to_cheese: int | None
+    euclid_decision_to_cheese: float | None
+    euclid_cheese_to_top_right: float | None
+    euclid_decision_to_top_right_region: float | None
+    cheese_in_top_right_region: bool | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def maze_features(maze: Maze, start: Cell | None = None, k: int = 5) -> MazeFeatures:
+    """The decision square and the distances the behavioural literature regresses on."""
+    start = _start(maze, start)
+    cheese, top_right = maze.cheese, maze.top_right_cell
+    p_cheese = path_to_cheese(maze, start)
+    p_top = path_to_top_right(maze, start)
+    ds = fork_cell(p_cheese, p_top)
+    region = top_right_region(maze, k)
+    region_open = [c for c in region if maze.world_grid[c] != Tile.WALL]
+
+    steps_ds_cheese = euclid_ds_cheese = euclid_ds_region = None
+    if ds is not None and cheese is not None and p_cheese is not None:
+        # A fresh BFS rather than the tail of the start->cheese path: equal in procgen's
+        # tree mazes, but only the BFS is a shortest path once edits add loops.
+        steps_ds_cheese = len(shortest_path(maze.world_grid, ds, cheese)) - 1
+        euclid_ds_cheese = _euclid(ds, cheese)
+        if region_open:
+            euclid_ds_region = min(_euclid(ds, c) for c in region_open)
+    return MazeFeatures(
+        maze_size=maze.maze_size,
+        start=start,
+        cheese=cheese,
+        top_right=top_right,
+        decision_square=ds,
+        steps_to_cheese=None if p_cheese is None else len(p_cheese) - 1,
+        steps_to_top_right=None if p_top is None else len(p_top) - 1,
+        steps_decision_to_cheese=steps_ds_cheese,
+        euclid_decision_to_cheese=euclid_ds_cheese,
+        euclid_cheese_to_top_right=None if cheese is None else _euclid(cheese, top_right),
+        euclid_decision_to_top_right_region=euclid_ds_region,
+        cheese_in_top_right_region=None if cheese is None else cheese in region,
+    )
