@@ -361,9 +361,11 @@ class MazeState:
         ))
 
     def replace(self, **changes: Any) -> "MazeState":
-        """A copy with some parsed fields changed (names in ``MazeState._EDITABLE``).
+        """A copy with some parsed fields changed: grid, maze_dim, mouse_x, mouse_y,
+        mouse_is_reflected, reward, done, level_complete, cur_time.
 
         The grid must keep its ``(world_dim, world_dim)`` shape; it is copied to int32.
+        No maze-level validation happens here (that is :class:`Maze`'s job).
         """
         unknown = set(changes) - _EDITABLE
         if unknown:
@@ -379,7 +381,12 @@ class MazeState:
                 )
             grid.flags.writeable = False
             changes["grid"] = grid
-        return dataclasses.replace(self, **changes)
+        # Copy the instance dict rather than dataclasses.replace (5x faster; this sits
+        # on the per-maze path of vector fields). Frozen only guards __setattr__.
+        new = object.__new__(MazeState)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MazeState):
