@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 from procgen import ProcgenGym3Env
@@ -80,6 +83,15 @@ def test_immutable(hard) -> None:
         hard.world_grid[0, 0] = 100
     with pytest.raises(ValueError):
         hard.inner_grid[0, 0] = 51
+
+
+def test_pickle_and_copy(hard) -> None:
+    edited = hard.with_mouse(hard.top_right_cell, reflected=True).without_cheese()
+    for back in (pickle.loads(pickle.dumps(edited)), copy.deepcopy(edited), copy.copy(edited)):
+        assert back == edited and back.to_state() == edited.to_state()
+        assert not back.world_grid.flags.writeable
+    state = pickle.loads(pickle.dumps(edited.state))
+    assert state == edited.state and not state.grid.flags.writeable
 
 
 def test_edits_return_new_mazes(hard) -> None:

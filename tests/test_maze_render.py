@@ -47,6 +47,16 @@ def test_unedited_seed_equals_procgen_first_frame(renderer, mode) -> None:
     assert len({m.maze_size for m in mazes}) > 1
 
 
+def test_generation_ignores_what_was_rendered_before(renderer) -> None:
+    """Slots keep the last rendered state; generation must not inherit its options."""
+    plain = ProcgenGym3Env(num=1, env_name="maze", use_backgrounds=False, start_level=7, num_levels=1)
+    frame = renderer.observe_states(plain.callmethod("get_state"))[0]
+    assert np.array_equal(frame, plain.observe()[1]["rgb"][0])  # options honoured
+    got = renderer.observe(mazes_from_seeds([7], "hard", renderer=renderer))[0]
+    assert np.array_equal(got, _reference("hard", 7).observe()[1]["rgb"][0])
+    assert not np.array_equal(got, frame)
+
+
 def test_one_renderer_serves_both_modes_in_one_batch(renderer) -> None:
     easy = mazes_from_seeds([5, 6], "easy", renderer=renderer)
     hard = mazes_from_seeds([5, 6], "hard", renderer=renderer)

@@ -264,6 +264,10 @@ class Maze:
     def __hash__(self) -> int:
         return hash(self._state)
 
+    def __reduce__(self) -> tuple:
+        # Pickle (and copy) as the state bytes: compact, and re-validated on load.
+        return Maze.from_state, (self.to_state(),)
+
     def __repr__(self) -> str:
         return (
             f"Maze({self._mode}, seed={self.seed}, size={self.maze_size}, "

@@ -68,7 +68,11 @@ class MazeRenderer:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.max_batch = max_batch
         self._env: Any = None
-        self._seed_offsets: dict[str, int] | None = None
+        # A state of the freshly made env, with procgen's default options: generation
+        # starts from it, not from whatever a slot last rendered (which may carry other
+        # options, e.g. a state from an env made with use_backgrounds=False).
+        self._template: bytes | None = None
+        self._offsets: dict[str, int] = {}
 
     @property
     def capacity(self) -> int:
@@ -94,7 +98,13 @@ class MazeRenderer:
                 num=size, env_name="maze", distribution_mode="hard",
                 num_levels=0, start_level=0, rand_seed=0, num_threads=0,
             )
-            self._seed_offsets = None
+            if self._template is None:
+                self._template = self._env.callmethod("get_state")[0]
+                wanted = ("options.distribution_mode", "level_seed_low", "level_seed_high",
+                          "episodes_remaining")
+                self._offsets = {
+                    f.name: f.offset for f in state_fields(self._template) if f.name in wanted
+                }
         return self._env
 
     def close(self) -> None:
@@ -166,14 +176,8 @@ class MazeRenderer:
         if not seeds:
             return out
         env = self._env_for(len(seeds))
-        template = bytearray(env.callmethod("get_state")[0])
-        if self._seed_offsets is None:
-            wanted = ("options.distribution_mode", "level_seed_low", "level_seed_high",
-                      "episodes_remaining")
-            self._seed_offsets = {
-                f.name: f.offset for f in state_fields(bytes(template)) if f.name in wanted
-            }
-        off = self._seed_offsets
+        template = bytearray(self._template)
+        off = self._offsets
         struct.pack_into("<i", template, off["options.distribution_mode"], code)
         struct.pack_into("<i", template, off["episodes_remaining"], 0)
         force_reset = np.full(env.num, -1, dtype=np.int32)

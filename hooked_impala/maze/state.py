@@ -395,3 +395,7 @@ class MazeState:
 
     def __hash__(self) -> int:
         return hash(self.to_bytes())
+
+    def __reduce__(self) -> tuple:
+        # Pickle as bytes, so the loaded grid is read-only again.
+        return MazeState.parse, (self.to_bytes(),)
