@@ -119,9 +119,10 @@ class MazeRenderer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _render(self, states: Sequence[bytes]) -> np.ndarray:
-        # Callers guarantee the bytes are valid maze states: procgen aborts the whole
-        # process (C++ assert) on a malformed state or another game's state.
+    def observe_states_unchecked(self, states: Sequence[bytes]) -> np.ndarray:
+        """Observations of state bytes the caller guarantees are well-formed maze states
+        with at least one mouse entity (procgen aborts the whole process, a C++ assert,
+        on anything else). For states built from a parsed state, e.g. several mice."""
         n = len(states)
         out = np.empty((n, *OBS_SHAPE), dtype=np.uint8)
         if n == 0:
@@ -148,7 +149,7 @@ class MazeRenderer:
             if to_state is None:
                 raise TypeError(f"mazes[{i}] is a {type(m).__name__}, not a Maze")
             states.append(to_state())
-        return self._render(states)
+        return self.observe_states_unchecked(states)
 
     @jaxtyped(typechecker=beartype)
     def observe_states(self, states: Sequence[bytes]) -> UInt8[np.ndarray, "n 64 64 3"]:
@@ -156,7 +157,7 @@ class MazeRenderer:
         procgen would abort the process on a malformed state."""
         for s in states:
             MazeState.parse(s)
-        return self._render(list(states))
+        return self.observe_states_unchecked(list(states))
 
     def generate_states(self, seeds: Iterable[int], distribution_mode: str = "hard") -> list[bytes]:
         """Fresh level states for ``seeds``, generated in batches in the shared env.
