@@ -1,0 +1,172 @@
+"""Batched episodes in procgen for a policy, optionally under hooks.
+
+``rollout(model, mazes)`` plays one episode per maze, all mazes in one procgen env, one
+batched forward pass per step. Episodes end on reaching the cheese or after ``max_steps``.
+When an episode ends procgen resets that env to a fresh, unedited level, so each episode
+is tracked until its first end only. The mouse's cell is read from the state after every
+step, which gives the trajectory and whether (and when) it entered the top-right k×k
+region of the inner maze.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hooked_impala.hooks import HookSpec
+from hooked_impala.maze.geometry import top_right_region
+from hooked_impala.maze.maze import Cell, Maze, mazes_from_seeds
+from hooked_impala.maze.state import MazeState
+from hooked_impala.model import HookedImpala
+
+PROCGEN_STEP_LIMIT = 500  # procgen ends a maze episode after 500 steps on its own
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One episode.
+
+    Attributes:
+        maze: the maze it started from.
+        cells: the mouse's cell before each step and after the last, ``steps + 1`` cells
+            (the last is the cheese's when it got there).
+        actions: the procgen action taken at each step (0..14).
+        reached_cheese: it got the cheese within the step limit.
+        steps: steps taken.
+        top_right_step: the first step index at which the mouse stood in the top-right
+            region (None if never), for ``reached_top_right_first``.
+    """
+
+    maze: Maze
+    cells: tuple[Cell, ...]
+    actions: tuple[int, ...]
+    reached_cheese: bool
+    steps: int
+    top_right_step: int | None
+
+    @property
+    def reached_top_right_first(self) -> bool:
+        """It entered the top-right region before reaching the cheese, or without reaching it.
+
+        With the cheese inside that region, reaching the cheese means entering it, so this
+        is True only if the region was entered at an earlier step.
+        """
+        if self.top_right_step is None:
+            return False
+        return not self.reached_cheese or self.top_right_step < self.steps
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    episodes: tuple[Episode, ...]
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean([e.reached_cheese for e in self.episodes])) if self.episodes else 0.0
+
+    @property
+    def top_right_first_rate(self) -> float:
+        return float(np.mean([e.reached_top_right_first for e in self.episodes])) if self.episodes else 0.0
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+
+def _mouse_cell(state: bytes) -> Cell:
+    parsed = MazeState.parse(state)
+    return int(parsed.mouse_y), int(parsed.mouse_x)
+
+
+def rollout(
+    model: HookedImpala,
+    mazes: Sequence[Maze] | Sequence[int],
+    distribution_mode: str = "hard",
+    max_steps: int = PROCGEN_STEP_LIMIT,
+    greedy: bool = False,
+    seed: int = 0,
+    fwd_hooks: Sequence[HookSpec] = (),
+    region_size: int = 5,
+    progress: bool = True,
+) -> RolloutResult:
+    """Play one episode per maze (or per level seed, in ``distribution_mode``).
+
+    Args:
+        model: the policy.
+        mazes: ``Maze`` values (possibly edited) or level seeds.
+        max_steps: at most this many steps per episode (procgen's own limit is 500).
+        greedy: take the most probable action instead of sampling.
+        seed: seeds the action sampling; the same inputs and seed give the same episodes.
+        fwd_hooks: hooks active during every forward pass (an intervention).
+        region_size: k of the top-right k×k region for ``reached_top_right_first``.
+    """
+    from procgen import ProcgenGym3Env
+
+    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
+        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
+    items = list(mazes)
+    if not items:
+        return RolloutResult(())
+    if all(isinstance(m, Maze) for m in items):
+        start_mazes: list[Maze] = items  # type: ignore[assignment]
+    elif all(isinstance(m, (int, np.integer)) and not isinstance(m, bool) for m in items):
+        start_mazes = mazes_from_seeds([int(m) for m in items], distribution_mode)
+    else:
+        raise TypeError("mazes must be all Maze values or all level seeds (ints)")
+
+    n = len(start_mazes)
+    env = ProcgenGym3Env(num=n, env_name="maze", distribution_mode=distribution_mode, num_threads=0)
+    try:
+        env.callmethod("set_state", [m.to_state() for m in start_mazes])
+        regions = [set(top_right_region(m, region_size)) for m in start_mazes]
+        cells: list[list[Cell]] = [[m.mouse] for m in start_mazes]
+        actions: list[list[int]] = [[] for _ in range(n)]
+        reached = [False] * n
+        top_right_step = [0 if m.mouse in regions[i] else None for i, m in enumerate(start_mazes)]
+        live = np.ones(n, dtype=bool)
+        generator = torch.Generator().manual_seed(seed)
+        with model.hooks(fwd_hooks=fwd_hooks), torch.no_grad(), tqdm(
+            total=max_steps, desc="rollout", disable=not progress, unit="step"
+        ) as bar:
+            for step in range(max_steps):
+                _, obs, _ = env.observe()
+                logits = model(torch.from_numpy(obs["rgb"]).to(model.device)).logits.cpu()
+                if greedy:
+                    chosen = logits.argmax(-1)
+                else:
+                    chosen = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+                env.act(chosen.numpy().astype(np.int32))
+                reward, _, first = env.observe()
+                states = env.callmethod("get_state")
+                for i in np.flatnonzero(live):
+                    actions[i].append(int(chosen[i]))
+                    if first[i]:  # the episode ended: procgen already reset this env
+                        live[i] = False
+                        reached[i] = bool(reward[i] > 0)
+                        cells[i].append(start_mazes[i].cheese if reached[i] else cells[i][-1])
+                    else:
+                        cells[i].append(_mouse_cell(states[i]))
+                    if top_right_step[i] is None and cells[i][-1] in regions[i]:
+                        top_right_step[i] = step + 1
+                bar.update(1)
+                bar.set_postfix(live=int(live.sum()), cheese=sum(reached), refresh=False)
+                if not live.any():
+                    break
+    finally:
+        env.close()
+    return RolloutResult(
+        tuple(
+            Episode(
+                maze=start_mazes[i],
+                cells=tuple(cells[i]),
+                actions=tuple(actions[i]),
+                reached_cheese=reached[i],
+                steps=len(actions[i]),
+                top_right_step=top_right_step[i],
+            )
+            for i in range(n)
+        )
+    )

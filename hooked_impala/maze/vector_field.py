@@ -1,0 +1,165 @@
+"""Vector fields: the policy's movement distribution with the mouse on every open cell.
+
+``vector_field(model, maze)`` places the mouse on each open cell (all but the cheese's),
+renders those observations exactly (``sweep.observe_mouse_on_cells``), runs the model in
+one batched forward pass (optionally under forward hooks: an intervention), and returns a
+``VectorField``. Its arrow at a cell is the net movement probability
+``(P(RIGHT) − P(LEFT), P(UP) − P(DOWN))`` in the maze's (column, row) axes, row 0 at the
+bottom. ``field_a.diff(field_b)`` compares two fields, e.g. with and without a hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Float
+
+from hooked_impala.actions import Movement
+from hooked_impala.hooks import HookSpec
+from hooked_impala.maze.maze import Cell, Maze, Tile
+from hooked_impala.maze.render import MazeRenderer
+from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.model import HookedImpala
+
+
+@dataclass(frozen=True)
+class VectorField:
+    """Movement probabilities per cell of one maze.
+
+    Attributes:
+        maze: the maze (its mouse position is irrelevant: every listed cell was tried).
+        cells: ``n`` world cells ``(row, col)``, row 0 at the bottom.
+        probs: ``(n, 5)`` P(LEFT, DOWN, UP, RIGHT, NOOP) per cell (``Movement`` order);
+            for a difference of two fields, the difference of those probabilities.
+        label: a name for figures (e.g. "original", "cheese vector −1", "difference").
+    """
+
+    maze: Maze
+    cells: tuple[Cell, ...]
+    probs: Float[np.ndarray, "n 5"]
+    label: str = "vector field"
+
+    def __post_init__(self) -> None:
+        if self.probs.shape != (len(self.cells), len(Movement)):
+            raise ValueError(
+                f"probs has shape {self.probs.shape}, expected ({len(self.cells)}, {len(Movement)})"
+            )
+
+    @property
+    def arrows(self) -> Float[np.ndarray, "n 2"]:
+        """``(n, 2)`` net movement ``(d_col, d_row)``: (P(RIGHT) − P(LEFT), P(UP) − P(DOWN))."""
+        p = self.probs
+        return np.stack(
+            [p[:, Movement.RIGHT] - p[:, Movement.LEFT], p[:, Movement.UP] - p[:, Movement.DOWN]],
+            axis=1,
+        )
+
+    def at(self, cell: Cell) -> Float[np.ndarray, "5"]:
+        """The five probabilities at ``cell``; KeyError naming the cell if it is not here."""
+        try:
+            return self.probs[self.cells.index(tuple(cell))]
+        except ValueError:
+            raise KeyError(f"cell {tuple(cell)} is not in this vector field (not open, or the cheese)") from None
+
+    def diff(self, other: "VectorField", label: str | None = None) -> "VectorField":
+        """``self − other`` cell by cell; both must cover the same cells of the same maze grid."""
+        if self.cells != other.cells or not np.array_equal(
+            self.maze.world_grid, other.maze.world_grid
+        ):
+            raise ValueError("vector fields of different mazes or cells cannot be compared")
+        return VectorField(self.maze, self.cells, self.probs - other.probs, label or f"{self.label} − {other.label}")
+
+    def figure(self, title: str | None = None, scale: float = 0.9):
+        """A plotly figure: the maze (walls dark, cheese yellow) with one arrow per cell."""
+        import plotly.graph_objects as go
+
+        grid = np.asarray(self.maze.world_grid)
+        shade = np.where(grid == Tile.WALL, 0.0, 1.0)
+        shade[grid == Tile.CHEESE] = 0.5
+        fig = go.Figure(
+            go.Heatmap(
+                z=shade,
+                colorscale=[[0.0, "#3b3b4f"], [0.5, "#f2c14e"], [1.0, "#f4f1ea"]],
+                zmin=0.0,
+                zmax=1.0,
+                showscale=False,
+                hoverinfo="skip",
+            )
+        )
+        arrows = self.arrows * scale
+        xs, ys, hover = [], [], []
+        for (row, col), (dx, dy), p in zip(self.cells, arrows, self.probs):
+            xs += [col, col + dx, None]
+            ys += [row, row + dy, None]
+            hover.append(
+                f"cell (row {row}, col {col})<br>"
+                + "<br>".join(f"{m.name}: {p[m]:+.3f}" for m in Movement)
+            )
+        color = "#c0392b" if "−" in self.label or "diff" in self.label else "#1f4e79"
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": 2}, hoverinfo="skip", name="net movement"))
+        tips_x = [c + dx for (_, c), (dx, _) in zip(self.cells, arrows)]
+        tips_y = [r + dy for (r, _), (_, dy) in zip(self.cells, arrows)]
+        fig.add_trace(
+            go.Scatter(
+                x=tips_x, y=tips_y, mode="markers", marker={"size": 4, "color": color},
+                text=hover, hoverinfo="text", name="arrow tips",
+            )
+        )
+        size = grid.shape[0]
+        fig.update_layout(
+            title=title or self.label,
+            width=620, height=640, showlegend=False,
+            xaxis={"range": [-0.5, size - 0.5], "showgrid": False, "title": "col"},
+            yaxis={"range": [-0.5, size - 0.5], "showgrid": False, "title": "row (0 = bottom)", "scaleanchor": "x"},
+            margin={"l": 40, "r": 10, "t": 50, "b": 40},
+        )
+        return fig
+
+
+def vector_field_cells(maze: Maze) -> list[Cell]:
+    """The cells a vector field covers: every open cell except the cheese's."""
+    return [cell for cell in maze.open_cells if cell != maze.cheese]
+
+
+def vector_field(
+    model: HookedImpala,
+    maze: Maze,
+    fwd_hooks: Sequence[HookSpec] = (),
+    renderer: MazeRenderer | None = None,
+    cells: Sequence[Cell] | None = None,
+    batch_size: int | None = None,
+    label: str = "vector field",
+) -> VectorField:
+    """The model's movement distribution with the mouse on every open cell of ``maze``.
+
+    Args:
+        model: any ``HookedImpala``.
+        maze: the maze; the mouse keeps its sprite orientation on every cell.
+        fwd_hooks: ``[(hook name or filter, fn)]`` active during the forward pass.
+        renderer: a procgen renderer to reuse (a temporary one otherwise).
+        cells: a subset of cells (default: ``vector_field_cells(maze)``).
+        batch_size: observations per forward pass (default: all at once).
+    """
+    cells = list(vector_field_cells(maze) if cells is None else [tuple(c) for c in cells])
+    open_ = set(maze.open_cells)
+    bad = [c for c in cells if c not in open_ or c == maze.cheese]
+    if bad:
+        raise ValueError(f"vector field cells must be open and not the cheese's; got {bad[:5]}")
+    own = renderer is None
+    renderer = renderer or MazeRenderer()
+    try:
+        obs = observe_mouse_on_cells(maze.to_state(), cells, renderer)
+    finally:
+        if own:
+            renderer.close()
+    batch = torch.from_numpy(obs).to(model.device)
+    step = batch_size or len(cells) or 1
+    chunks = []
+    with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
+        for start in range(0, len(cells), step):
+            chunks.append(model(batch[start : start + step]).movement_probs)
+    probs = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, len(Movement)))
+    return VectorField(maze, tuple(cells), probs.astype(np.float64), label)
