@@ -11,25 +11,14 @@ machine; run it alone (two torch jobs on two cores slow each other several-fold)
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.runtime import keep_freed_memory
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds
 
 
 def measure(batch: int, repeats: int, tuned: bool) -> None:

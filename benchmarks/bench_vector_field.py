@@ -14,8 +14,6 @@ The bare forward is timed on the real maze observations. Not a test: run it alon
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -24,16 +22,7 @@ from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.maze import Maze, MazeRenderer
 from hooked_impala.maze.vector_field import vector_field, vector_field_cells
 from hooked_impala.runtime import keep_freed_memory
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds
 
 
 def straightforward(model: HookedImpala, maze: Maze, seed: int) -> np.ndarray:

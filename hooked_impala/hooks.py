@@ -38,6 +38,12 @@ class HookNameError(KeyError):
         return str(self.args[0])
 
 
+def _closest(name: str, names: Sequence[str]) -> str:
+    """`` Closest: [...].`` for a likely typo of one of ``names``, else empty."""
+    close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.5)
+    return f" Closest: {close}." if close else ""
+
+
 @dataclass(frozen=True)
 class _Handle:
     point: "HookPoint"
@@ -131,11 +137,9 @@ class ActivationCache(Mapping[str, torch.Tensor]):
     def __getitem__(self, name: str) -> torch.Tensor:
         key = self._aliases.get(name, name)
         if key not in self._cache:
-            close = difflib.get_close_matches(name, list(self._cache), n=5, cutoff=0.5)
-            hint = f"; closest: {close}" if close else ""
             raise HookNameError(
-                f"{name!r} is not in this cache ({len(self._cache)} entries){hint}. "
-                "Was it excluded by names_filter?"
+                f"{name!r} is not in this cache ({len(self._cache)} entries)."
+                f"{_closest(name, list(self._cache))} Was it excluded by names_filter?"
             )
         return self._cache[key]
 
@@ -210,11 +214,9 @@ class HookedRootModule(nn.Module):
         """The hook name for ``name`` (a hook name or an alias); an error names the typo."""
         name = self.hook_aliases.get(name, name)
         if name not in self.hook_dict:
-            close = difflib.get_close_matches(name, list(self.hook_dict), n=5, cutoff=0.5)
-            hint = f" Closest: {close}." if close else ""
             raise HookNameError(
-                f"unknown hook name {name!r}.{hint} See model.hook_dict for all "
-                f"{len(self.hook_dict)} names."
+                f"unknown hook name {name!r}.{_closest(name, list(self.hook_dict))} See "
+                f"model.hook_dict for all {len(self.hook_dict)} names."
             )
         return name
 
