@@ -11,33 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from hooked_impala import Movement, load_pretrained
+from hooked_impala.files import write_atomically
 from hooked_impala.pretrained import CheckpointError, CheckpointUnavailableError
 from hooked_impala.runtime import keep_freed_memory
 
 DEFAULT_CHECKPOINT = "model_160022528"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder, so a reader
-    never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from hooked_impala.model import HookedImpala, ImpalaConfig
 
 ENV_HOME = "HOOKED_IMPALA_HOME"
+BUNDLED_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
 class CheckpointError(ValueError):
@@ -54,6 +55,7 @@ class CheckpointInfo:
     size: int | None = None  # bytes, when known exactly
     aliases: tuple[str, ...] = ()
     facts: Mapping[str, str] = field(default_factory=dict)
+    bundled: bool = False  # shipped inside the package (hooked_impala/checkpoints/)
 
 
 REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
@@ -218,6 +220,12 @@ def resolve_checkpoint(
             f"{str(name_or_path)!r} is neither a file nor a known checkpoint name. "
             f"Known names: {', '.join(known)}"
         )
+    if info.bundled:
+        path = BUNDLED_DIR / info.filename
+        if not path.is_file():
+            raise CheckpointError(f"{path}: the bundled checkpoint {info.name!r} is missing from the installed package")
+        verify_file(path, info)
+        return path, info
     path = (directory or cache_dir()) / info.filename
     if not path.is_file():
         download(info, path.parent, progress=progress)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from maze_art import embed, inner_grid
 
 from hooked_impala.maze import (
     Maze,
@@ -54,13 +55,6 @@ S # .
 """  # the cheese lies on the way to the top-right cell.
 
 
-def inner_grid(art: str) -> np.ndarray:
-    """ASCII art (top row first) -> grid[row, col] with row 0 at the bottom."""
-    codes = {".": Tile.OPEN, "S": Tile.OPEN, "#": Tile.WALL, "C": Tile.CHEESE}
-    rows = [[int(codes[ch]) for ch in line.split()] for line in art.strip().splitlines()]
-    return np.array(rows[::-1], dtype=np.int32)
-
-
 @pytest.fixture(scope="module")
 def renderer():
     with MazeRenderer() as r:
@@ -70,15 +64,6 @@ def renderer():
 @pytest.fixture(scope="module")
 def templates(renderer):
     return {mode: Maze.from_seed(0, mode, renderer=renderer) for mode in ("easy", "hard")}
-
-
-def embed(art: str, template: Maze) -> Maze:
-    inner = inner_grid(art)
-    w = template.world_size
-    m = (w - inner.shape[0]) // 2
-    world = np.full((w, w), int(Tile.WALL), dtype=np.int32)
-    world[m : m + inner.shape[0], m : m + inner.shape[0]] = inner
-    return Maze.from_grid(world, distribution_mode=template.distribution_mode, template=template)
 
 
 # ---------------------------------------------------------------- grid level
