@@ -242,7 +242,8 @@ class HookedImpala(HookedRootModule):
         self.setup()
 
     def forward(self, obs: Observation) -> PolicyOutput:
-        hidden = self.embedder(self.input(to_model_input(obs)))
+        x = to_model_input(obs).to(self.fc_policy.weight.dtype)  # float64 models for checks
+        hidden = self.embedder(self.input(x))
         logits = self.fc_policy_out(self.fc_policy(hidden))
         value = self.fc_value_out(self.fc_value(hidden))
         return PolicyOutput(logits, value.squeeze(-1))

@@ -1,0 +1,253 @@
+"""Channel attribution: which channels of a layer push the decision, and which way?
+
+A target metric ``output -> (N,)`` (default: at each maze's decision square, log P(move
+toward the cheese) − log P(move toward the top-right corner)) is attributed to the channels
+of any hook by three methods:
+
+* gradient × activation, summed over each channel's positions;
+* integrated gradients from a baseline (zeros, or the mean activation) along the straight
+  path, with the completeness check reported (Σ attributions vs metric(x) − metric(baseline));
+* ablation: replace one channel (zero, its mean over the inputs, or its value in another
+  maze: resampling) and record the change in the metric.
+
+Positive attribution = the channel pushes toward the cheese. Each method's ranking, their
+agreement (Spearman correlation) and per-channel spatial maps are reported.
+
+    python -m analyses.channel_attribution --layer embedder.block2.res1.resadd_out
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from analyses.common import DEFAULT_LAYER, AnalysisResult, Inputs, checkpoint_metadata, cli, decision_metric, decision_points, observations
+from hooked_impala.model import HookedImpala
+
+ABLATIONS = ("zero", "mean", "resample")
+BASELINES = ("zero", "mean")
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x)
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x))
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = _rank(np.asarray(a)), _rank(np.asarray(b))
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def metric_with_activation(model: HookedImpala, obs: torch.Tensor, layer: str, activation: torch.Tensor, metric: Callable) -> torch.Tensor:
+    """``metric`` of the model's output with the activation at ``layer`` replaced."""
+    return metric(model.run_with_hooks(obs, fwd_hooks=[(layer, lambda a, hook: activation)]))
+
+
+def gradient_at(model, obs, layer, metric, activation) -> torch.Tensor:
+    """d Σ metric / d activation at ``layer`` (the model's parameters get no gradients)."""
+    point = activation.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(metric_with_activation(model, obs, layer, point, metric).sum(), point)
+    return grad
+
+
+def gradient_x_activation(model, obs, layer, metric) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, C, H, W)`` gradient × activation maps, and the activation."""
+    with torch.no_grad():
+        _, cache = model.run_with_cache(obs, names_filter=[layer])
+    activation = cache[layer]
+    return gradient_at(model, obs, layer, metric, activation) * activation, activation
+
+
+def integrated_gradients(model, obs, layer, metric, activation, baseline, steps: int) -> torch.Tensor:
+    """``(N, C, H, W)`` integrated gradients (midpoint Riemann sum over ``steps`` points)."""
+    total = torch.zeros_like(activation)
+    for k in range(steps):
+        alpha = (k + 0.5) / steps
+        total += gradient_at(model, obs, layer, metric, baseline + alpha * (activation - baseline))
+    return (activation - baseline) * total / steps
+
+
+def ablation_effects(model, obs, layer, metric, activation, method: str, generator: torch.Generator, progress: bool) -> torch.Tensor:
+    """``(N, C)``: metric(ablated) − metric(original) for each channel ablated alone."""
+    with torch.no_grad():
+        original = metric_with_activation(model, obs, layer, activation, metric)
+        if method == "zero":
+            replacement = torch.zeros_like(activation)
+        elif method == "mean":
+            replacement = activation.mean(0, keepdim=True).expand_as(activation)
+        else:  # resample: each observation takes the channel from another observation
+            perm = torch.randperm(len(obs), generator=generator)
+            if len(obs) > 1:
+                perm = torch.where(perm == torch.arange(len(obs)), perm.roll(1), perm)
+            replacement = activation[perm]
+        effects = torch.zeros(activation.shape[:2])
+        for c in tqdm(range(activation.shape[1]), desc=f"{method} ablation", disable=not progress):
+            ablated = activation.clone()
+            ablated[:, c] = replacement[:, c]
+            effects[:, c] = (metric_with_activation(model, obs, layer, ablated, metric) - original).cpu()
+    return effects
+
+
+@dataclass
+class ChannelAttributionResult(AnalysisResult):
+    """Per-channel attributions of a metric at one layer.
+
+    Attributes:
+        grad_x_act, integrated_gradients: ``(N, C)`` per observation and channel.
+        ablation: ``(N, C)`` metric change when the channel is ablated (``ablation_method``).
+        maps: ``(C, H, W)`` mean gradient × activation per position.
+        metric_values: ``(N,)`` the metric; ``baseline_metric_values``: at the IG baseline.
+        completeness_error: |Σ IG − (metric − baseline metric)| / |metric − baseline metric|,
+            over all observations together.
+    """
+
+    grad_x_act: torch.Tensor = None
+    integrated_gradients: torch.Tensor = None
+    ablation: torch.Tensor = None
+    maps: torch.Tensor = None
+    metric_values: torch.Tensor = None
+    baseline_metric_values: torch.Tensor = None
+    completeness_error: float = 0.0
+    backgrounds: np.ndarray | None = None
+
+    def rankings(self) -> dict[str, list[int]]:
+        """Channels by mean |attribution|, strongest first, per method (ablation by |effect|)."""
+        methods = {"grad_x_act": self.grad_x_act, "integrated_gradients": self.integrated_gradients, "ablation": self.ablation}
+        return {name: values.mean(0).abs().argsort(descending=True).tolist() for name, values in methods.items()}
+
+    def numbers(self) -> dict:
+        means = {"grad_x_act": self.grad_x_act.mean(0), "integrated_gradients": self.integrated_gradients.mean(0), "ablation": -self.ablation.mean(0)}
+        ranks = self.rankings()
+        top = {name: r[:10] for name, r in ranks.items()}
+        names = list(means)
+        agreement = {
+            f"{a} vs {b}": spearman(means[a].abs().numpy(), means[b].abs().numpy())
+            for i, a in enumerate(names) for b in names[i + 1 :]
+        }
+        top10_overlap = {f"{a} vs {b}": len(set(top[a]) & set(top[b])) for i, a in enumerate(names) for b in names[i + 1 :]}
+        ig = means["integrated_gradients"]
+        return {
+            "observations": int(self.metric_values.shape[0]),
+            "mean_metric": float(self.metric_values.mean()),
+            "top_channels": top,
+            "toward_cheese": ig.argsort(descending=True)[:10].tolist(),
+            "toward_top_right": ig.argsort()[:10].tolist(),
+            "rank_agreement_spearman": agreement,
+            "top10_overlap": top10_overlap,
+            "integrated_gradients_completeness_error": self.completeness_error,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "grad_x_act": self.grad_x_act.numpy(), "integrated_gradients": self.integrated_gradients.numpy(),
+            "ablation": self.ablation.numpy(), "maps": self.maps.numpy(), "metric_values": self.metric_values.numpy(),
+        }
+
+    def figures(self) -> dict:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        channels = list(range(self.grad_x_act.shape[1]))
+        bars = go.Figure()
+        for name, values, sign in (("grad × act", self.grad_x_act, 1), ("integrated gradients", self.integrated_gradients, 1), ("−ablation effect", self.ablation, -1)):
+            bars.add_trace(go.Bar(x=channels, y=(sign * values.mean(0)).tolist(), name=name))
+        bars.update_layout(title=f"Channel attributions at {self.metadata.get('layer')} (positive = toward the cheese)", xaxis_title="channel", yaxis_title="mean attribution", barmode="group", height=450)
+        top = self.rankings()["integrated_gradients"][:6]
+        maps = make_subplots(rows=1, cols=len(top), subplot_titles=[f"channel {c}" for c in top])
+        limit = float(self.maps[top].abs().max()) or 1.0
+        for i, c in enumerate(top):
+            maps.add_trace(go.Heatmap(z=self.maps[c].numpy(), zmin=-limit, zmax=limit, colorscale="RdBu", showscale=i == len(top) - 1), row=1, col=i + 1)
+        maps.update_yaxes(autorange="reversed")
+        maps.update_layout(title="Mean gradient × activation per position, top channels (image orientation)", height=300, width=230 * len(top))
+        return {"channel_attributions": bars, "spatial_maps": maps}
+
+    def summary(self) -> str:
+        n = self.numbers()
+        lines = [f"Attribution of the decision metric (mean {n['mean_metric']:.3f}) at {self.metadata.get('layer')} over {n['observations']} decision squares"]
+        for name, top in n["top_channels"].items():
+            lines.append(f"  top channels by {name}: {top}")
+        lines.append(f"  toward the cheese (IG): {n['toward_cheese'][:5]}; toward the top right: {n['toward_top_right'][:5]}")
+        lines.append("  rank agreement (Spearman): " + ", ".join(f"{k} {v:.2f}" for k, v in n["rank_agreement_spearman"].items()))
+        lines.append(f"  integrated gradients completeness error: {n['integrated_gradients_completeness_error']:.2%}")
+        return "\n".join(lines)
+
+
+def run(
+    model: HookedImpala,
+    inputs: Inputs,
+    layer: str = DEFAULT_LAYER,
+    metric: Callable | None = None,
+    ig_steps: int = 256,
+    baseline: str = "zero",
+    ablation: str = "mean",
+    seed: int = 0,
+    progress: bool = False,
+) -> ChannelAttributionResult:
+    """Attribute ``metric`` to the channels of ``layer``.
+
+    ``inputs``: observations or mazes. Without ``metric``, inputs must be mazes: each is put
+    on its decision square and the default decision metric is used (mazes without one are
+    skipped). ``metric(output) -> (N,)`` may be any function of the model's output.
+    """
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    if ablation not in ABLATIONS:
+        raise ValueError(f"ablation must be one of {ABLATIONS}, got {ablation!r}")
+    layer = model.resolve_hook_name(layer)
+    if metric is None:
+        points = decision_points(inputs)
+        if not points:
+            raise ValueError("none of the mazes has a decision square; pass mazes that do, or a metric")
+        inputs, metric = [p.maze for p in points], decision_metric(points)
+    obs = observations(inputs).to(model.device)
+    gxa_maps, activation = gradient_x_activation(model, obs, layer, metric)
+    if activation.ndim != 4:
+        raise ValueError(f"channel attribution needs a (N, C, H, W) layer; {layer!r} has shape {tuple(activation.shape)}")
+    base = torch.zeros_like(activation) if baseline == "zero" else activation.mean(0, keepdim=True).expand_as(activation)
+    ig = integrated_gradients(model, obs, layer, metric, activation, base, ig_steps)
+    with torch.no_grad():
+        values = metric_with_activation(model, obs, layer, activation, metric)
+        base_values = metric_with_activation(model, obs, layer, base, metric)
+    expected = (values - base_values).sum()
+    error = float((ig.sum() - expected).abs() / expected.abs().clamp_min(1e-12))
+    effects = ablation_effects(model, obs, layer, metric, activation, ablation, torch.Generator().manual_seed(seed), progress)
+    return ChannelAttributionResult(
+        metadata={"analysis": "channel_attribution", "checkpoint": checkpoint_metadata(model), "layer": layer, "hooks": [layer], "ig_steps": ig_steps, "baseline": baseline, "ablation": ablation, "seed": seed},
+        grad_x_act=gxa_maps.sum((2, 3)).detach().cpu(),
+        integrated_gradients=ig.sum((2, 3)).detach().cpu(),
+        ablation=effects,
+        maps=gxa_maps.mean(0).detach().cpu(),
+        metric_values=values.detach().cpu(),
+        baseline_metric_values=base_values.detach().cpu(),
+        completeness_error=error,
+        backgrounds=obs.cpu().numpy(),
+    )
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--layer", default=DEFAULT_LAYER)
+    parser.add_argument("--ig-steps", type=int, default=256, help="integration points (default: %(default)s; fewer makes the completeness error grow)")
+    parser.add_argument("--baseline", choices=BASELINES, default="zero")
+    parser.add_argument("--ablation", choices=ABLATIONS, default="mean")
+
+
+def _run_from_args(model, mazes, args) -> ChannelAttributionResult:
+    return run(model, mazes, args.layer, ig_steps=args.ig_steps, baseline=args.baseline, ablation=args.ablation, seed=args.seed, progress=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli("channel_attribution", __doc__, _add_arguments, _run_from_args, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

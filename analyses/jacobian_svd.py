@@ -1,0 +1,249 @@
+"""Jacobian SVD: which directions of a layer (or of the input) most move the decision?
+
+For each observation, the Jacobian of a chosen output (movement log-probs, logits or the
+value) with respect to the activation at a hook point — or of one hook's activation with
+respect to another's — computed with ``torch.func`` (``vmap`` over observations, ``jacrev``
+over outputs; no Python loop over output rows). The activation is swapped in through a
+forward hook, so the model's own forward pass is used end to end. Then an SVD of each
+Jacobian: the singular-value spectrum, the effective rank and the top right-singular
+vectors reshaped to the layer's (channel, height, width); optionally the Jacobians of all
+observations stacked, for directions shared across mazes.
+
+    python -m analyses.jacobian_svd --layer embedder.block2.res1.resadd_out --output movement_log_probs
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch.func import jacrev, vmap
+from tqdm.auto import tqdm
+
+from analyses.common import DEFAULT_LAYER, AnalysisResult, Inputs, checkpoint_metadata, cli, observations
+from hooked_impala.model import HookedImpala
+
+OUTPUTS = ("movement_log_probs", "logits", "value")
+
+
+def _select_output(out, output: str) -> torch.Tensor:
+    if output == "movement_log_probs":
+        return out.movement_log_probs
+    if output == "logits":
+        return out.logits
+    return out.value[..., None]
+
+
+def effective_rank(singular_values: torch.Tensor) -> torch.Tensor:
+    """exp(entropy of σ / Σσ) (Roy & Vetterli): 1 for a rank-one map, k for k equal σ."""
+    p = singular_values / singular_values.sum(-1, keepdim=True).clamp_min(1e-30)
+    entropy = -(p * torch.log(p.clamp_min(1e-30))).sum(-1)
+    return entropy.exp()
+
+
+def jacobians(
+    model: HookedImpala,
+    obs: torch.Tensor,
+    wrt: str,
+    output: str = "movement_log_probs",
+    of_hook: str | None = None,
+    at: torch.Tensor | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> Float[torch.Tensor, "n out in"]:
+    """Per-observation Jacobians ``(N, out_dim, in_dim)`` of ``output`` (or of the activation
+    at ``of_hook``) with respect to the activation at hook ``wrt``.
+
+    ``in_dim`` is the flattened activation (C·H·W); ``out_dim`` is 5, 15 or 1 for the
+    outputs, or the flattened ``of_hook`` activation. ``at``: the activations ``(N, ...)``
+    to differentiate at (default: the ones the observations produce).
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    wrt = model.resolve_hook_name(wrt)
+    if of_hook is not None:
+        of_hook = model.resolve_hook_name(of_hook)
+        names = list(model.hook_dict)
+        if names.index(of_hook) <= names.index(wrt):
+            raise ValueError(f"of_hook {of_hook!r} must come after wrt {wrt!r} in the forward pass")
+    if at is None:
+        with torch.no_grad():
+            _, cache = model.run_with_cache(obs, names_filter=[wrt])
+        at = cache[wrt]
+    base = at.detach()
+    shape = base.shape[1:]
+
+    def f(act_flat: torch.Tensor, single_obs: torch.Tensor) -> torch.Tensor:
+        act = act_flat.reshape(1, *shape)
+        swap = [(wrt, lambda a, hook: act)]
+        if of_hook is None:
+            return _select_output(model.run_with_hooks(single_obs[None], fwd_hooks=swap), output)[0]
+        captured = {}
+
+        def grab(a, hook):
+            captured["a"] = a
+
+        with model.hooks(fwd_hooks=[*swap, (of_hook, grab)]):
+            model(single_obs[None])
+        return captured["a"].reshape(-1)
+
+    per_obs = vmap(jacrev(f), in_dims=(0, 0))
+    chunks = []
+    flat = base.reshape(base.shape[0], -1)
+    for start in tqdm(range(0, len(obs), batch_size), desc="jacobians", disable=not progress):
+        chunks.append(per_obs(flat[start : start + batch_size], obs[start : start + batch_size]).detach())
+    return torch.cat(chunks)
+
+
+@dataclass
+class JacobianSVDResult(AnalysisResult):
+    """SVD of per-observation Jacobians.
+
+    Attributes:
+        singular_values: ``(N, k)`` per observation, descending (k = min(out, in)).
+        top_vectors: ``(N, top_k, *layer_shape)`` right-singular vectors (unit norm).
+        effective_rank: ``(N,)``.
+        stacked_singular_values / stacked_top_vectors: the same for all Jacobians stacked
+            (``(k,)`` and ``(top_k, *layer_shape)``), or None.
+        layer_shape: the activation's (C, H, W) (or (D,)).
+    """
+
+    singular_values: torch.Tensor = None
+    top_vectors: torch.Tensor = None
+    effective_rank: torch.Tensor = None
+    stacked_singular_values: torch.Tensor | None = None
+    stacked_top_vectors: torch.Tensor | None = None
+    layer_shape: tuple[int, ...] = ()
+    backgrounds: np.ndarray | None = None  # observations, for drawing vectors over mazes
+
+    def numbers(self) -> dict:
+        s = self.singular_values
+        out = {
+            "observations": int(s.shape[0]),
+            "mean_singular_values": s.mean(0).tolist(),
+            "mean_effective_rank": float(self.effective_rank.mean()),
+            "top_singular_value_share": float((s[:, 0] / s.sum(1).clamp_min(1e-30)).mean()),
+        }
+        if self.stacked_singular_values is not None:
+            ss = self.stacked_singular_values
+            out["stacked_top10_singular_values"] = ss[:10].tolist()
+            out["stacked_effective_rank"] = float(effective_rank(ss))
+            if len(self.layer_shape) == 3:
+                v = self.stacked_top_vectors[0]
+                out["stacked_top_vector_top_channels"] = v.pow(2).sum((1, 2)).argsort(descending=True)[:10].tolist()
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "singular_values": self.singular_values.numpy(),
+            "top_vectors": self.top_vectors.numpy(),
+            "effective_rank": self.effective_rank.numpy(),
+        }
+        if self.stacked_singular_values is not None:
+            arrays["stacked_singular_values"] = self.stacked_singular_values.numpy()
+            arrays["stacked_top_vectors"] = self.stacked_top_vectors.numpy()
+        return arrays
+
+    def figures(self) -> dict:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        s = self.singular_values.numpy()
+        spectrum = go.Figure()
+        for i in range(min(len(s), 20)):
+            spectrum.add_trace(go.Scatter(y=s[i], mode="lines+markers", line={"width": 1}, name=f"obs {i}", opacity=0.6))
+        if self.stacked_singular_values is not None:
+            ss = self.stacked_singular_values.numpy()
+            spectrum.add_trace(go.Scatter(y=ss[: s.shape[1] * 4] / math.sqrt(len(s)), mode="lines", line={"width": 3, "color": "black"}, name="stacked / sqrt(N)"))
+        spectrum.update_layout(title=f"Singular values of d {self.metadata.get('output')} / d {self.metadata.get('wrt')}", xaxis_title="index", yaxis_title="singular value", yaxis_type="log")
+        figs = {"spectrum": spectrum}
+        if len(self.layer_shape) == 3:
+            v = (self.stacked_top_vectors if self.stacked_top_vectors is not None else self.top_vectors[0]).numpy()
+            k = min(3, v.shape[0])
+            fig = make_subplots(rows=1, cols=k + 1, subplot_titles=["maze (obs 0)"] + [f"|v{i + 1}| over channels" for i in range(k)])
+            if self.backgrounds is not None:
+                fig.add_trace(go.Image(z=self.backgrounds[0]), row=1, col=1)
+            for i in range(k):
+                spatial = np.sqrt((v[i] ** 2).sum(0))
+                fig.add_trace(go.Heatmap(z=spatial[::-1], colorscale="Viridis", showscale=i == k - 1), row=1, col=i + 2)
+            fig.update_layout(title="Top right-singular vectors: spatial norm (image orientation)", height=360, width=320 * (k + 1))
+            figs["top_vectors"] = fig
+        return figs
+
+    def summary(self) -> str:
+        n = self.numbers()
+        lines = [
+            f"Jacobian of {self.metadata.get('output')} w.r.t. {self.metadata.get('wrt')} over {n['observations']} observations",
+            f"  mean effective rank {n['mean_effective_rank']:.2f}; top singular value carries {n['top_singular_value_share']:.1%} of the spectrum",
+            f"  mean singular values: {', '.join(f'{x:.3g}' for x in n['mean_singular_values'][:6])}",
+        ]
+        if "stacked_top_vector_top_channels" in n:
+            lines.append(f"  stacked top direction, strongest channels: {n['stacked_top_vector_top_channels']}")
+        return "\n".join(lines)
+
+
+def run(
+    model: HookedImpala,
+    inputs: Inputs,
+    wrt: str = DEFAULT_LAYER,
+    output: str = "movement_log_probs",
+    of_hook: str | None = None,
+    top_k: int = 3,
+    stack: bool = True,
+    progress: bool = False,
+) -> JacobianSVDResult:
+    """Jacobians of ``output`` (or of ``of_hook``'s activation) w.r.t. hook ``wrt`` at every
+    observation, and their SVDs. ``wrt="input"`` differentiates w.r.t. the observation."""
+    obs = observations(inputs).to(model.device)
+    J = jacobians(model, obs, wrt, output, of_hook, progress=progress)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(obs[:1], names_filter=[model.resolve_hook_name(wrt)])
+    layer_shape = tuple(cache[model.resolve_hook_name(wrt)].shape[1:])
+    _, S, Vh = torch.linalg.svd(J, full_matrices=False)
+    k = min(top_k, S.shape[1])
+    stacked_s = stacked_v = None
+    if stack:
+        _, stacked_s, stacked_vh = torch.linalg.svd(J.reshape(-1, J.shape[-1]), full_matrices=False)
+        stacked_v = stacked_vh[:k].reshape(k, *layer_shape)
+    return JacobianSVDResult(
+        metadata={
+            "analysis": "jacobian_svd", "checkpoint": checkpoint_metadata(model), "wrt": wrt,
+            "output": of_hook or output, "top_k": top_k, "stack": stack, "hooks": [wrt] + ([of_hook] if of_hook else []),
+        },
+        singular_values=S,
+        top_vectors=Vh[:, :k].reshape(len(obs), k, *layer_shape),
+        effective_rank=effective_rank(S),
+        stacked_singular_values=stacked_s,
+        stacked_top_vectors=stacked_v,
+        layer_shape=layer_shape,
+        backgrounds=obs.cpu().numpy(),
+    )
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--layer", default=DEFAULT_LAYER, help="hook to differentiate with respect to ('input' for the observation)")
+    parser.add_argument("--output", default="movement_log_probs", choices=OUTPUTS)
+    parser.add_argument("--of-hook", default=None, help="differentiate this hook's activation instead of the output")
+    parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("--no-stack", action="store_true", help="skip the SVD of all Jacobians stacked")
+
+
+def _run_from_args(model, mazes, args) -> JacobianSVDResult:
+    from analyses.common import decision_points
+
+    points = decision_points(mazes)
+    return run(model, [p.maze for p in points], args.layer, args.output, args.of_hook, args.top_k, not args.no_stack, progress=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli("jacobian_svd", __doc__, _add_arguments, _run_from_args, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""The four analyses: ground truth on constructed networks, exact identities, one protocol."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal
+from analyses.common import DEFAULT_LAYER, decision_points, select_mazes
+from hooked_impala import HookedImpala, ImpalaConfig
+from hooked_impala.maze import MazeRenderer
+
+B3 = "embedder.block3.maxpool_out"
+
+
+@pytest.fixture(scope="module")
+def mazes():
+    with MazeRenderer() as r:
+        return select_mazes(4, "easy", first_seed=0, renderer=r)
+
+
+@pytest.fixture(scope="module")
+def obs(mazes):
+    from hooked_impala.maze import observe
+
+    return torch.from_numpy(observe([p.maze for p in decision_points(mazes)]))
+
+
+def small_model(seed: int = 0) -> HookedImpala:
+    torch.manual_seed(seed)
+    return HookedImpala(ImpalaConfig(channels=(4, 8, 8), fc_features=32)).eval()
+
+
+# --- Jacobian SVD --------------------------------------------------------------------------
+
+
+def linear_tail(model: HookedImpala, a: torch.Tensor) -> torch.Tensor:
+    """Logits from block3.maxpool_out with every ReLU removed, from the weights by hand."""
+    sd = {k: v.detach() for k, v in model.state_dict().items()}
+    x = a
+    for r in (1, 2):
+        p = f"embedder.block3.res{r}."
+        h = F.conv2d(x, sd[p + "conv1.weight"], sd[p + "conv1.bias"], padding=1)
+        h = F.conv2d(h, sd[p + "conv2.weight"], sd[p + "conv2.bias"], padding=1)
+        x = x + h
+    x = F.linear(x.flatten(1), sd["embedder.fc.weight"], sd["embedder.fc.bias"])
+    return F.linear(x, sd["fc_policy.weight"], sd["fc_policy.bias"])
+
+
+def test_jacobian_of_relu_free_tail_equals_the_composed_linear_map(obs) -> None:
+    model = small_model()
+    hooks = relu_removal.removal_hooks(model, relu_removal.relu_names(model))
+    with model.hooks(fwd_hooks=hooks):
+        J = jacobian_svd.jacobians(model, obs[:2], B3, output="logits")
+    with torch.no_grad():
+        _, cache = model.run_with_cache(obs[:1], names_filter=[B3])
+    a0 = cache[B3][0]
+    # The map is affine: its matrix is the difference of images of the basis vectors.
+    basis = torch.eye(a0.numel()).reshape(-1, *a0.shape)
+    with torch.no_grad():
+        matrix = (linear_tail(model, basis) - linear_tail(model, torch.zeros_like(basis))).T
+    assert J.shape == (2, 15, a0.numel())
+    assert torch.allclose(J[0], matrix, atol=1e-5) and torch.allclose(J[1], matrix, atol=1e-5)
+
+
+def test_jacobian_matches_finite_differences_on_the_real_model(ppo_s1, obs) -> None:
+    model = HookedImpala(ppo_s1.cfg).double().eval()
+    model.load_state_dict({k: v.double() for k, v in ppo_s1.state_dict().items()})
+    x = obs[:2].permute(0, 3, 1, 2).double() / 255
+    with torch.no_grad():
+        _, cache = model.run_with_cache(x, names_filter=[DEFAULT_LAYER])
+    gen = torch.Generator().manual_seed(0)
+    # Maze images have flat regions, so max-pools downstream see exact ties, where the
+    # derivative is one-sided. A small random offset breaks them.
+    at = cache[DEFAULT_LAYER] + 1e-2 * torch.randn(cache[DEFAULT_LAYER].shape, generator=gen, dtype=torch.float64)
+    J = jacobian_svd.jacobians(model, x, DEFAULT_LAYER, at=at)
+    for i in range(2):
+        a = at[i : i + 1]
+        v = torch.randn(a.shape, generator=gen, dtype=torch.float64)
+        eps = 1e-7  # small, so no ReLU or max-pool kink lies within eps of the point
+
+        def f(act):
+            return model.run_with_hooks(x[i : i + 1], fwd_hooks=[(DEFAULT_LAYER, lambda _, hook: act)]).movement_log_probs[0]
+
+        with torch.no_grad():
+            fd = (f(a + eps * v) - f(a - eps * v)) / (2 * eps)
+        assert torch.allclose(J[i] @ v.flatten(), fd, atol=1e-6, rtol=1e-4)
+
+
+def test_layer_to_layer_jacobian_and_bad_requests(obs) -> None:
+    model = small_model()
+    J = jacobian_svd.jacobians(model, obs[:1], "embedder.block3.res2.conv1_out", of_hook="embedder.block3.res2.conv2_out")
+    w = model.embedder.block3.res2.conv2.weight.detach()
+    # conv2_out = conv2(relu(conv1_out)): row for output (c, y, x) has w[c, :, 1, 1] on the
+    # centre tap of input (:, y, x), times relu'(conv1_out).
+    with torch.no_grad():
+        _, cache = model.run_with_cache(obs[:1], names_filter=["embedder.block3.res2.conv1_out"])
+    gate = (cache["embedder.block3.res2.conv1_out"][0] > 0).double()
+    C, H, W = gate.shape
+    Jr = J[0].reshape(C, H, W, C, H, W)
+    assert torch.allclose(Jr[:, 3, 4, :, 3, 4].double(), w[:, :, 1, 1].double() * gate[:, 3, 4][None, :], atol=1e-6)
+    with pytest.raises(ValueError, match="must come after"):
+        jacobian_svd.jacobians(model, obs[:1], DEFAULT_LAYER, of_hook="embedder.block1.conv_out")
+    with pytest.raises(ValueError, match="output must be one of"):
+        jacobian_svd.jacobians(model, obs[:1], DEFAULT_LAYER, output="probs")
+    with pytest.raises(KeyError, match="unknown hook name"):
+        jacobian_svd.run(model, obs[:1], wrt="embedder.block9")
+
+
+def test_jacobian_svd_result_is_consistent_and_saves(ppo_s1, obs, tmp_path) -> None:
+    result = jacobian_svd.run(ppo_s1, obs, stack=True)
+    J = jacobian_svd.jacobians(ppo_s1, obs, DEFAULT_LAYER)
+    assert torch.allclose(result.singular_values, torch.linalg.svdvals(J), atol=1e-5)
+    assert result.top_vectors.shape == (len(obs), 3, 32, 16, 16)
+    assert torch.allclose(result.top_vectors.flatten(2).norm(dim=-1), torch.ones(len(obs), 3), atol=1e-5)
+    assert (result.effective_rank >= 1).all() and (result.effective_rank <= 5).all()
+    assert jacobian_svd.effective_rank(torch.tensor([2.0, 2.0, 2.0])).item() == pytest.approx(3.0)
+    assert jacobian_svd.effective_rank(torch.tensor([1.0, 0.0])).item() == pytest.approx(1.0)
+    written = result.save(tmp_path)
+    names = {p.name for p in written}
+    assert {"result.json", "arrays.npz", "spectrum.html", "top_vectors.html"} <= names
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["metadata"]["checkpoint"]["name"] == "model_160022528"
+    assert saved["numbers"]["mean_effective_rank"] == pytest.approx(float(result.effective_rank.mean()))
+    assert np.allclose(np.load(tmp_path / "arrays.npz")["singular_values"], result.singular_values.numpy())
+
+
+# --- ReLU removal ---------------------------------------------------------------------------
+
+
+def test_removing_no_relu_changes_nothing(obs) -> None:
+    model = small_model()
+    with torch.no_grad():
+        assert torch.equal(model.run_with_hooks(obs, fwd_hooks=relu_removal.removal_hooks(model, [])).logits, model(obs).logits)
+    assert len(relu_removal.relu_names(model)) == 14
+
+
+def test_removing_all_relus_makes_the_tail_affine(obs) -> None:
+    model = small_model(1)
+    hooks = relu_removal.removal_hooks(model, relu_removal.relu_names(model))
+    with torch.no_grad():
+        _, cache = model.run_with_cache(obs[:2], names_filter=[B3])
+        a, b = cache[B3][0:1], cache[B3][1:2]
+
+        def f(act):
+            with model.hooks(fwd_hooks=[*hooks, (B3, lambda _, hook: act)]):
+                return model(obs[:1]).logits
+
+        for t in (-0.5, 0.3, 2.0):
+            assert torch.allclose(f(t * a + (1 - t) * b), t * f(a) + (1 - t) * f(b), atol=1e-4)
+        # With the ReLUs in place, the same check fails: the identity is not vacuous.
+        def g(act):
+            return model.run_with_hooks(obs[:1], fwd_hooks=[(B3, lambda _, hook: act)]).logits
+
+        assert not torch.allclose(g(-0.5 * a + 1.5 * b), -0.5 * g(a) + 1.5 * g(b), atol=1e-4)
+
+
+def test_a_relu_whose_input_is_always_positive_can_be_removed(obs) -> None:
+    model = small_model(2)
+    with torch.no_grad():
+        model.embedder.fc.weight.mul_(1e-3)
+        model.embedder.fc.bias.fill_(50.0)  # relufc's input > 0 for any observation
+    result = relu_removal.run(model, obs, tolerance=1e-9)
+    assert result.single_kl["embedder.relufc"] == pytest.approx(0.0, abs=1e-10)
+    assert result.single_agreement["embedder.relufc"] == 1.0
+    assert max(result.single_kl.values()) > 0  # other ReLUs do matter
+
+
+def test_relu_removal_on_the_real_agent(ppo_s1, obs, tmp_path) -> None:
+    result = relu_removal.run(ppo_s1, obs, tolerance=0.05)
+    assert result.all_removed_kl.shape == (len(obs),) and (result.all_removed_kl >= -1e-6).all()
+    kls = [kl for _, kl in result.restore_order]
+    assert kls[-1] <= 0.05 or len(kls) == 14
+    # Restoring everything is the original network.
+    assert relu_removal.movement_log_probs(ppo_s1, obs, []).equal(relu_removal.movement_log_probs(ppo_s1, obs))
+    again = relu_removal.run(ppo_s1, obs, tolerance=0.05)
+    assert again.restore_order == result.restore_order  # reproducible
+    with pytest.raises(ValueError, match="unknown ReLU 'embedder.relu9'"):
+        relu_removal.removal_hooks(ppo_s1, ["embedder.relu9"])
+    assert {"single_relu_kl.html", "greedy_restoration.html"} <= {p.name for p in result.save(tmp_path)}
+
+
+# --- channel attribution --------------------------------------------------------------------
+
+
+def only_channel_reaches_output(k: int) -> HookedImpala:
+    """Every path from the default layer to the logits runs through channel k."""
+    model = small_model(3)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.startswith(("embedder.block2.res2", "embedder.block3.res")) and isinstance(module, torch.nn.Conv2d):
+                module.weight.zero_()
+                module.bias.zero_()
+        conv = model.embedder.block3.conv
+        keep = conv.weight[:, k].clone()
+        conv.weight.zero_()
+        conv.weight[:, k] = keep
+        conv.bias.zero_()
+    return model
+
+
+def test_all_methods_rank_the_only_channel_first(obs) -> None:
+    k = 5
+    model = only_channel_reaches_output(k)
+
+    def metric(out):
+        return out.logits[:, 3] - out.logits[:, 7]
+
+    result = channel_attribution.run(model, obs, metric=metric, ig_steps=16, ablation="zero")
+    for method, ranking in result.rankings().items():
+        assert ranking[0] == k, method
+    others = [c for c in range(8) if c != k]
+    assert result.grad_x_act[:, others].abs().max() == 0
+    assert result.ablation[:, others].abs().max() == 0
+
+
+def test_integrated_gradients_are_complete_on_the_real_agent(ppo_s1, mazes, tmp_path) -> None:
+    result = channel_attribution.run(ppo_s1, mazes, ig_steps=256, ablation="resample")
+    assert result.completeness_error < 0.01
+    assert result.integrated_gradients.shape == (len(decision_points(mazes)), 32)
+    again = channel_attribution.run(ppo_s1, mazes, ig_steps=8, ablation="resample")
+    assert torch.equal(again.ablation, result.ablation)  # seeded resampling
+    assert {"channel_attributions.html", "spatial_maps.html"} <= {p.name for p in result.save(tmp_path)}
+    assert all(p.grad is None for p in ppo_s1.parameters())  # no gradients left on the model
+    with pytest.raises(ValueError, match="ablation must be one of"):
+        channel_attribution.run(ppo_s1, mazes, ablation="noise")
+
+
+# --- cheese vector -------------------------------------------------------------------------
+
+
+def test_subtracting_the_cheese_vector_gives_the_no_cheese_activations(ppo_s1, mazes) -> None:
+    maze = mazes[0]
+    vector = cheese_vector.cheese_vector(ppo_s1, maze)
+    no_cheese = cheese_vector.activations_at(ppo_s1, [maze.without_cheese()], DEFAULT_LAYER)
+    from hooked_impala.maze import observe
+
+    obs = torch.from_numpy(observe([maze]))
+    hook = cheese_vector.addition_hook(DEFAULT_LAYER, vector, -1.0)
+    with torch.no_grad(), ppo_s1.hooks(fwd_hooks=[hook]):
+        out, cache = ppo_s1.run_with_cache(obs)
+    _, clean = ppo_s1.run_with_cache(torch.from_numpy(observe([maze.without_cheese()])))
+    assert torch.allclose(cache[DEFAULT_LAYER], no_cheese, atol=1e-5)
+    for name in ("embedder.block3.res2.resadd_out", "embedder.fc_out", "fc_policy_out", "fc_value_out"):
+        assert torch.allclose(cache[name], clean[name], atol=1e-5), name
+    assert vector.abs().max() > 0
+
+
+def test_cheese_vector_sweep(ppo_s1, mazes, tmp_path) -> None:
+    result = cheese_vector.run(ppo_s1, mazes, coeffs=(-1.0, 0.0), rollouts=True, rollout_max_steps=64)
+    points = decision_points(mazes)
+    zero = result.coeffs.index(0.0)
+    from hooked_impala.maze import observe
+
+    with torch.no_grad():
+        probs = ppo_s1(torch.from_numpy(observe([p.maze for p in points]))).movement_probs
+    expected = probs[torch.arange(len(points)), torch.tensor([int(p.cheese_move) for p in points])]
+    assert torch.allclose(result.p_cheese[0, zero], expected, atol=1e-6)  # coeff 0 = no change
+    assert torch.allclose(result.p_cheese[1, zero], expected, atol=1e-6)
+    assert set(result.rollouts) == {"original", "cheese_vector_minus_1"}
+    assert result.field is not None and np.abs(result.field.probs).max() > 0
+    assert {"coefficient_sweep.html", "vector_field_diff.html"} <= {p.name for p in result.save(tmp_path)}
+
+
+def test_top_right_pair_opens_the_border() -> None:
+    from hooked_impala.maze import Maze, Tile
+
+    maze = Maze.from_seed(3, "easy")
+    opened, original = cheese_vector.top_right_pair(maze)
+    top = maze.margin + maze.maze_size - 1
+    assert original is maze
+    assert all(opened.world_grid[top, c] != Tile.WALL for c in range(maze.margin, top + 1))
+    assert all(opened.world_grid[r, top] != Tile.WALL for r in range(maze.margin, top + 1))
+
+
+def test_cli_smoke(shared_checkpoints, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
+    for module, extra in (
+        (jacobian_svd, []), (relu_removal, ["--tolerance", "0.1"]),
+        (channel_attribution, ["--ig-steps", "4"]), (cheese_vector, ["--coeffs", "-1", "0", "--no-rollouts"]),
+    ):
+        out = tmp_path / module.__name__
+        assert module.main(["--mazes", "2", "--out", str(out), *extra]) == 0
+        assert (out / "result.json").exists()
+    with pytest.raises(SystemExit):
+        jacobian_svd.main(["--help"])
