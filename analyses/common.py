@@ -31,6 +31,7 @@ from hooked_impala.maze.regions import region_cells
 from hooked_impala.model import HookedImpala
 
 DEFAULT_LAYER = "embedder.block2.res1.resadd_out"  # the paper's cheese-vector layer
+DEFAULT_CHECKPOINT = "model_160022528"
 Inputs = Sequence[Maze] | np.ndarray | torch.Tensor
 
 
@@ -208,7 +209,7 @@ class AnalysisResult:
 def base_parser(name: str, doc: str) -> argparse.ArgumentParser:
     """The arguments every analysis script takes; add analysis-specific ones after."""
     parser = argparse.ArgumentParser(prog=f"python -m analyses.{name}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default="model_160022528", help="registry name or path (default: %(default)s)")
+    parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="registry name or path (default: %(default)s)")
     parser.add_argument("--mazes", type=int, default=16, help="number of mazes (default: %(default)s)")
     parser.add_argument("--mode", choices=["easy", "hard"], default="easy", help="procgen distribution_mode (default: %(default)s)")
     parser.add_argument("--first-seed", type=int, default=0, help="first level seed to consider (default: %(default)s)")

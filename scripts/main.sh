@@ -4,4 +4,4 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
 cd "$root"
-exec .venv/bin/python -m hooked_impala "$@"
+exec .venv/bin/python -m analyses.report "$@"

@@ -15,3 +15,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet -e ".[dev,docs]"
     touch "$stamp"
 fi
+
+# The docs tests drive a real browser: Debian's chromium. Install it where we can (root with
+# apt); elsewhere those tests skip locally (and fail in CI) with a message saying so.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (for the docs browser test)..." >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "warning: could not install chromium; the browser test will not pass" >&2
+fi

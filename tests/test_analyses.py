@@ -288,3 +288,41 @@ def test_cli_smoke(shared_checkpoints, tmp_path, monkeypatch) -> None:
         assert (out / "result.json").exists()
     with pytest.raises(SystemExit):
         jacobian_svd.main(["--help"])
+
+
+# --- trajectory view and the report ------------------------------------------------------
+
+
+def test_trajectory_view_renders_offline(ppo_s1, mazes, tmp_path) -> None:
+    from analyses import trajectory_view
+
+    result = trajectory_view.run(ppo_s1, mazes, max_steps=12)
+    steps = len(result.tokens)
+    assert 1 <= steps <= 12 and result.activations.shape == (steps, 3, 32)
+    assert result.tokens[0].startswith("t=0 ") and str(mazes[0].start_cell) in result.tokens[0]
+    # The values are the per-channel maxima of the cached activations.
+    from hooked_impala.maze.rollout import rollout
+
+    episode = rollout(ppo_s1, mazes[:1], "easy", max_steps=12, seed=0, keep_observations=True, progress=False).episodes[0]
+    with torch.no_grad():
+        _, cache = ppo_s1.run_with_cache(torch.from_numpy(episode.observations), names_filter=[DEFAULT_LAYER])
+    assert torch.allclose(result.activations[:, 0, :], cache[DEFAULT_LAYER].amax((2, 3)))
+    files = {p.name: p for p in result.save(tmp_path)}
+    page = files["trajectory.html"].read_text()
+    assert "CircuitsVis" in page and "<script src=" not in page  # JavaScript inlined
+    assert len(page) > 100_000
+
+
+def test_report_writes_an_index_linking_every_analysis(shared_checkpoints, tmp_path, monkeypatch) -> None:
+    from analyses import report
+
+    monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
+    out = tmp_path / "report"
+    assert report.main(["--checkpoint", "model_160022528", "--mazes", "2", "--max-steps", "16", "--ig-steps", "8", "--out", str(out)]) == 0
+    index = (out / "index.html").read_text()
+    for name in ("cheese_vector", "channel_attribution", "jacobian_svd", "relu_removal", "trajectory_view"):
+        assert f"<h2>{name}</h2>" in index
+        assert (out / name / "result.json").exists()
+        assert f"href='{name}/result.json'" in index
+    with pytest.raises(SystemExit):
+        report.main(["--mazes", "1"])

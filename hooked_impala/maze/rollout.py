@@ -39,6 +39,8 @@ class Episode:
         steps: steps taken.
         top_right_step: the first step index at which the mouse stood in the top-right
             region (None if never), for ``reached_top_right_first``.
+        observations: uint8 ``(steps, 64, 64, 3)``, what the policy saw before each step,
+            when the rollout was asked to keep them (else None).
     """
 
     maze: Maze
@@ -47,6 +49,7 @@ class Episode:
     reached_cheese: bool
     steps: int
     top_right_step: int | None
+    observations: np.ndarray | None = None
 
     @property
     def reached_top_right_first(self) -> bool:
@@ -90,6 +93,7 @@ def rollout(
     seed: int = 0,
     fwd_hooks: Sequence[HookSpec] = (),
     region_size: int = 5,
+    keep_observations: bool = False,
     progress: bool = True,
 ) -> RolloutResult:
     """Play one episode per maze (or per level seed, in ``distribution_mode``).
@@ -102,6 +106,7 @@ def rollout(
         seed: seeds the action sampling; the same inputs and seed give the same episodes.
         fwd_hooks: hooks active during every forward pass (an intervention).
         region_size: k of the top-right k×k region for ``reached_top_right_first``.
+        keep_observations: store each episode's observations (``Episode.observations``).
     """
     from procgen import ProcgenGym3Env
 
@@ -124,6 +129,7 @@ def rollout(
         regions = [set(top_right_region(m, region_size)) for m in start_mazes]
         cells: list[list[Cell]] = [[m.mouse] for m in start_mazes]
         actions: list[list[int]] = [[] for _ in range(n)]
+        frames: list[list[np.ndarray]] = [[] for _ in range(n)]
         reached = [False] * n
         top_right_step = [0 if m.mouse in regions[i] else None for i, m in enumerate(start_mazes)]
         live = np.ones(n, dtype=bool)
@@ -143,6 +149,8 @@ def rollout(
                 states = env.callmethod("get_state")
                 for i in np.flatnonzero(live):
                     actions[i].append(int(chosen[i]))
+                    if keep_observations:
+                        frames[i].append(obs["rgb"][i].copy())
                     if first[i]:  # the episode ended: procgen already reset this env
                         live[i] = False
                         reached[i] = bool(reward[i] > 0)
@@ -166,6 +174,7 @@ def rollout(
                 reached_cheese=reached[i],
                 steps=len(actions[i]),
                 top_right_step=top_right_step[i],
+                observations=np.stack(frames[i]) if keep_observations and frames[i] else None,
             )
             for i in range(n)
         )

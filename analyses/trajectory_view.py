@@ -1,0 +1,116 @@
+"""Trajectory view: a rollout as a sequence of steps, with channel activations per step.
+
+The policy plays one maze; every step becomes a "token" (``t=3 RIGHT (4, 5)``: step, move
+taken, mouse cell before it) and each chosen hook a "layer" of circuitsvis's
+``text_neuron_activations`` view, whose drop-downs pick the hook and the channel. A
+channel's value at a step is its maximum over positions (conv hooks) or the unit itself
+(vector hooks). The HTML embeds circuitsvis's JavaScript (``RenderedHTML.local_src``), so it
+renders offline.
+
+    python -m analyses.trajectory_view --hooks embedder.block2.res1.resadd_out embedder.block3.res2.resadd_out
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from analyses.common import DEFAULT_LAYER, AnalysisResult, checkpoint_metadata, cli
+from hooked_impala.actions import movement_of_action
+from hooked_impala.files import write_atomically
+from hooked_impala.maze import Maze
+from hooked_impala.model import HookedImpala
+
+DEFAULT_HOOKS = (DEFAULT_LAYER, "embedder.block2.res2.resadd_out", "embedder.block3.res2.resadd_out")
+
+
+def channel_values(activation: torch.Tensor) -> torch.Tensor:
+    """``(T, C)``: per step, each channel's maximum over positions (or the unit itself)."""
+    return activation.flatten(2).amax(-1) if activation.ndim == 4 else activation
+
+
+@dataclass
+class TrajectoryViewResult(AnalysisResult):
+    """One episode with per-step channel values.
+
+    Attributes:
+        tokens: one label per step.
+        activations: ``(T, hooks, max_channels)``, zero-padded where a hook has fewer channels.
+        hooks: the hook names (the "layers").
+        reached_cheese: whether the episode got the cheese.
+    """
+
+    tokens: list[str] = None
+    activations: torch.Tensor = None
+    hooks: list[str] = None
+    reached_cheese: bool = False
+
+    def numbers(self) -> dict:
+        return {"steps": len(self.tokens), "reached_cheese": self.reached_cheese, "hooks": self.hooks}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"activations": self.activations.numpy()}
+
+    def html(self) -> str:
+        """The circuitsvis view as a standalone page with its JavaScript inlined."""
+        from circuitsvis.activations import text_neuron_activations
+
+        view = text_neuron_activations(
+            tokens=self.tokens, activations=self.activations, first_dimension_name="Hook",
+            second_dimension_name="Channel", first_dimension_labels=self.hooks,
+        )
+        title = f"Trajectory of {self.metadata.get('checkpoint', {}).get('name')} on maze seed {self.metadata.get('maze_seed')}"
+        return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h3>{title}</h3>{view.local_src}</body></html>"
+
+    def save(self, out_dir):
+        written = super().save(out_dir)
+        written.append(write_atomically(Path(out_dir) / "trajectory.html", self.html()))
+        return written
+
+    def summary(self) -> str:
+        outcome = "reached the cheese" if self.reached_cheese else "did not reach the cheese"
+        return f"Trajectory view: {len(self.tokens)} steps ({outcome}); hooks {self.hooks}"
+
+
+def run(model: HookedImpala, inputs: Sequence[Maze], hooks: Sequence[str] = DEFAULT_HOOKS, max_steps: int = 128, seed: int = 0, progress: bool = False) -> TrajectoryViewResult:
+    """Roll the policy out on the first maze of ``inputs`` and collect per-step channel values."""
+    mazes = list(inputs)
+    if not mazes or not isinstance(mazes[0], Maze):
+        raise ValueError("trajectory_view needs at least one Maze")
+    hooks = [model.resolve_hook_name(h) for h in hooks]
+    from hooked_impala.maze.rollout import rollout
+
+    episode = rollout(model, mazes[:1], mazes[0].distribution_mode, max_steps=max_steps, seed=seed, keep_observations=True, progress=progress).episodes[0]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(torch.from_numpy(episode.observations).to(model.device), names_filter=hooks)
+    values = [channel_values(cache[h]).cpu() for h in hooks]
+    width = max(v.shape[1] for v in values)
+    padded = torch.stack([torch.nn.functional.pad(v, (0, width - v.shape[1])) for v in values], dim=1)
+    tokens = [f"t={t} {movement_of_action(a).name} {cell}" for t, (a, cell) in enumerate(zip(episode.actions, episode.cells))]
+    return TrajectoryViewResult(
+        metadata={"analysis": "trajectory_view", "checkpoint": checkpoint_metadata(model), "hooks": hooks, "maze_seed": mazes[0].seed, "seed": seed, "max_steps": max_steps, "reduction": "max over positions"},
+        tokens=tokens, activations=padded, hooks=hooks, reached_cheese=episode.reached_cheese,
+    )
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hooks", nargs="+", default=list(DEFAULT_HOOKS))
+    parser.add_argument("--max-steps", type=int, default=128)
+
+
+def _run_from_args(model, mazes, args) -> TrajectoryViewResult:
+    return run(model, mazes, args.hooks, args.max_steps, args.seed, progress=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli("trajectory_view", __doc__, _add_arguments, _run_from_args, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Generate the documentation's figures and numbers by running the real code.
+
+    python docs/generate.py [--checkpoint model_160022528] [--mazes 6]
+
+Runs every analysis (small settings) and the maze-layer examples on a checkpoint found
+through the normal checkpoint resolution (CI points ``$HOOKED_IMPALA_HOME`` at the shared
+checkpoints), and writes under ``docs/generated/``: one plotly ``<div>`` per figure
+(``*.div.html``, without plotly.js), each analysis's printed summary (``summary.txt``),
+the hook tables, and ``docs/assets/plotly.min.js`` (the one copy of plotly.js the site
+loads). ``docs/hooks.py`` puts them into the pages at build time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
+
+from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal, trajectory_view  # noqa: E402
+from analyses.common import decision_points, select_mazes  # noqa: E402
+from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
+from hooked_impala.files import write_atomically  # noqa: E402
+from hooked_impala.maze import MazeRenderer, decision_square  # noqa: E402
+from hooked_impala.maze.vector_field import vector_field, vector_field_cells  # noqa: E402
+from hooked_impala.runtime import keep_freed_memory  # noqa: E402
+
+
+def write_figure(out: Path, name: str, fig) -> None:
+    write_atomically(out / f"{name}.div.html", fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%"))
+
+
+def write_result(out: Path, name: str, result) -> None:
+    for fig_name, fig in result.figures().items():
+        write_figure(out / name, fig_name, fig)
+    write_atomically(out / name / "summary.txt", result.summary() + "\n")
+
+
+def hook_table() -> str:
+    shapes = {s: HookedImpala(ImpalaConfig.from_scale(s)).hook_shapes(batch=1) for s in (1, 4)}
+    rows = ["| hook name | shape, s = 1 | shape, s = 4 |", "| --- | --- | --- |"]
+    for name in shapes[1]:
+        fmt = lambda shape: "(N, " + ", ".join(str(d) for d in shape[1:]) + ")"
+        rows.append(f"| `{name}` | {fmt(shapes[1][name])} | {fmt(shapes[4][name])} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default="model_160022528")
+    parser.add_argument("--mazes", type=int, default=6)
+    parser.add_argument("--out", type=Path, default=DOCS / "generated")
+    args = parser.parse_args(argv)
+    keep_freed_memory()
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    import plotly.offline
+
+    write_atomically(DOCS / "assets" / "plotly.min.js", plotly.offline.get_plotlyjs())
+    shutil.rmtree(args.out, ignore_errors=True)
+    out = args.out
+    write_atomically(out / "model" / "hook_table.md", hook_table())
+
+    model = load_pretrained(args.checkpoint)
+    with MazeRenderer() as renderer:
+        mazes = select_mazes(args.mazes, "easy", renderer=renderer)
+        maze = mazes[0]
+        field = vector_field(model, maze, renderer=renderer, label=f"{model.checkpoint.name}, easy seed {maze.seed}")
+        write_figure(out / "maze", "vector_field", field.figure())
+        ds = decision_square(maze)
+        write_atomically(out / "maze" / "summary.txt", f"seed {maze.seed}: maze size {maze.maze_size}, mouse {maze.mouse}, cheese {maze.cheese}, decision square {ds}, {len(vector_field_cells(maze))} vector-field cells\n")
+
+    points = decision_points(mazes)
+    write_result(out, "cheese_vector", cheese_vector.run(model, mazes, rollout_max_steps=128))
+    write_result(out, "channel_attribution", channel_attribution.run(model, mazes, ig_steps=128))
+    write_result(out, "jacobian_svd", jacobian_svd.run(model, [p.maze for p in points]))
+    cells = [m.with_mouse(c) for m in mazes[:2] for c in vector_field_cells(m)]
+    write_result(out, "relu_removal", relu_removal.run(model, cells, tolerance=0.05))
+    trajectory = trajectory_view.run(model, mazes, max_steps=48)
+    write_atomically(out / "trajectory_view" / "summary.txt", trajectory.summary() + "\n")
+    (DOCS / "assets").mkdir(exist_ok=True)
+    write_atomically(DOCS / "assets" / "trajectory.html", trajectory.html())
+    print(f"generated docs figures in {time.perf_counter() - started:.0f} s under {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
