@@ -23,7 +23,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def docs_env(shared_checkpoints: Path) -> dict:
-    return {**os.environ, "HOOKED_IMPALA_HOME": str(shared_checkpoints)}
+    return {**os.environ, "HOOKED_IMPALA_HOME": str(shared_checkpoints), "NO_MKDOCS_2_WARNING": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +56,13 @@ def test_strict_build_has_every_page_and_api_reference(site) -> None:
     assert "{{" not in (site / "analyses" / "cheese_vector" / "index.html").read_text()
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
 def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(QuietHandler, directory=str(directory))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
