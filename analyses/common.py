@@ -31,7 +31,7 @@ from hooked_impala.maze.regions import region_cells
 from hooked_impala.model import HookedImpala
 
 DEFAULT_LAYER = "embedder.block2.res1.resadd_out"  # the paper's cheese-vector layer
-DEFAULT_CHECKPOINT = "model_160022528"
+DEFAULT_CHECKPOINT = "standin_s1"  # bundled: the main job runs offline
 Inputs = Sequence[Maze] | np.ndarray | torch.Tensor
 
 
@@ -218,32 +218,39 @@ def base_parser(name: str, doc: str) -> argparse.ArgumentParser:
     return parser
 
 
-def cli(name: str, doc: str, add_arguments: Callable[[argparse.ArgumentParser], None], run_from_args: Callable[[HookedImpala, list[Maze], argparse.Namespace], AnalysisResult], argv: list[str] | None = None) -> int:
-    """Parse arguments, load the model, select mazes, run, print the summary, save."""
+def load_model_and_mazes(args: argparse.Namespace) -> tuple[HookedImpala, list[Maze]] | None:
+    """The checkpoint and the mazes a script's ``base_parser`` arguments ask for; prints the
+    error and returns None when the checkpoint cannot be had."""
     from hooked_impala.pretrained import CheckpointError, CheckpointUnavailableError, load_pretrained
     from hooked_impala.runtime import keep_freed_memory
 
-    parser = base_parser(name, doc)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.mazes < 1:
-        parser.error(f"--mazes must be at least 1, got {args.mazes}")
     keep_freed_memory()
     torch.manual_seed(args.seed)
     try:
         model = load_pretrained(args.checkpoint)
     except (CheckpointError, CheckpointUnavailableError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return None
     with MazeRenderer() as renderer:
-        mazes = select_mazes(args.mazes, args.mode, args.first_seed, renderer=renderer)
+        return model, select_mazes(args.mazes, args.mode, args.first_seed, renderer=renderer)
+
+
+def cli(name: str, doc: str, add_arguments: Callable[[argparse.ArgumentParser], None], run_from_args: Callable[[HookedImpala, list[Maze], argparse.Namespace], AnalysisResult], argv: list[str] | None = None) -> int:
+    """Parse arguments, load the model, select mazes, run, print the summary, save."""
+    parser = base_parser(name, doc)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.mazes < 1:
+        parser.error(f"--mazes must be at least 1, got {args.mazes}")
+    loaded = load_model_and_mazes(args)
+    if loaded is None:
+        return 1
     try:
-        result = run_from_args(model, mazes, args)
+        result = run_from_args(*loaded, args)
     except (ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = args.out or Path("out") / name
-    written = result.save(out)
+    written = result.save(args.out or Path("out") / name)
     print(result.summary())
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0

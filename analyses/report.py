@@ -8,19 +8,15 @@ Writes one folder per analysis (``result.json``, ``arrays.npz``, figures as HTML
 
 from __future__ import annotations
 
-import argparse
 import html
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal, trajectory_view
-from analyses.common import DEFAULT_CHECKPOINT, decision_points, select_mazes
+from analyses.common import base_parser, decision_points, load_model_and_mazes
 from hooked_impala.files import write_atomically
-from hooked_impala.maze import MazeRenderer
 from hooked_impala.maze.vector_field import vector_field_cells
 
 
@@ -60,47 +56,38 @@ def index_page(checkpoint: dict, sections: list[tuple[str, str, str, list[Path],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analyses.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="registry name or path (default: %(default)s)")
-    parser.add_argument("--mazes", type=int, default=8)
-    parser.add_argument("--mode", choices=["easy", "hard"], default="easy")
-    parser.add_argument("--first-seed", type=int, default=0)
+    parser = base_parser("report", __doc__)
+    parser.set_defaults(mazes=8)
     parser.add_argument("--max-steps", type=int, default=256, help="rollout step limit (default: %(default)s)")
-    parser.add_argument("--ig-steps", type=int, default=256)
-    parser.add_argument("--tolerance", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ig-steps", type=int, default=256, help="integrated-gradients points (default: %(default)s)")
+    parser.add_argument("--tolerance", type=float, default=0.05, help="ReLU restoration tolerance, mean KL (default: %(default)s)")
     parser.add_argument("--only", nargs="+", help="run only these analyses")
-    parser.add_argument("--out", type=Path, default=Path("out/report"))
     args = parser.parse_args(argv)
     if args.mazes < 2:
         parser.error(f"--mazes must be at least 2 (the cheese vector transfers between mazes), got {args.mazes}")
-
-    from hooked_impala.pretrained import CheckpointError, CheckpointUnavailableError, load_pretrained
-    from hooked_impala.runtime import keep_freed_memory
-
-    keep_freed_memory()
-    torch.manual_seed(args.seed)
-    try:
-        model = load_pretrained(args.checkpoint)
-    except (CheckpointError, CheckpointUnavailableError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     started = time.perf_counter()
-    with MazeRenderer() as renderer:
-        mazes = select_mazes(args.mazes, args.mode, args.first_seed, renderer=renderer)
+    loaded = load_model_and_mazes(args)
+    if loaded is None:
+        return 1
+    model, mazes = loaded
+    out = args.out or Path("out/report")
+    plan = analyses_to_run(model, mazes, args)
+    unknown = sorted(set(args.only or ()) - {name for name, _, _ in plan})
+    if unknown:
+        parser.error(f"--only: unknown analyses {unknown}; choose from {[name for name, _, _ in plan]}")
     print(f"checkpoint {model.checkpoint.name}; mazes {[m.seed for m in mazes]}")
     sections = []
-    for name, question, thunk in analyses_to_run(model, mazes, args):
+    for name, question, thunk in plan:
         if args.only and name not in args.only:
             continue
         t = time.perf_counter()
         result = thunk()
-        files = result.save(args.out / name)
+        files = result.save(out / name)
         summary = result.summary()
         sections.append((name, question, summary, files, time.perf_counter() - t))
         print(f"\n== {name} ({time.perf_counter() - t:.1f} s)\n{summary}", flush=True)
     checkpoint = {"name": model.checkpoint.name, "sha256": model.checkpoint.sha256}
-    index = write_atomically(args.out / "index.html", index_page(checkpoint, sections, mazes, time.perf_counter() - started))
+    index = write_atomically(out / "index.html", index_page(checkpoint, sections, mazes, time.perf_counter() - started))
     print(f"\nwrote {index}")
     return 0
 

@@ -105,6 +105,26 @@ REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
                     " downloaded at run time, never redistributed)",
                 },
             ),
+            CheckpointInfo(
+                name="standin_s1",
+                filename="standin_s1.pth",
+                urls=(),
+                description=(
+                    "hooked-impala's bundled stand-in: scale 1, trained by imitation of a "
+                    "shortest-path oracle (behaviour cloning + 4 DAgger rounds), cheese in the "
+                    "top-right 5x5 region, easy mode. Not the paper's PPO network."
+                ),
+                scale=1,
+                sha256="77f37154ef1cbdb90756d0627790cddfae94c35938ed7ad073e30706e01dbc71",
+                size=2_520_183,
+                aliases=("standin",),
+                facts={
+                    "parameters": "626,256",
+                    "training": "python -m hooked_impala.train (see standin_s1.card.md beside the file)",
+                    "licence": "ships with hooked-impala",
+                },
+                bundled=True,
+            ),
         )
     }
 )

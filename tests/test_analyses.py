@@ -284,7 +284,7 @@ def test_cli_smoke(shared_checkpoints, tmp_path, monkeypatch) -> None:
         (channel_attribution, ["--ig-steps", "4"]), (cheese_vector, ["--coeffs", "-1", "0", "--no-rollouts"]),
     ):
         out = tmp_path / module.__name__
-        assert module.main(["--mazes", "2", "--out", str(out), *extra]) == 0
+        assert module.main(["--checkpoint", "model_160022528", "--mazes", "2", "--out", str(out), *extra]) == 0
         assert (out / "result.json").exists()
     with pytest.raises(SystemExit):
         jacobian_svd.main(["--help"])
