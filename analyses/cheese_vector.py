@@ -138,7 +138,11 @@ class CheeseVectorResult(AnalysisResult):
             lines.append(f"  {kind:8s} P(cheese-ward) by coeff: " + ", ".join(f"{c}: {v:.3f}" for c, v in pc.items()))
             lines.append(f"  {kind:8s} P(top-right-ward) by coeff: " + ", ".join(f"{c}: {v:.3f}" for c, v in pt.items()))
         if self.rollouts:
-            lines.append(f"  rollouts: {self.rollouts}")
+            before, after = self.rollouts["original"], self.rollouts["cheese_vector_minus_1"]
+            lines.append(
+                f"  rollouts, original -> own cheese vector x(-1): success {before['success']:.0%} -> {after['success']:.0%}, "
+                f"top-right region first {before['top_right_first']:.0%} -> {after['top_right_first']:.0%}"
+            )
         return "\n".join(lines)
 
 

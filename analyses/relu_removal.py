@@ -101,6 +101,7 @@ class ReluRemovalResult(AnalysisResult):
         out = {
             "relus": len(self.relus),
             "all_removed_mean_kl": float(self.all_removed_kl.mean()),
+            "all_removed_median_kl": float(self.all_removed_kl.median()),
             "all_removed_argmax_agreement": self.all_removed_agreement,
             "most_important_single_relu": ranked[0][0],
             "single_relu_mean_kl": dict(ranked),
@@ -132,8 +133,8 @@ class ReluRemovalResult(AnalysisResult):
     def summary(self) -> str:
         n = self.numbers()
         lines = [
-            f"{n['relus']} ReLUs; all removed: mean KL {n['all_removed_mean_kl']:.3f} nats, argmax movement kept in {n['all_removed_argmax_agreement']:.1%} of observations",
-            f"  most important single ReLU: {n['most_important_single_relu']} (mean KL {self.single_kl[n['most_important_single_relu']]:.3f})",
+            f"{n['relus']} ReLUs; all removed: mean KL {n['all_removed_mean_kl']:.4g} nats (median {n['all_removed_median_kl']:.4g}), argmax movement kept in {n['all_removed_argmax_agreement']:.1%} of observations",
+            f"  most important single ReLU: {n['most_important_single_relu']} (mean KL {self.single_kl[n['most_important_single_relu']]:.4g})",
             f"  greedy restoration reached KL <= {self.tolerance} after {n['relus_restored_to_reach_tolerance']} ReLUs: "
             + ", ".join(r for r, _ in self.restore_order[: n["relus_restored_to_reach_tolerance"]]),
         ]

@@ -42,7 +42,7 @@ def index_page(checkpoint: dict, sections: list[tuple[str, str, str, list[Path],
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>hooked-impala report</title>",
         "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;line-height:1.4}"
-        "pre{background:#f4f4f4;padding:1em;overflow-x:auto}h2{border-bottom:1px solid #ccc}</style></head><body>",
+        "pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}h2{border-bottom:1px solid #ccc}</style></head><body>",
         "<h1>hooked-impala report</h1>",
         f"<p>Checkpoint <b>{html.escape(str(checkpoint['name']))}</b> (sha256 <code>{html.escape(str(checkpoint['sha256']))}</code>); "
         f"{len(mazes)} {html.escape(mazes[0].distribution_mode)} mazes with a decision square and the cheese outside the top-right 5×5 "
