@@ -57,10 +57,6 @@ def observations(inputs: Inputs, renderer: MazeRenderer | None = None) -> UInt8[
             renderer.close()
 
 
-def model_device_batch(model: HookedImpala, obs: torch.Tensor) -> torch.Tensor:
-    return obs.to(model.device)
-
-
 # --- maze selection --------------------------------------------------------------------
 
 

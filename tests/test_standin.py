@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from hooked_impala import load_pretrained
 from hooked_impala.evaluate import heldout_mazes

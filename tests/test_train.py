@@ -100,7 +100,7 @@ def test_generated_data_keeps_the_cheese_in_the_region_and_round_trips(renderer)
     samples = all_cell_samples(mazes, renderer, rng)
     assert len(samples) == sum(len(m.open_cells) - 1 for m in mazes)
     by_seed = {m.seed: m for m in mazes}
-    for seed, cr, cc, mr, mc, flag in samples.specs[::7]:
+    for seed, cr, cc, mr, mc, _flag in samples.specs[::7]:
         maze = by_seed[int(seed)]
         assert (cr, cc) in region_cells(maze, "top-right:5") and (cr, cc) == maze.cheese
         assert (mr, mc) != (cr, cc)

@@ -25,12 +25,11 @@ Mazes are immutable; every edit returns a new Maze. Invalid edits raise
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from typing import Any
 
 import numpy as np
-from beartype import beartype
 
 from .render import DISTRIBUTION_MODES, MazeRenderer, check_seed, mode_code
 from .state import MazeState, MazeStateError
