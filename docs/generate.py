@@ -42,6 +42,25 @@ def write_result(out: Path, name: str, result) -> None:
     write_atomically(out / name / "summary.txt", result.summary() + "\n")
 
 
+def observation_strip(maze, renderer):
+    """procgen's frames of a maze, the maze edited (cheese to the top right), the mouse moved."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    edited = maze.with_cheese(maze.top_right_cell)
+    far = max(vector_field_cells(edited), key=lambda c: abs(c[0] - maze.start_cell[0]) + abs(c[1] - maze.start_cell[1]))
+    mazes = [maze, edited, edited.with_mouse(far)]
+    titles = [f"seed {maze.seed}", f"cheese -> {maze.top_right_cell}", f"mouse -> {far}"]
+    frames = renderer.observe(mazes)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles)
+    for i, frame in enumerate(frames):
+        fig.add_trace(go.Image(z=frame), row=1, col=i + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
 def hook_table() -> str:
     shapes = {s: HookedImpala(ImpalaConfig.from_scale(s)).hook_shapes(batch=1) for s in (1, 4)}
     rows = ["| hook name | shape, s = 1 | shape, s = 4 |", "| --- | --- | --- |"]
@@ -73,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         maze = mazes[0]
         field = vector_field(model, maze, renderer=renderer, label=f"{model.checkpoint.name}, easy seed {maze.seed}")
         write_figure(out / "maze", "vector_field", field.figure())
+        write_figure(out / "maze", "observations", observation_strip(maze, renderer))
         ds = decision_square(maze)
         write_atomically(out / "maze" / "summary.txt", f"seed {maze.seed}: maze size {maze.maze_size}, mouse {maze.mouse}, cheese {maze.cheese}, decision square {ds}, {len(vector_field_cells(maze))} vector-field cells\n")
 
