@@ -176,17 +176,6 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         return ActivationCache(squeezed, self.model, self._aliases, has_batch_dim=False)
 
 
-def _as_filter(names_filter: NamesFilter) -> Callable[[str], bool]:
-    if names_filter is None:
-        return lambda name: True
-    if isinstance(names_filter, str):
-        return lambda name: name == names_filter
-    if callable(names_filter):
-        return names_filter
-    wanted = set(names_filter)
-    return lambda name: name in wanted
-
-
 class HookedRootModule(nn.Module):
     """Base class for a model whose intermediates are ``HookPoint`` modules.
 
@@ -319,22 +308,24 @@ class HookedRootModule(nn.Module):
         Activations are detached: the cache is a record, not part of the graph.
         """
         cache = {} if cache is None else cache
-        keep = _as_filter(names_filter)
-        if isinstance(names_filter, str) or (
-            names_filter is not None and not callable(names_filter)
-        ):
-            names = [names_filter] if isinstance(names_filter, str) else list(names_filter)
-            resolved = {self.resolve_hook_name(n) for n in names}
-            keep = resolved.__contains__
+        if names_filter is None:
+            names = list(self.hook_dict)
+        elif callable(names_filter):
+            names = [n for n in self.hook_dict if names_filter(n)]
+        else:  # a name or a list of names (aliases allowed; typos are named)
+            wanted = [names_filter] if isinstance(names_filter, str) else list(names_filter)
+            resolved = {self.resolve_hook_name(n) for n in wanted}
+            names = [n for n in self.hook_dict if n in resolved]
+
+        def stored(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.detach().to(device) if device else tensor.detach()
 
         def save(tensor: torch.Tensor, hook: HookPoint) -> None:
-            cache[hook.name] = tensor.detach().to(device) if device else tensor.detach()
+            cache[hook.name] = stored(tensor)
 
         def save_grad(tensor: torch.Tensor, hook: HookPoint) -> None:
-            grad = tensor.detach().to(device) if device else tensor.detach()
-            cache[f"{hook.name}_grad"] = grad
+            cache[f"{hook.name}_grad"] = stored(tensor)
 
-        names = [n for n in self.hook_dict if keep(n)]
         fwd: list[HookSpec] = [(n, save) for n in names]
         bwd: list[HookSpec] = [(n, save_grad) for n in names] if incl_bwd else []
         return cache, fwd, bwd

@@ -247,9 +247,10 @@ def resolve_checkpoint(
         verify_file(path, info)
         return path, info
     path = (directory or cache_dir()) / info.filename
-    if not path.is_file():
-        download(info, path.parent, progress=progress)
-    verify_file(path, info)
+    if path.is_file():
+        verify_file(path, info)
+    else:
+        download(info, path.parent, progress=progress)  # verifies before renaming into place
     return path, info
 
 

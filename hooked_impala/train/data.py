@@ -95,7 +95,8 @@ def samples_from_specs(specs: np.ndarray, distribution_mode: str, renderer: Maze
     """Re-render samples from their specs (e.g. when resuming training)."""
     specs = np.asarray(specs, dtype=np.int64).reshape(-1, len(SPEC_COLUMNS))
     keys = sorted({(int(s[0]), int(s[1]), int(s[2])) for s in specs})
-    bases = dict(zip(sorted({k[0] for k in keys}), mazes_from_seeds(sorted({k[0] for k in keys}), distribution_mode, renderer)))
+    seeds = sorted({k[0] for k in keys})
+    bases = dict(zip(seeds, mazes_from_seeds(seeds, distribution_mode, renderer)))
     parts = []
     for seed, cheese_row, cheese_col in keys:
         rows = specs[(specs[:, 0] == seed) & (specs[:, 1] == cheese_row) & (specs[:, 2] == cheese_col)]
