@@ -118,7 +118,6 @@ class ChannelAttributionResult(AnalysisResult):
     metric_values: torch.Tensor = None
     baseline_metric_values: torch.Tensor = None
     completeness_error: float = 0.0
-    backgrounds: np.ndarray | None = None
 
     def rankings(self) -> dict[str, list[int]]:
         """Channels by mean |attribution|, strongest first, per method (ablation by |effect|)."""
@@ -230,7 +229,6 @@ def run(
         metric_values=values.detach().cpu(),
         baseline_metric_values=base_values.detach().cpu(),
         completeness_error=error,
-        backgrounds=obs.cpu().numpy(),
     )
 
 

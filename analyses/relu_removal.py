@@ -86,7 +86,6 @@ class ReluRemovalResult(AnalysisResult):
     restore_order: list[tuple[str, float]] = None
     tolerance: float = 0.0
     rollout_success: dict[str, float] | None = None
-    backgrounds: np.ndarray | None = None
 
     @property
     def restored_to_tolerance(self) -> int:
@@ -201,7 +200,6 @@ def run(
         restore_order=order,
         tolerance=tolerance,
         rollout_success=success,
-        backgrounds=obs.cpu().numpy(),
     )
 
 

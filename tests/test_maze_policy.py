@@ -54,6 +54,8 @@ def test_intervention_and_diff(ppo_s1, easy_maze, renderer) -> None:
 
     ablated = vector_field(ppo_s1, easy_maze, fwd_hooks=[(RESADD, ablate)], renderer=renderer, label="ablated")
     diff = ablated.diff(original)
+    assert diff.is_difference and not ablated.is_difference
+    assert diff.figure().data[1].line.color != ablated.figure().data[1].line.color
     assert np.abs(diff.probs).max() > 0.01
     assert np.allclose(diff.probs, ablated.probs - original.probs)
     assert np.allclose(diff.probs.sum(1), 0.0, atol=1e-5)

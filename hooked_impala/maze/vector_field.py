@@ -35,12 +35,14 @@ class VectorField:
         probs: ``(n, 5)`` P(LEFT, DOWN, UP, RIGHT, NOOP) per cell (``Movement`` order);
             for a difference of two fields, the difference of those probabilities.
         label: a name for figures (e.g. "original", "cheese vector −1", "difference").
+        is_difference: True for ``a.diff(b)``: probabilities are differences, drawn in red.
     """
 
     maze: Maze
     cells: tuple[Cell, ...]
     probs: Float[np.ndarray, "n 5"]
     label: str = "vector field"
+    is_difference: bool = False
 
     def __post_init__(self) -> None:
         if self.probs.shape != (len(self.cells), len(Movement)):
@@ -70,7 +72,7 @@ class VectorField:
             self.maze.world_grid, other.maze.world_grid
         ):
             raise ValueError("vector fields of different mazes or cells cannot be compared")
-        return VectorField(self.maze, self.cells, self.probs - other.probs, label or f"{self.label} − {other.label}")
+        return VectorField(self.maze, self.cells, self.probs - other.probs, label or f"{self.label} − {other.label}", is_difference=True)
 
     def figure(self, title: str | None = None, scale: float = 0.9):
         """A plotly figure: the maze (walls dark, cheese yellow) with one arrow per cell."""
@@ -98,7 +100,7 @@ class VectorField:
                 f"cell (row {row}, col {col})<br>"
                 + "<br>".join(f"{m.name}: {p[m]:+.3f}" for m in Movement)
             )
-        color = "#c0392b" if "−" in self.label or "diff" in self.label else "#1f4e79"
+        color = "#c0392b" if self.is_difference else "#1f4e79"
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": 2}, hoverinfo="skip", name="net movement"))
         tips_x = [c + dx for (_, c), (dx, _) in zip(self.cells, arrows)]
         tips_y = [r + dy for (r, _), (_, dy) in zip(self.cells, arrows)]
