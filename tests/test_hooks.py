@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
 from functools import partial
 
 import pytest
@@ -9,6 +14,7 @@ import torch
 from torch import nn
 
 from hooked_impala import ActivationCache, HookedRootModule, HookNameError, HookPoint
+from hooked_impala.runtime import SYSTEM_MALLOC_ENV
 
 RESADD = "embedder.block2.res1.resadd_out"
 
@@ -90,7 +96,9 @@ def test_cache_values_equal_the_forward(tiny_model) -> None:
     out, cache = tiny_model.run_with_cache(obs)
     assert torch.equal(cache["fc_policy_out"], out.logits)
     assert torch.equal(cache["fc_value_out"][:, 0], out.value)
-    assert torch.equal(cache["embedder.block1.res1.relu1_out"], cache["embedder.block1.res1.relu1_in"].relu())
+    assert torch.equal(
+        cache["embedder.block1.res1.relu1_out"], cache["embedder.block1.res1.relu1_in"].relu()
+    )
     res1 = "embedder.block2.res1."
     assert torch.allclose(
         cache[res1 + "resadd_out"], cache[res1 + "conv2_out"] + cache["embedder.block2.maxpool_out"]
@@ -99,8 +107,12 @@ def test_cache_values_equal_the_forward(tiny_model) -> None:
 
 
 def test_unknown_hook_names_are_named(tiny_model) -> None:
-    with pytest.raises(HookNameError, match=r"embedder\.block2\.res1\.resad_out.*Closest.*resadd_out"):
-        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), fwd_hooks=[("embedder.block2.res1.resad_out", print)])
+    with pytest.raises(
+        HookNameError, match=r"embedder\.block2\.res1\.resad_out.*Closest.*resadd_out"
+    ):
+        tiny_model.run_with_hooks(
+            torch.zeros(1, 3, 64, 64), fwd_hooks=[("embedder.block2.res1.resad_out", print)]
+        )
     with pytest.raises(HookNameError, match="not in this cache"):
         tiny_model.run_with_cache(torch.zeros(1, 3, 64, 64), names_filter=RESADD)[1]["input"]
     with pytest.raises(HookNameError, match="unknown hook name 'nope'"):
@@ -110,7 +122,9 @@ def test_unknown_hook_names_are_named(tiny_model) -> None:
 
 def test_hook_returning_wrong_shape_is_an_error(tiny_model) -> None:
     with pytest.raises(ValueError, match=r"on 'input' returned \(1, 3\)"):
-        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), fwd_hooks=[("input", lambda a, hook: a[:, :, 0, 0])])
+        tiny_model.run_with_hooks(
+            torch.zeros(1, 3, 64, 64), fwd_hooks=[("input", lambda a, hook: a[:, :, 0, 0])]
+        )
     assert attached(tiny_model) == 0
 
 
@@ -128,7 +142,9 @@ def test_no_hook_leaks_after_exceptions(tiny_model) -> None:
     assert attached(tiny_model) == 0
 
     with pytest.raises(KeyError):
-        with tiny_model.hooks(fwd_hooks=[(RESADD, lambda a, hook: None)], bwd_hooks=[(RESADD, lambda g, hook: None)]):
+        with tiny_model.hooks(
+            fwd_hooks=[(RESADD, lambda a, hook: None)], bwd_hooks=[(RESADD, lambda g, hook: None)]
+        ):
             assert attached(tiny_model) == 2
             raise KeyError("user code")
     assert attached(tiny_model) == 0
@@ -182,7 +198,12 @@ def test_removed_bwd_hook_does_not_fire_on_an_old_graph() -> None:
 
 def test_run_with_cache_incl_bwd(tiny_model) -> None:
     obs = torch.rand(2, 3, 64, 64)
-    out, cache = tiny_model.run_with_cache(obs, incl_bwd=True, backward_of=lambda o: o.value.sum(), names_filter=[RESADD, "fc_value_out"])
+    out, cache = tiny_model.run_with_cache(
+        obs,
+        incl_bwd=True,
+        backward_of=lambda o: o.value.sum(),
+        names_filter=[RESADD, "fc_value_out"],
+    )
     assert torch.equal(cache["fc_value_out_grad"], torch.ones(2, 1))
     assert cache[RESADD + "_grad"].shape == cache[RESADD].shape
     assert cache[RESADD + "_grad"].abs().sum() > 0
@@ -209,8 +230,114 @@ def test_permanent_hooks_survive_reset(tiny_model) -> None:
 
 
 def test_cache_device_and_batch_dim(tiny_model) -> None:
-    _, cache = tiny_model.run_with_cache(torch.zeros(1, 3, 64, 64), device="cpu", remove_batch_dim=True)
+    _, cache = tiny_model.run_with_cache(
+        torch.zeros(1, 3, 64, 64), device="cpu", remove_batch_dim=True
+    )
     assert cache[RESADD].shape == (32, 16, 16)
     _, cache = tiny_model.run_with_cache(torch.zeros(2, 3, 64, 64))
     with pytest.raises(ValueError, match="batch size 1"):
         cache.remove_batch_dim()
+
+
+def double(activation, hook):
+    return activation * 2
+
+
+def zero(grad, hook):
+    return torch.zeros_like(grad)
+
+
+def output_and_input_grad(model: TwoLayer, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    x = x.clone().requires_grad_()
+    out = model(x)
+    out.sum().backward()
+    return out.detach(), x.grad
+
+
+def hooks_block(model: TwoLayer, x: torch.Tensor) -> None:
+    with model.hooks([("hook_post", double)], [("hook_pre", zero)], reset_hooks_end=False):
+        model(x)
+
+
+# Every way of adding hooks that leaves them attached. The fwd/bwd hooks change the output or the
+# gradient, so a leaked one shows in the numbers too.
+KEEP = {"reset_hooks_end": False}
+ADD_HOOKS: dict[str, Callable[[TwoLayer, torch.Tensor], object]] = {
+    "add_hook": lambda m, x: m.add_hook("hook_pre", double),
+    "add_hook_filter_bwd": lambda m, x: m.add_hook(lambda n: "hook" in n, zero, "bwd"),
+    "hook_point_add_hook": lambda m, x: m.hook_dict["hook_post"].add_hook(double),
+    "add_hook_permanent": lambda m, x: m.add_hook("hook_pre", double, is_permanent=True),
+    "run_with_hooks": lambda m, x: m.run_with_hooks(x, fwd_hooks=[("hook_pre", double)], **KEEP),
+    "run_with_hooks_bwd": lambda m, x: m.run_with_hooks(x, bwd_hooks=[("hook_pre", zero)], **KEEP),
+    "hooks_context": hooks_block,
+    "run_with_cache": lambda m, x: m.run_with_cache(x, **KEEP),
+    "run_with_cache_incl_bwd": lambda m, x: m.run_with_cache(
+        x, incl_bwd=True, backward_of=torch.sum, **KEEP
+    ),
+}
+
+
+@pytest.mark.parametrize("way", ADD_HOOKS)
+def test_reset_hooks_removes_hooks_however_added(way: str) -> None:
+    model, fresh = TwoLayer(), TwoLayer()
+    x = torch.tensor([[1.0, 1.0], [0.5, -2.0], [2.0, 0.25]])
+    expected = output_and_input_grad(fresh, x)
+    ADD_HOOKS[way](model, x)
+    added = attached(model)
+    assert added > 0
+    model.reset_hooks()
+    if way == "add_hook_permanent":  # survives a plain reset, and still acts
+        assert attached(model) == added
+        assert not torch.equal(output_and_input_grad(model, x)[0], expected[0])
+        model.reset_hooks(including_permanent=True)
+    assert attached(model) == 0
+    out, grad = output_and_input_grad(model, x)
+    assert torch.equal(out, expected[0]) and torch.equal(grad, expected[1])
+
+
+def test_hooks_exit_removes_only_its_own_hooks() -> None:
+    model = TwoLayer()
+    model.add_hook("hook_pre", double)
+    with model.hooks(fwd_hooks=[("hook_pre", double)]):
+        with model.hooks(fwd_hooks=[("hook_pre", double)]):  # the same fn: a third handle
+            assert attached(model) == 3
+        assert attached(model) == 2
+    assert attached(model) == 1
+    with model.hooks(fwd_hooks=[("hook_post", double)]):
+        model.reset_hooks()  # the block's exit then has nothing left to remove
+    assert attached(model) == 0
+
+
+# Prints whether the setting is recorded as applied, and whether glibc served a 64 MiB buffer
+# (above its largest dynamic mmap threshold, 32 MiB) with mmap, as it does by default.
+ALLOCATOR_PROBE = """
+import ctypes, ctypes.util
+import hooked_impala
+from hooked_impala.runtime import allocator_tuned, keep_freed_memory
+
+FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+
+class MallInfo2(ctypes.Structure):  # glibc's struct mallinfo2
+    _fields_ = [(f, ctypes.c_size_t) for f in FIELDS.split()]
+
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.mallinfo2.restype, libc.malloc.restype = MallInfo2, ctypes.c_void_p
+before = libc.mallinfo2().hblks
+buffer = libc.malloc(64 << 20)
+print(allocator_tuned(), libc.mallinfo2().hblks > before, keep_freed_memory(), keep_freed_memory())
+libc.free(ctypes.c_void_p(buffer))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the allocator setting is glibc's")
+@pytest.mark.parametrize(
+    ("opt_out", "expected"), [(None, "True False True True"), ("1", "False True True True")]
+)
+def test_import_keeps_freed_memory_unless_opted_out(opt_out, expected) -> None:
+    env = {k: v for k, v in os.environ.items() if k != SYSTEM_MALLOC_ENV}
+    if opt_out:
+        env[SYSTEM_MALLOC_ENV] = opt_out
+    cmd = [sys.executable, "-c", ALLOCATOR_PROBE]
+    probe = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.split() == expected.split()
