@@ -2,16 +2,16 @@
 
 procgen's maze uses the shared 15-action keyboard layout; only four directions move the
 mouse: LEFT = 0, 1, 2; DOWN = 3; UP = 5; RIGHT = 6, 7, 8. Everything else does nothing
-(NOOP). Analyses sum the action probabilities within each group.
+(NOOP). Analyses sum the action probabilities within each group
+(``hooked_impala.model.movement_probs``).
+
+The action space is a fact of the environment that both the maze layer and the model
+read, so this module imports nothing (no torch): the maze layer may use it.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
-
-import torch
-from beartype import beartype
-from jaxtyping import Float, jaxtyped
 
 NUM_ACTIONS = 15
 
@@ -46,42 +46,6 @@ ACTIONS_OF_MOVEMENT: dict[Movement, tuple[int, ...]] = {
     Movement.RIGHT: (6, 7, 8),
     Movement.NOOP: (4, 9, 10, 11, 12, 13, 14),
 }
-
-# One canonical procgen action per movement, for stepping an environment.
-ACTION_OF_MOVEMENT: dict[Movement, int] = {
-    Movement.LEFT: 1,
-    Movement.DOWN: 3,
-    Movement.UP: 5,
-    Movement.RIGHT: 7,
-    Movement.NOOP: 4,
-}
-
-
-def _grouping_matrix() -> torch.Tensor:
-    matrix = torch.zeros(NUM_ACTIONS, len(Movement))
-    for movement, actions in ACTIONS_OF_MOVEMENT.items():
-        matrix[list(actions), movement] = 1.0
-    return matrix
-
-
-_GROUPING = _grouping_matrix()
-
-
-@jaxtyped(typechecker=beartype)
-def movement_probs(logits: Float[torch.Tensor, "*batch 15"]) -> Float[torch.Tensor, "*batch 5"]:
-    """Probabilities of the five movements (columns in ``Movement`` order) from 15 logits."""
-    probs = torch.softmax(logits, dim=-1)
-    return probs @ _GROUPING.to(dtype=probs.dtype, device=probs.device)
-
-
-@jaxtyped(typechecker=beartype)
-def movement_log_probs(
-    logits: Float[torch.Tensor, "*batch 15"],
-) -> Float[torch.Tensor, "*batch 5"]:
-    """Log-probabilities of the five movements, computed stably with logsumexp per group."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    groups = [log_probs[..., list(ACTIONS_OF_MOVEMENT[m])].logsumexp(-1) for m in Movement]
-    return torch.stack(groups, dim=-1)
 
 
 def movement_of_action(action: int) -> Movement:

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, UInt8
 from torch import nn
 
-from hooked_impala.actions import NUM_ACTIONS, movement_log_probs, movement_probs
+from hooked_impala.actions import ACTIONS_OF_MOVEMENT, NUM_ACTIONS, Movement
 from hooked_impala.hooks import HookedRootModule, HookPoint
 
 IMAGE_SIZE = 64
@@ -71,7 +71,7 @@ class ImpalaConfig:
     num_actions: int = NUM_ACTIONS
 
     @classmethod
-    def from_scale(cls, scale: int) -> "ImpalaConfig":
+    def from_scale(cls, scale: int) -> ImpalaConfig:
         if scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale!r}")
         return cls(channels=(16 * scale, 32 * scale, 32 * scale))
@@ -81,6 +81,31 @@ class ImpalaConfig:
         """Features entering ``embedder.fc``: last block's channels × 8 × 8."""
         side = IMAGE_SIZE // 2**3
         return self.channels[-1] * side * side
+
+
+def _grouping_matrix() -> torch.Tensor:
+    matrix = torch.zeros(NUM_ACTIONS, len(Movement))
+    for movement, actions in ACTIONS_OF_MOVEMENT.items():
+        matrix[list(actions), movement] = 1.0
+    return matrix
+
+
+_GROUPING = _grouping_matrix()
+
+
+def movement_probs(logits: Float[torch.Tensor, "*batch 15"]) -> Float[torch.Tensor, "*batch 5"]:
+    """Probabilities of the five movements (columns in ``Movement`` order) from 15 logits."""
+    probs = torch.softmax(logits, dim=-1)
+    return probs @ _GROUPING.to(dtype=probs.dtype, device=probs.device)
+
+
+def movement_log_probs(
+    logits: Float[torch.Tensor, "*batch 15"],
+) -> Float[torch.Tensor, "*batch 5"]:
+    """Log-probabilities of the five movements, computed stably with logsumexp per group."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    groups = [log_probs[..., list(ACTIONS_OF_MOVEMENT[m])].logsumexp(-1) for m in Movement]
+    return torch.stack(groups, dim=-1)
 
 
 class PolicyOutput(NamedTuple):
@@ -111,6 +136,9 @@ class ObservationError(ValueError):
     """An observation of the wrong shape, dtype or range."""
 
 
+# What the network takes. Its public entry points annotate the argument as a plain Tensor
+# and check it in ``to_model_input``, whose errors name the fix (a missing batch dimension,
+# channels last, a range) where a generic shape mismatch would not.
 Observation = UInt8[torch.Tensor, "n 64 64 3"] | Float[torch.Tensor, "n 3 64 64"]
 
 
@@ -134,7 +162,9 @@ def to_model_input(obs: torch.Tensor) -> Float[torch.Tensor, "n 3 64 64"]:
     if obs.dtype == torch.uint8:
         if obs.ndim != 4 or shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
             hint = " (add a batch dimension: obs[None])" if shape == (64, 64, 3) else ""
-            raise ObservationError(f"got uint8 observations of shape {shape}{hint}; expected {expected}")
+            raise ObservationError(
+                f"got uint8 observations of shape {shape}{hint}; expected {expected}"
+            )
         return obs.permute(0, 3, 1, 2).float().div(255.0)
     if obs.dtype.is_floating_point:
         if obs.ndim != 4 or shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE):
@@ -155,7 +185,9 @@ def to_model_input(obs: torch.Tensor) -> Float[torch.Tensor, "n 3 64 64"]:
                     " (divide RGB by 255, or pass procgen's uint8)"
                 )
         return obs
-    raise ObservationError(f"got observations of dtype {obs.dtype}, shape {shape}; expected {expected}")
+    raise ObservationError(
+        f"got observations of dtype {obs.dtype}, shape {shape}; expected {expected}"
+    )
 
 
 class ResidualBlock(nn.Module):
@@ -241,7 +273,8 @@ class HookedImpala(HookedRootModule):
         self.checkpoint = None
         self.setup()
 
-    def forward(self, obs: Observation) -> PolicyOutput:
+    def forward(self, obs: torch.Tensor) -> PolicyOutput:
+        """``obs``: an ``Observation``, uint8 ``(N, 64, 64, 3)`` or float ``(N, 3, 64, 64)``."""
         x = to_model_input(obs).to(self.fc_policy.weight.dtype)  # float64 models for checks
         hidden = self.embedder(self.input(x))
         logits = self.fc_policy_out(self.fc_policy(hidden))

@@ -21,11 +21,12 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import torch
+from platformdirs import user_cache_dir
 from tqdm.auto import tqdm
 
 from hooked_impala.model import HookedImpala, ImpalaConfig
@@ -54,7 +55,6 @@ class CheckpointInfo:
     sha256: str | None = None
     size: int | None = None  # bytes, when known exactly
     aliases: tuple[str, ...] = ()
-    facts: Mapping[str, str] = field(default_factory=dict)
     bundled: bool = False  # shipped inside the package (hooked_impala/checkpoints/)
 
 
@@ -62,6 +62,8 @@ REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
     {
         info.name: info
         for info in (
+            # 3,653,136 parameters (64/128/128 channels); ~43.9 MB holding
+            # {model_state_dict, optimizer_state_dict}; no checksum published.
             CheckpointInfo(
                 name="model_rand_region_5",
                 filename="model_rand_region_5.pth",
@@ -72,15 +74,9 @@ REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
                 ),
                 scale=4,
                 aliases=("maze_I/model_rand_region_5.pth", "paper"),
-                facts={
-                    "parameters": "3,653,136",
-                    "channels": "64/128/128",
-                    "training": "PPO, procgen maze fork, rand_region=5, hard mode (25x25)",
-                    "file": "about 43.9 MB, {model_state_dict, optimizer_state_dict}",
-                    "checksum": "none published",
-                    "elsewhere": "a Google Drive folder linked from the procgen-tools README",
-                },
             ),
+            # 626,256 parameters (16/32/32 channels); maze_aisc fork, num_levels=0. No
+            # licence: downloaded at run time, never redistributed.
             CheckpointInfo(
                 name="model_160022528",
                 filename="model_160022528.pth",
@@ -97,14 +93,8 @@ REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
                 sha256="e82e620ee1c47d82684bb3bc84e140ffd7bbb4ca8bd5f0cc517370abab9e3f00",
                 size=2_518_378,
                 aliases=("ppo_s1",),
-                facts={
-                    "parameters": "625,999",
-                    "channels": "16/32/32",
-                    "training": "PPO, maze_aisc fork, rand_region=5, easy mode, num_levels=0",
-                    "source": "GitHub GarretteBaker/train-procgen-pytorch_devinterp (no licence:"
-                    " downloaded at run time, never redistributed)",
-                },
             ),
+            # 626,256 parameters; made by python -m hooked_impala.train (standin_s1.card.md).
             CheckpointInfo(
                 name="standin_s1",
                 filename="standin_s1.pth",
@@ -118,11 +108,6 @@ REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
                 sha256="77f37154ef1cbdb90756d0627790cddfae94c35938ed7ad073e30706e01dbc71",
                 size=2_520_183,
                 aliases=("standin",),
-                facts={
-                    "parameters": "626,256",
-                    "training": "python -m hooked_impala.train (see standin_s1.card.md beside the file)",
-                    "licence": "ships with hooked-impala",
-                },
                 bundled=True,
             ),
         )
@@ -134,8 +119,6 @@ def cache_dir() -> Path:
     """``$HOOKED_IMPALA_HOME`` if set, else the platform's user cache directory."""
     if os.environ.get(ENV_HOME):
         return Path(os.environ[ENV_HOME]).expanduser()
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("hooked-impala"))
 
 
@@ -243,7 +226,10 @@ def resolve_checkpoint(
     if info.bundled:
         path = BUNDLED_DIR / info.filename
         if not path.is_file():
-            raise CheckpointError(f"{path}: the bundled checkpoint {info.name!r} is missing from the installed package")
+            raise CheckpointError(
+                f"{path}: the bundled checkpoint {info.name!r} is missing "
+                "from the installed package"
+            )
         verify_file(path, info)
         return path, info
     path = (directory or cache_dir()) / info.filename
@@ -306,9 +292,7 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], source: str) -> Im
     )
 
 
-def check_state_dict(
-    state: Mapping[str, torch.Tensor], model: HookedImpala, source: str
-) -> None:
+def check_state_dict(state: Mapping[str, torch.Tensor], model: HookedImpala, source: str) -> None:
     """Raise ``CheckpointError`` listing every missing, unexpected or misshapen entry."""
     expected = model.state_dict()
     problems = []

@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 from maze_art import embed, inner_grid
 
+from hooked_impala.actions import Movement
 from hooked_impala.maze import (
+    TOP_RIGHT_5,
     Maze,
     MazeRenderer,
+    Region,
     Tile,
+    decision_points,
     decision_square,
     distance_map,
     fork_cell,
@@ -20,7 +24,6 @@ from hooked_impala.maze import (
     path_to_cheese,
     path_to_top_right,
     shortest_path,
-    top_right_region,
 )
 
 # Inner mazes, top row first (as they look on screen). S = start (bottom-left), C = cheese.
@@ -73,7 +76,15 @@ def test_shortest_paths_on_the_inner_grid() -> None:
     g = inner_grid(DS5)
     assert shortest_path(g, (0, 0), (2, 2)) == [(0, 0), (1, 0), (2, 0), (2, 1), (2, 2)]
     assert shortest_path(g, (0, 0), (4, 4)) == [
-        (0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (4, 1), (4, 2), (4, 3), (4, 4)
+        (0, 0),
+        (1, 0),
+        (2, 0),
+        (3, 0),
+        (4, 0),
+        (4, 1),
+        (4, 2),
+        (4, 3),
+        (4, 4),
     ]
     assert shortest_path(g, (2, 2), (2, 2)) == [(2, 2)]
     assert shortest_path(g, (0, 0), (0, 1)) is None  # a wall
@@ -177,9 +188,7 @@ def test_features_without_a_decision_square(templates) -> None:
     assert f.cheese == w(2, 2)
 
 
-@pytest.mark.parametrize(
-    "art,expected_inner", [(DS3, (0, 0)), (NO_DS3, None), (ON_THE_WAY3, None)]
-)
+@pytest.mark.parametrize("art,expected_inner", [(DS3, (0, 0)), (NO_DS3, None), (ON_THE_WAY3, None)])
 def test_three_by_three(templates, art, expected_inner) -> None:
     maze = embed(art, templates["hard"])
     assert (maze.maze_size, maze.margin) == (3, 11)
@@ -197,11 +206,13 @@ def test_three_by_three(templates, art, expected_inner) -> None:
 
 def test_top_right_region(templates) -> None:
     small = embed(DS3, templates["hard"])
-    assert top_right_region(small) == [(r, c) for r in range(11, 14) for c in range(11, 14)]
+    assert TOP_RIGHT_5.cells(small) == [(r, c) for r in range(11, 14) for c in range(11, 14)]
+    assert TOP_RIGHT_5.covers_maze(small)  # a 3x3 maze lies wholly in its top-right 5x5
     big = embed(DS5, templates["easy"])
-    assert top_right_region(big, k=2) == [(8, 8), (8, 9), (9, 8), (9, 9)]
-    with pytest.raises(ValueError, match="k must be >= 1"):
-        top_right_region(big, k=0)
+    assert Region("top-right", 2).cells(big) == [(8, 8), (8, 9), (9, 8), (9, 9)]
+    assert not Region("top-right", 2).covers_maze(big)
+    with pytest.raises(ValueError, match="size >= 1"):
+        Region("top-right", 0)
 
 
 def test_invariants_on_real_mazes(renderer) -> None:
@@ -226,3 +237,12 @@ def test_invariants_on_real_mazes(renderer) -> None:
         else:
             assert maze.cheese in pt or maze.top_right_cell in pc
     assert 0 < with_ds < len(mazes)
+
+
+def test_decision_points_name_the_two_competing_moves(templates) -> None:
+    with_ds, without = embed(DS5, templates["easy"]), embed(NO_DS5, templates["easy"])
+    (point,) = decision_points([with_ds, without])  # the maze without one is skipped
+    m = with_ds.margin
+    assert point.cell == (2 + m, 0 + m) and point.maze.mouse == point.cell
+    # From inner (2, 0) the cheese path turns right, the top-right path goes on up.
+    assert (point.cheese_move, point.top_right_move) == (Movement.RIGHT, Movement.UP)

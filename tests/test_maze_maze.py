@@ -43,7 +43,9 @@ def test_coordinates_of_a_fresh_maze(hard, easy) -> None:
     for m, world, margin in [(hard, 25, 5), (easy, 15, 4)]:
         assert (m.world_size, m.margin) == (world, margin)
         assert m.world_grid.shape == (world, world) and m.world_grid.dtype == np.int32
-        assert np.array_equal(m.inner_grid, m.world_grid[margin : world - margin, margin : world - margin])
+        assert np.array_equal(
+            m.inner_grid, m.world_grid[margin : world - margin, margin : world - margin]
+        )
         assert np.array_equal(m.world_grid[m.inner_slices], m.inner_grid)
         # procgen spawns the mouse at the inner maze's bottom-left, facing left.
         assert m.mouse == m.start_cell == (margin, margin)
@@ -65,7 +67,9 @@ def test_coordinates_of_a_fresh_maze(hard, easy) -> None:
 def test_row_zero_is_the_bottom_of_the_image(renderer, hard) -> None:
     """The mouse at the bottom-left cell shows in the bottom-left of the frame; moving it
     up a row (UP = row + 1) moves the changed pixels up the image."""
-    up = next(c for c in hard.open_cells if c[1] == hard.start_cell[1] and c[0] > hard.start_cell[0])
+    up = next(
+        c for c in hard.open_cells if c[1] == hard.start_cell[1] and c[0] > hard.start_cell[0]
+    )
     base, moved = renderer.observe([hard.without_cheese(), hard.without_cheese().with_mouse(up)])
     rows_changed = np.flatnonzero((base != moved).any(axis=(1, 2)))
     px_per_cell = 64 / 25
@@ -119,7 +123,7 @@ def test_edits_return_new_mazes(hard) -> None:
     assert Maze.from_state(walled.with_mouse(tr).to_state()) == walled.with_mouse(tr)
 
 
-def test_edit_errors_name_the_cell(hard) -> None:
+def test_edit_errors_name_the_cell(hard, as_in_production) -> None:
     wall = next((r, c) for r, c in np.argwhere(hard.inner_grid == Tile.WALL))
     wall = hard.to_world((int(wall[0]), int(wall[1])))
     free = next(c for c in hard.open_cells if c not in (hard.cheese, hard.mouse))
@@ -131,7 +135,10 @@ def test_edit_errors_name_the_cell(hard) -> None:
         (lambda: hard.with_mouse((1.5, 2)), "pair of ints"),
         (lambda: hard.with_cheese(wall), rf"cheese cell \({wall[0]}, {wall[1]}\) is a wall"),
         (lambda: hard.with_cheese(hard.mouse), r"cheese cell \(5, 5\) is the mouse's cell"),
-        (lambda: hard.with_cheese((2, 2)), r"cheese cell \(2, 2\) is outside the inner maze \(rows and cols 5..19\)"),
+        (
+            lambda: hard.with_cheese((2, 2)),
+            r"cheese cell \(2, 2\) is outside the inner maze \(rows and cols 5..19\)",
+        ),
         (lambda: hard.with_open([(4, 10)]), r"cell \(4, 10\) is outside the inner maze"),
         (lambda: hard.with_walls([(30, 0)]), r"cell \(30, 0\) is outside the 25x25 world"),
         (lambda: hard.with_walls([hard.mouse]), r"\(5, 5\) is the mouse's cell"),
@@ -151,7 +158,9 @@ def test_from_grid_rebuilds_a_maze_exactly(hard, easy) -> None:
         rebuilt = Maze.from_grid(m.world_grid, distribution_mode=m.distribution_mode, template=m)
         assert rebuilt.maze_size == m.maze_size  # inferred from the open cells
         assert rebuilt.to_state() == m.to_state()  # byte for byte
-    other = Maze.from_grid(hard.world_grid, mouse=hard.top_right_cell, reflected=True)  # template: seed 0
+    other = Maze.from_grid(
+        hard.world_grid, mouse=hard.top_right_cell, reflected=True
+    )  # template: seed 0
     assert other.mouse == hard.top_right_cell and other.is_reflected
     assert np.array_equal(other.world_grid, hard.world_grid) and other.maze_size == 15
 
@@ -166,12 +175,16 @@ def test_from_grid_small_inner_maze(easy) -> None:
     assert (wider.maze_size, wider.margin, wider.start_cell) == (7, 4, (4, 4))
 
 
-def test_from_grid_errors(hard, easy) -> None:
-    with pytest.raises(MazeEditError, match=r"grid shape \(15, 15\) does not match the 25x25 world"):
+def test_from_grid_errors(hard, easy, as_in_production) -> None:
+    with pytest.raises(
+        MazeEditError, match=r"grid shape \(15, 15\) does not match the 25x25 world"
+    ):
         Maze.from_grid(easy.world_grid, distribution_mode="hard", template=hard)
     grid = hard.world_grid.copy()
     grid[0, 3] = Tile.OPEN
-    with pytest.raises(MazeEditError, match=r"cell \(0, 3\) outside the inner 15x15 maze is not a wall"):
+    with pytest.raises(
+        MazeEditError, match=r"cell \(0, 3\) outside the inner 15x15 maze is not a wall"
+    ):
         Maze.from_grid(grid, template=hard, maze_size=15)
     grid = hard.world_grid.copy()
     grid[hard.top_right_cell] = Tile.CHEESE
@@ -195,13 +208,17 @@ def test_from_state_errors() -> None:
     heist = ProcgenGym3Env(num=1, env_name="heist").callmethod("get_state")[0]
     with pytest.raises(MazeStateError, match="heist"):
         Maze.from_state(heist)
-    memory = ProcgenGym3Env(num=1, env_name="maze", distribution_mode="memory").callmethod("get_state")[0]
+    memory = ProcgenGym3Env(num=1, env_name="maze", distribution_mode="memory").callmethod(
+        "get_state"
+    )[0]
     with pytest.raises(MazeStateError, match="distribution_mode 10 is not supported"):
         Maze.from_state(memory)
 
 
 def test_from_state_of_a_mid_episode_state(renderer) -> None:
-    env = ProcgenGym3Env(num=1, env_name="maze", distribution_mode="hard", start_level=9, num_levels=1)
+    env = ProcgenGym3Env(
+        num=1, env_name="maze", distribution_mode="hard", start_level=9, num_levels=1
+    )
     for a in [7, 7, 5, 5, 7]:
         env.act(np.array([a], dtype=np.int32))
     m = Maze.from_state(env.callmethod("get_state")[0])

@@ -11,15 +11,27 @@ from hooked_impala.maze.state import state_fields
 
 SEEDS = {"easy": [0, 1, 6, 4242, 2**31 - 2], "hard": [0, 3, 17, 99999, 2**31 - 2]}
 # Fields a generated level may differ in from the reference env (procgen bookkeeping).
-BOOKKEEPING = {"game_n", "level_seed_rand_gen.state", "prev_level_seed", "episode_done",
-               "move_action", "step_rand_int"}
+BOOKKEEPING = {
+    "game_n",
+    "level_seed_rand_gen.state",
+    "prev_level_seed",
+    "episode_done",
+    "move_action",
+    "step_rand_int",
+}
 # Movement actions and their (d_row, d_col): LEFT, DOWN, UP, RIGHT; UP increases the row.
 MOVES = {1: (0, -1), 3: (-1, 0), 5: (1, 0), 7: (0, 1)}
 
 
 def _reference(mode: str, seed: int, num: int = 1):
-    return ProcgenGym3Env(num=num, env_name="maze", distribution_mode=mode, start_level=seed,
-                          num_levels=1, num_threads=0)
+    return ProcgenGym3Env(
+        num=num,
+        env_name="maze",
+        distribution_mode=mode,
+        start_level=seed,
+        num_levels=1,
+        num_threads=0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +61,9 @@ def test_unedited_seed_equals_procgen_first_frame(renderer, mode) -> None:
 
 def test_generation_ignores_what_was_rendered_before(renderer) -> None:
     """Slots keep the last rendered state; generation must not inherit its options."""
-    plain = ProcgenGym3Env(num=1, env_name="maze", use_backgrounds=False, start_level=7, num_levels=1)
+    plain = ProcgenGym3Env(
+        num=1, env_name="maze", use_backgrounds=False, start_level=7, num_levels=1
+    )
     frame = renderer.observe_states(plain.callmethod("get_state"))[0]
     assert np.array_equal(frame, plain.observe()[1]["rgb"][0])  # options honoured
     got = renderer.observe(mazes_from_seeds([7], "hard", renderer=renderer))[0]
@@ -93,7 +107,7 @@ def _random_walk(mode: str, seed: int, rng, num: int = 8, steps: int = 40):
             if inside and grid[target] != Tile.WALL:
                 cell[i] = target
             if acts[i] in (1, 7):
-                flag[i] = acts[i] == 7
+                flag[i] = bool(acts[i] == 7)
             real = Maze.from_state(states[i])
             assert (real.mouse, real.is_reflected) == (cell[i], flag[i])
             records.append((cell[i], flag[i], ob["rgb"][i].copy()))
@@ -114,7 +128,9 @@ def test_mouse_edit_equals_walked_there_frame(renderer, mode, seeds) -> None:
         # Not vacuous: many cells, both sprite orientations, and the flag is visible.
         assert len({c for c, _, _ in records}) >= 5
         assert {f for _, f, _ in records} == {True, False}
-        flipped = renderer.observe([e.with_mouse(e.mouse, reflected=not e.is_reflected) for e in edited])
+        flipped = renderer.observe(
+            [e.with_mouse(e.mouse, reflected=not e.is_reflected) for e in edited]
+        )
         # (In a small 64x64 sprite the flip does not always change a pixel.)
         assert (flipped != frames).any(axis=(1, 2, 3)).mean() > 0.2
 
@@ -129,8 +145,9 @@ def _open_neighbour(maze: Maze, cell, avoid=()):
 
 def _step(maze: Maze, action: int):
     """Load ``maze`` into a real env, take one action: (reward, episode ended, next Maze)."""
-    env = ProcgenGym3Env(num=1, env_name="maze", distribution_mode=maze.distribution_mode,
-                         num_threads=0)
+    env = ProcgenGym3Env(
+        num=1, env_name="maze", distribution_mode=maze.distribution_mode, num_threads=0
+    )
     env.callmethod("set_state", [maze.to_state()])
     env.act(np.array([action], dtype=np.int32))
     rew, _, first = env.observe()
@@ -157,7 +174,9 @@ def test_edits_are_real_to_procgen(renderer, mode) -> None:
 def test_edits_change_the_picture(renderer) -> None:
     maze = Maze.from_seed(4, "hard", renderer=renderer)
     action, n = _open_neighbour(maze, maze.start_cell, avoid=[maze.cheese])
-    frames = renderer.observe([maze, maze.without_cheese(), maze.with_walls([n]), maze.with_mouse(n)])
+    frames = renderer.observe(
+        [maze, maze.without_cheese(), maze.with_walls([n]), maze.with_mouse(n)]
+    )
     for i in range(1, 4):
         assert (frames[i] != frames[0]).any()
 
@@ -180,7 +199,7 @@ def test_chunking_and_growth(renderer) -> None:
     grow.close()
 
 
-def test_bad_inputs_fail_cleanly(renderer) -> None:
+def test_bad_inputs_fail_cleanly(renderer, as_in_production) -> None:
     assert renderer.observe([]).shape == (0, 64, 64, 3)
     with pytest.raises(TypeError, match=r"mazes\[0\] is a str"):
         renderer.observe(["maze"])

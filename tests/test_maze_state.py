@@ -17,7 +17,9 @@ MODE_CODE = {"easy": 0, "hard": 1}
 def _collect(mode: str, num: int = 32, steps: int = 17) -> tuple[list[bytes], list[int]]:
     """num * steps states from random play (random seeds, mid-episode, after resets),
     with procgen's own level_seed info for each."""
-    env = ProcgenGym3Env(num=num, env_name="maze", distribution_mode=mode, rand_seed=7, num_threads=0)
+    env = ProcgenGym3Env(
+        num=num, env_name="maze", distribution_mode=mode, rand_seed=7, num_threads=0
+    )
     rng = np.random.default_rng(MODE_CODE[mode])
     states, seeds = [], []
     for _ in range(steps):
@@ -34,7 +36,9 @@ def played(request):
 
 @pytest.fixture(scope="module")
 def one_state() -> bytes:
-    env = ProcgenGym3Env(num=1, env_name="maze", distribution_mode="hard", start_level=3, num_levels=1)
+    env = ProcgenGym3Env(
+        num=1, env_name="maze", distribution_mode="hard", start_level=3, num_levels=1
+    )
     env.act(np.array([5], dtype=np.int32))  # one step, so the RNG strings are mid-stream
     return env.callmethod("get_state")[0]
 
@@ -112,7 +116,9 @@ def test_replace_rejects_unknown_fields_and_shapes(one_state) -> None:
 
 @pytest.mark.parametrize("game", ["heist", "coinrun"])
 def test_other_games_are_refused_by_name(game) -> None:
-    data = ProcgenGym3Env(num=1, env_name=game, start_level=0, num_levels=1).callmethod("get_state")[0]
+    data = ProcgenGym3Env(num=1, env_name=game, start_level=0, num_levels=1).callmethod(
+        "get_state"
+    )[0]
     with pytest.raises(MazeStateError, match=rf"game_name is '{game}'.*offset 4"):
         MazeState.parse(data)
 
@@ -142,7 +148,9 @@ def test_truncation_names_the_offset(one_state, where) -> None:
 
 def test_bad_sentinel(one_state) -> None:
     bad = one_state[:-4] + struct.pack("<I", 0xDEADBEEF)
-    with pytest.raises(MazeStateError, match=rf"END_OF_BUFFER.*offset {len(one_state) - 4}.*DEADBEEF"):
+    with pytest.raises(
+        MazeStateError, match=rf"END_OF_BUFFER.*offset {len(one_state) - 4}.*DEADBEEF"
+    ):
         MazeState.parse(bad)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from hooked_impala.maze import Maze, MazeRenderer
 from hooked_impala.maze.sweep import observe_mouse_on_cells
-from hooked_impala.maze.vector_field import vector_field_cells
+from hooked_impala.policy import vector_field_cells
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import torch
 
 from hooked_impala import HookedImpala, ImpalaConfig, Movement, ObservationError, movement_probs
 from hooked_impala import model as model_module
-from hooked_impala.actions import movement_log_probs, movement_of_action
+from hooked_impala.actions import movement_of_action
+from hooked_impala.model import movement_log_probs
 
 
 def documented_hook_shapes(scale_column: int) -> dict[str, tuple[int, ...]]:
@@ -26,7 +27,9 @@ def documented_hook_shapes(scale_column: int) -> dict[str, tuple[int, ...]]:
         prefix = names[0].rsplit(".", 1)[0] if "." in names[0] else ""
         names = [names[0]] + [f"{prefix}.{n}" if prefix else n for n in names[1:]]
         for name in names:
-            expanded = [name.replace("{1,2}", str(r)) for r in (1, 2)] if "{1,2}" in name else [name]
+            expanded = (
+                [name.replace("{1,2}", str(r)) for r in (1, 2)] if "{1,2}" in name else [name]
+            )
             for full in expanded:
                 if full.endswith(".*"):
                     for suffix in res_suffixes:
@@ -72,7 +75,10 @@ def test_uint8_and_float_observations_agree(tiny_model) -> None:
     "obs, message",
     [
         (torch.zeros(64, 64, 3, dtype=torch.uint8), r"shape \(64, 64, 3\) \(add a batch dimension"),
-        (torch.zeros(2, 3, 64, 64, dtype=torch.uint8), r"uint8 observations of shape \(2, 3, 64, 64\)"),
+        (
+            torch.zeros(2, 3, 64, 64, dtype=torch.uint8),
+            r"uint8 observations of shape \(2, 3, 64, 64\)",
+        ),
         (torch.zeros(2, 64, 64, 3), r"\(2, 64, 64, 3\) \(channels last"),
         (torch.full((1, 3, 64, 64), 255.0), r"must lie in \[0, 1\], got values in \[255, 255\]"),
         (torch.zeros(1, 3, 32, 32), r"shape \(1, 3, 32, 32\).*expected uint8 \(N, 64, 64, 3\)"),
@@ -84,7 +90,7 @@ def test_bad_observations_are_named(tiny_model, obs, message) -> None:
         tiny_model(obs)
 
 
-def test_numpy_observations_get_a_hint(tiny_model, procgen_obs) -> None:
+def test_numpy_observations_get_a_hint(tiny_model, procgen_obs, as_in_production) -> None:
     with pytest.raises(ObservationError, match="torch.from_numpy"):
         tiny_model(procgen_obs)
 
@@ -100,7 +106,12 @@ def test_movement_grouping_by_hand() -> None:
     assert torch.allclose(uniform, torch.tensor([3, 1, 1, 3, 7]).float().expand(2, 5) / 15)
     assert torch.allclose(movement_log_probs(torch.zeros(2, 15)).exp(), uniform)
     assert [movement_of_action(a) for a in (0, 3, 5, 8, 4, 14)] == [
-        Movement.LEFT, Movement.DOWN, Movement.UP, Movement.RIGHT, Movement.NOOP, Movement.NOOP,
+        Movement.LEFT,
+        Movement.DOWN,
+        Movement.UP,
+        Movement.RIGHT,
+        Movement.NOOP,
+        Movement.NOOP,
     ]
     with pytest.raises(ValueError, match="action 15"):
         movement_of_action(15)

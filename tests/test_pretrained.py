@@ -16,13 +16,27 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hooked_impala import CheckpointError, CheckpointUnavailableError, HookedImpala, ImpalaConfig, load_pretrained
-from hooked_impala.pretrained import REGISTRY, CheckpointInfo, cache_dir, download, find_checkpoint_info
-
+from hooked_impala import (
+    CheckpointError,
+    CheckpointUnavailableError,
+    HookedImpala,
+    ImpalaConfig,
+    load_pretrained,
+)
+from hooked_impala.pretrained import (
+    REGISTRY,
+    CheckpointInfo,
+    cache_dir,
+    download,
+    find_checkpoint_info,
+)
 
 # --- the original forward, written from the architecture description, not from the package ---
 
-def original_forward(sd: dict[str, torch.Tensor], rgb_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+
+def original_forward(
+    sd: dict[str, torch.Tensor], rgb_uint8: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = rgb_uint8.permute(0, 3, 1, 2).float() / 255.0
     for b in (1, 2, 3):
         p = f"embedder.block{b}."
@@ -50,7 +64,9 @@ def random_state_dict(scale: int, seed: int) -> OrderedDict[str, torch.Tensor]:
 def test_parity_with_original_forward_in_the_papers_format(tmp_path, scale, procgen_obs) -> None:
     sd = random_state_dict(scale, seed=scale)
     path = tmp_path / "model_rand_region_5.pth"
-    torch.save({"model_state_dict": sd, "optimizer_state_dict": {"state": {}, "param_groups": []}}, path)
+    torch.save(
+        {"model_state_dict": sd, "optimizer_state_dict": {"state": {}, "param_groups": []}}, path
+    )
     model = load_pretrained(path)
     assert model.cfg == ImpalaConfig.from_scale(scale)
     obs = torch.from_numpy(procgen_obs)
@@ -62,7 +78,9 @@ def test_parity_with_original_forward_in_the_papers_format(tmp_path, scale, proc
 
 
 def test_parity_on_the_real_s1_agent(ppo_s1, shared_checkpoints, procgen_obs) -> None:
-    sd = torch.load(shared_checkpoints / "model_160022528.pth", map_location="cpu", weights_only=True)["state_dict"]
+    sd = torch.load(
+        shared_checkpoints / "model_160022528.pth", map_location="cpu", weights_only=True
+    )["state_dict"]
     assert sum(v.numel() for v in sd.values()) == sum(p.numel() for p in ppo_s1.parameters())
     obs = torch.from_numpy(procgen_obs)
     with torch.no_grad():
@@ -102,6 +120,7 @@ def test_widths_are_read_from_the_weights(tmp_path) -> None:
 
 # --- bad files ---------------------------------------------------------------------------
 
+
 def test_truncated_file(tmp_path, shared_checkpoints) -> None:
     data = (shared_checkpoints / "model_160022528.pth").read_bytes()
     (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
@@ -122,7 +141,9 @@ class Sneaky:
 
 def test_pickle_that_is_not_plain_tensors(tmp_path) -> None:
     torch.save({"state_dict": random_state_dict(1, 0), "extra": Sneaky()}, tmp_path / "pickle.pth")
-    with pytest.raises(CheckpointError, match=r"pickle\.pth: holds objects other than plain tensors"):
+    with pytest.raises(
+        CheckpointError, match=r"pickle\.pth: holds objects other than plain tensors"
+    ):
         load_pretrained(tmp_path / "pickle.pth")
 
 
@@ -151,11 +172,15 @@ def test_not_an_impala_state_dict(tmp_path) -> None:
 
 
 def test_unknown_name_or_missing_path() -> None:
-    with pytest.raises(FileNotFoundError, match=r"'model_nope' is neither a file nor a known checkpoint name.*model_160022528"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"'model_nope' is neither a file nor a known checkpoint name.*model_160022528",
+    ):
         load_pretrained("model_nope")
 
 
 # --- downloads, against a server on 127.0.0.1 --------------------------------------------
+
 
 class Handler(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
@@ -226,7 +251,9 @@ def test_checksum_mismatch_leaves_nothing(server, tmp_path) -> None:
     url, body, info = server
     cache = tmp_path / "cache"
     bad = replace(info, urls=(f"{url}/tampered.pth",))
-    with pytest.raises(CheckpointUnavailableError, match=r"tampered\.pth: .*sha256 .* does not match"):
+    with pytest.raises(
+        CheckpointUnavailableError, match=r"tampered\.pth: .*sha256 .* does not match"
+    ):
         download(bad, cache, progress=False)
     assert cache_contents(cache) == []
 
@@ -249,8 +276,11 @@ def test_second_url_is_tried_after_the_first_fails(server, tmp_path) -> None:
 def test_offline_error_names_url_cache_path_and_the_manual_way(tmp_path) -> None:
     # Port 9 on loopback: nothing listens, so the connection is refused at once.
     offline = CheckpointInfo(
-        name="paperlike", filename="paperlike.pth", urls=("http://127.0.0.1:9/paperlike.pth",),
-        description="", scale=4,
+        name="paperlike",
+        filename="paperlike.pth",
+        urls=("http://127.0.0.1:9/paperlike.pth",),
+        description="",
+        scale=4,
     )
     with pytest.raises(CheckpointUnavailableError) as err:
         download(offline, tmp_path / "cache", progress=False)
@@ -279,7 +309,9 @@ def test_cached_file_with_wrong_checksum_is_refused(shared_checkpoints, tmp_path
     data = bytearray((shared_checkpoints / "model_160022528.pth").read_bytes())
     data[-100] ^= 0xFF
     (cache / "model_160022528.pth").write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=r"model_160022528\.pth: sha256 .* does not match model_160022528"):
+    with pytest.raises(
+        CheckpointError, match=r"model_160022528\.pth: sha256 .* does not match model_160022528"
+    ):
         load_pretrained("model_160022528", cache=cache)
 
 

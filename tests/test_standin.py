@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-
 from hooked_impala import load_pretrained
-from hooked_impala.evaluate import heldout_mazes
-from hooked_impala.maze.rollout import rollout
+from hooked_impala.maze import TOP_RIGHT_5
+from hooked_impala.policy import heldout_mazes, rollout
 from hooked_impala.pretrained import BUNDLED_DIR, REGISTRY, sha256_of
 
 STANDIN = REGISTRY["standin_s1"]
@@ -28,6 +27,6 @@ def test_bundled_file_matches_its_registry_entry_and_model_card(tmp_path, monkey
 
 def test_standin_solves_most_training_distribution_mazes() -> None:
     model = load_pretrained("standin_s1")
-    mazes = heldout_mazes("easy", "top-right:5", 16, first_seed=500)
-    result = rollout(model, mazes, "easy", max_steps=256, seed=0, progress=False)
+    mazes = heldout_mazes("easy", TOP_RIGHT_5, 16, first_seed=500)
+    result = rollout(model, mazes, max_steps=256, seed=0, progress=False)
     assert result.success_rate >= 0.6  # loose: the model card reports the measured rate

@@ -7,12 +7,19 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from maze_art import embed
 
 from hooked_impala import Movement, load_pretrained
-from hooked_impala.maze import Maze, MazeRenderer, Tile, mazes_from_seeds
-from hooked_impala.maze.regions import check_region, place_cheese, region_cells
+from hooked_impala.maze import (
+    ANYWHERE,
+    TOP_RIGHT_5,
+    Maze,
+    MazeRenderer,
+    Region,
+    Tile,
+    mazes_from_seeds,
+    place_cheese,
+)
 from hooked_impala.train import TrainConfig, Trainer, oracle_movements
 from hooked_impala.train.__main__ import main as train_main
 from hooked_impala.train.data import all_cell_samples, samples_from_specs
@@ -41,7 +48,19 @@ def test_oracle_labels_by_hand(template) -> None:
     maze = embed(T5, template)
     m = maze.margin
     at = lambda r, c: (m + r, m + c)  # inner (row from bottom, col) -> world
-    cells = [at(0, 0), at(0, 2), at(1, 2), at(2, 2), at(2, 1), at(2, 0), at(3, 0), at(4, 0), at(4, 3), at(0, 4), at(2, 4)]
+    cells = [
+        at(0, 0),
+        at(0, 2),
+        at(1, 2),
+        at(2, 2),
+        at(2, 1),
+        at(2, 0),
+        at(3, 0),
+        at(4, 0),
+        at(4, 3),
+        at(0, 4),
+        at(2, 4),
+    ]
     expected = [
         Movement.RIGHT,  # start: along the bottom corridor
         Movement.UP,  # (0,2) -> up the middle column
@@ -80,29 +99,45 @@ def test_region_cells_and_placement(renderer) -> None:
     for maze in mazes_from_seeds(range(100, 140), "easy", renderer):
         top = maze.margin + maze.maze_size - 1
         k = min(5, maze.maze_size)
-        allowed = region_cells(maze, "top-right:5")
+        allowed = TOP_RIGHT_5.cheese_cells(maze)
         assert allowed and all(top - k < r <= top and top - k < c <= top for r, c in allowed)
         assert all(maze.world_grid[c] != Tile.WALL for c in allowed)
-        placed = place_cheese(maze, "top-right:5", rng)
+        placed = place_cheese(maze, TOP_RIGHT_5, rng)
         assert placed.cheese in allowed and placed.mouse == placed.start_cell
-        bottom_left = region_cells(maze, "bottom-left:3")
+        bottom_left = Region.parse("bottom-left:3").cheese_cells(maze)
         assert maze.start_cell not in bottom_left
         assert all(r < maze.margin + 3 and c < maze.margin + 3 for r, c in bottom_left)
-        assert set(region_cells(maze, "anywhere")) == {c for c in maze.open_cells if c != maze.start_cell}
-    for bad in ("top-right", "top-right:0", "middle:5", "Top-Right:5"):
-        with pytest.raises(ValueError, match=f"unknown cheese region '{bad}'"):
-            check_region(bad)
+        assert set(ANYWHERE.cheese_cells(maze)) == {
+            c for c in maze.open_cells if c != maze.start_cell
+        }
+    for bad in (
+        "top-right",
+        "top-right:0",
+        "middle:5",
+        "Top-Right:5",
+        "top-right:-1",
+        "anywhere:3",
+    ):
+        with pytest.raises(ValueError, match=f"unknown region '{bad}'"):
+            Region.parse(bad)
+    for text in ("top-right:5", "bottom-left:3", "anywhere"):
+        assert str(Region.parse(text)) == text
+    with pytest.raises(ValueError, match="size >= 1"):
+        Region("top-right", 0)
 
 
 def test_generated_data_keeps_the_cheese_in_the_region_and_round_trips(renderer) -> None:
     rng = np.random.default_rng(1)
-    mazes = [place_cheese(m, "top-right:5", rng) for m in mazes_from_seeds(range(1_000_000, 1_000_012), "easy", renderer)]
+    mazes = [
+        place_cheese(m, TOP_RIGHT_5, rng)
+        for m in mazes_from_seeds(range(1_000_000, 1_000_012), "easy", renderer)
+    ]
     samples = all_cell_samples(mazes, renderer, rng)
     assert len(samples) == sum(len(m.open_cells) - 1 for m in mazes)
     by_seed = {m.seed: m for m in mazes}
     for seed, cr, cc, mr, mc, _flag in samples.specs[::7]:
         maze = by_seed[int(seed)]
-        assert (cr, cc) in region_cells(maze, "top-right:5") and (cr, cc) == maze.cheese
+        assert (cr, cc) in TOP_RIGHT_5.cheese_cells(maze) and (cr, cc) == maze.cheese
         assert (mr, mc) != (cr, cc)
     rebuilt = samples_from_specs(samples.specs, "easy", renderer)
     order = np.lexsort(samples.specs.T[::-1])
@@ -112,9 +147,29 @@ def test_generated_data_keeps_the_cheese_in_the_region_and_round_trips(renderer)
 
 
 TINY = [
-    "--bc-mazes", "12", "--bc-steps", "40", "--dagger-rounds", "1", "--dagger-mazes", "4",
-    "--dagger-max-steps", "16", "--dagger-steps", "10", "--batch-size", "32", "--eval-mazes", "4",
-    "--eval-max-steps", "16", "--final-eval-mazes", "4", "--final-eval-max-steps", "16", "--no-progress",
+    "--bc-mazes",
+    "12",
+    "--bc-steps",
+    "40",
+    "--dagger-rounds",
+    "1",
+    "--dagger-mazes",
+    "4",
+    "--dagger-max-steps",
+    "16",
+    "--dagger-steps",
+    "10",
+    "--batch-size",
+    "32",
+    "--eval-mazes",
+    "4",
+    "--eval-max-steps",
+    "16",
+    "--final-eval-mazes",
+    "4",
+    "--final-eval-max-steps",
+    "16",
+    "--no-progress",
 ]
 
 
@@ -133,7 +188,17 @@ def test_tiny_run_lowers_the_loss_and_writes_a_loadable_model_and_card(tmp_path)
 
 
 def test_resume_after_an_interruption(tmp_path, monkeypatch) -> None:
-    cfg = TrainConfig(bc_mazes=6, bc_steps=8, dagger_rounds=1, dagger_mazes=2, dagger_max_steps=8, dagger_steps=4, batch_size=16, eval_mazes=2, eval_max_steps=8)
+    cfg = TrainConfig(
+        bc_mazes=6,
+        bc_steps=8,
+        dagger_rounds=1,
+        dagger_mazes=2,
+        dagger_max_steps=8,
+        dagger_steps=4,
+        batch_size=16,
+        eval_mazes=2,
+        eval_max_steps=8,
+    )
     interrupted = Trainer(cfg, tmp_path, progress=False)
 
     def stop(round_):
@@ -156,8 +221,8 @@ def test_resume_after_an_interruption(tmp_path, monkeypatch) -> None:
         Trainer(other, tmp_path, progress=False).load_checkpoint()
 
 
-def test_bad_config_is_named() -> None:
-    with pytest.raises(ValueError, match="unknown cheese region 'centre'"):
+def test_bad_config_is_named(as_in_production) -> None:
+    with pytest.raises(ValueError, match="unknown region 'centre'"):
         TrainConfig(region="centre")
     with pytest.raises(ValueError, match="distribution_mode"):
         TrainConfig(distribution_mode="memory")

@@ -1,12 +1,17 @@
-"""The procgen maze environment, without any model: state bytes, the Maze value
-object, observations rendered by procgen, and maze geometry.
+"""The procgen maze environment, without any model: state bytes, the Maze value object,
+observations rendered by procgen, regions, and maze geometry (shortest paths, decision
+squares and points).
 
-Coordinates everywhere are world cells ``(row, col)`` with row 0 at the bottom of the
-image; see :mod:`hooked_impala.maze.maze`.
+Nothing here imports torch or the network (``tests/test_layout.py`` checks every file);
+running a policy in these mazes is :mod:`hooked_impala.policy`. Coordinates everywhere are
+world cells ``(row, col)`` with row 0 at the bottom of the image; see
+:mod:`hooked_impala.maze.maze`.
 """
 
 from .geometry import (
+    DecisionPoint,
     MazeFeatures,
+    decision_points,
     decision_square,
     distance_map,
     fork_cell,
@@ -14,15 +19,39 @@ from .geometry import (
     path_to_cheese,
     path_to_top_right,
     shortest_path,
-    top_right_region,
 )
 from .maze import WORLD_SIZES, Cell, Maze, MazeEditError, Tile, mazes_from_seeds
-from .render import DISTRIBUTION_MODES, MazeRenderer, observe
+from .regions import ANYWHERE, TOP_RIGHT_5, Region, place_cheese
+from .render import DEFAULT_MODE, DISTRIBUTION_MODES, DistributionMode, MazeRenderer, observe
 from .state import MazeState, MazeStateError, state_fields
 
 __all__ = [
-    "Cell", "DISTRIBUTION_MODES", "Maze", "MazeEditError", "MazeFeatures", "MazeRenderer",
-    "MazeState", "MazeStateError", "Tile", "WORLD_SIZES", "decision_square", "distance_map",
-    "fork_cell", "maze_features", "mazes_from_seeds", "observe", "path_to_cheese",
-    "path_to_top_right", "shortest_path", "state_fields", "top_right_region",
+    "ANYWHERE",
+    "DEFAULT_MODE",
+    "DISTRIBUTION_MODES",
+    "TOP_RIGHT_5",
+    "WORLD_SIZES",
+    "Cell",
+    "DecisionPoint",
+    "DistributionMode",
+    "Maze",
+    "MazeEditError",
+    "MazeFeatures",
+    "MazeRenderer",
+    "MazeState",
+    "MazeStateError",
+    "Region",
+    "Tile",
+    "decision_points",
+    "decision_square",
+    "distance_map",
+    "fork_cell",
+    "maze_features",
+    "mazes_from_seeds",
+    "observe",
+    "path_to_cheese",
+    "path_to_top_right",
+    "place_cheese",
+    "shortest_path",
+    "state_fields",
 ]

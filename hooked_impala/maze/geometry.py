@@ -21,17 +21,29 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from beartype import beartype
 from jaxtyping import Int, jaxtyped
 
+from hooked_impala.actions import Movement
+
 from .maze import Cell, Maze, Tile
+from .regions import Region
 
 __all__ = [
-    "NEIGHBOUR_ORDER", "distance_map", "shortest_path", "fork_cell", "path_to_cheese",
-    "path_to_top_right", "decision_square", "top_right_region", "MazeFeatures",
+    "NEIGHBOUR_ORDER",
+    "distance_map",
+    "shortest_path",
+    "fork_cell",
+    "path_to_cheese",
+    "path_to_top_right",
+    "decision_square",
+    "DecisionPoint",
+    "decision_points",
+    "MazeFeatures",
     "maze_features",
 ]
 
@@ -139,14 +151,42 @@ def decision_square(maze: Maze, start: Cell | None = None) -> Cell | None:
     return fork_cell(path_to_cheese(maze, start), path_to_top_right(maze, start))
 
 
-def top_right_region(maze: Maze, k: int = 5) -> list[Cell]:
-    """All cells (walls included) of the inner maze's top-right ``k x k`` square,
-    clipped to the inner maze when ``maze_size < k``; world cells sorted by (row, col)."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    top = maze.margin + maze.maze_size - 1
-    lo = top - min(k, maze.maze_size) + 1
-    return [(r, c) for r in range(lo, top + 1) for c in range(lo, top + 1)]
+@dataclasses.dataclass(frozen=True)
+class DecisionPoint:
+    """A maze with the mouse on its decision square, and the two competing moves."""
+
+    maze: Maze
+    cell: Cell
+    cheese_move: Movement
+    top_right_move: Movement
+
+
+def _movement_between(a: Cell, b: Cell) -> Movement:
+    delta = (b[0] - a[0], b[1] - a[1])
+    for m in Movement:
+        if m.delta == delta and m is not Movement.NOOP:
+            return m
+    raise ValueError(f"cells {a} and {b} are not neighbours")
+
+
+def decision_points(mazes: Sequence[Maze]) -> list[DecisionPoint]:
+    """The decision point of each maze that has one (mazes without one are skipped)."""
+    points = []
+    for maze in mazes:
+        ds = decision_square(maze)
+        if ds is None:
+            continue
+        to_cheese, to_top = path_to_cheese(maze), path_to_top_right(maze)
+        i = to_cheese.index(ds)
+        points.append(
+            DecisionPoint(
+                maze.with_mouse(ds),
+                ds,
+                _movement_between(ds, to_cheese[i + 1]),
+                _movement_between(ds, to_top[i + 1]),
+            )
+        )
+    return points
 
 
 def _euclid(a: Cell, b: Cell) -> float:
@@ -186,7 +226,7 @@ def maze_features(maze: Maze, start: Cell | None = None, k: int = 5) -> MazeFeat
     p_cheese = path_to_cheese(maze, start)
     p_top = path_to_top_right(maze, start)
     ds = fork_cell(p_cheese, p_top)
-    region = top_right_region(maze, k)
+    region = Region("top-right", k).cells(maze)
     region_open = [c for c in region if maze.world_grid[c] != Tile.WALL]
 
     steps_ds_cheese = euclid_ds_cheese = euclid_ds_region = None

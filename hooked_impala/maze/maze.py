@@ -31,7 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from .render import DISTRIBUTION_MODES, MazeRenderer, check_seed, mode_code
+from .render import (
+    DEFAULT_MODE,
+    DISTRIBUTION_MODES,
+    DistributionMode,
+    MazeRenderer,
+    check_seed,
+    mode_code,
+)
 from .state import MazeState, MazeStateError
 
 __all__ = ["Tile", "Cell", "Maze", "MazeEditError", "mazes_from_seeds", "WORLD_SIZES"]
@@ -100,7 +107,7 @@ class Maze:
         self._check_mouse()
 
     @classmethod
-    def _edited(cls, base: "Maze", state: MazeState, grid_changed: bool) -> "Maze":
+    def _edited(cls, base: Maze, state: MazeState, grid_changed: bool) -> Maze:
         """A new Maze from an edited state, re-checking only what the edit touched
         (keeps per-edit cost low for vector fields that move the mouse hundreds of times)."""
         new = cls.__new__(cls)
@@ -135,9 +142,7 @@ class Maze:
         margin_open = outside & (grid != Tile.WALL)
         if margin_open.any():
             r, c = map(int, np.argwhere(margin_open)[0])
-            raise MazeEditError(
-                f"cell {(r, c)} outside the inner {k}x{k} maze is not a wall"
-            )
+            raise MazeEditError(f"cell {(r, c)} outside the inner {k}x{k} maze is not a wall")
         if np.count_nonzero(grid == Tile.CHEESE) > 1:
             cells = [tuple(map(int, rc)) for rc in np.argwhere(grid == Tile.CHEESE)]
             raise MazeEditError(f"more than one cheese: cells {cells}")
@@ -146,9 +151,7 @@ class Maze:
         s = self._state
         col, row = float(s.mouse_x) - 0.5, float(s.mouse_y) - 0.5
         if not (col.is_integer() and row.is_integer()):
-            raise MazeEditError(
-                f"mouse at x={s.mouse_x}, y={s.mouse_y} is not at a cell centre"
-            )
+            raise MazeEditError(f"mouse at x={s.mouse_x}, y={s.mouse_y} is not at a cell centre")
         cell = (int(row), int(col))
         self._check_in_world(cell, "mouse cell")
         tile = int(s.grid[cell])
@@ -172,7 +175,7 @@ class Maze:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_state(cls, data: bytes) -> "Maze":
+    def from_state(cls, data: bytes) -> Maze:
         """Parse ``get_state`` bytes. MazeStateError if malformed or not a valid maze."""
         state = MazeState.parse(data)
         try:
@@ -182,8 +185,11 @@ class Maze:
 
     @classmethod
     def from_seed(
-        cls, seed: int, distribution_mode: str = "hard", renderer: MazeRenderer | None = None
-    ) -> "Maze":
+        cls,
+        seed: int,
+        distribution_mode: DistributionMode = DEFAULT_MODE,
+        renderer: MazeRenderer | None = None,
+    ) -> Maze:
         """The level procgen generates for ``seed`` (its first frame, mouse at start).
 
         Pass a :class:`MazeRenderer` to reuse its env; otherwise a temporary one is made.
@@ -195,13 +201,13 @@ class Maze:
         cls,
         grid: Any,
         mouse: Cell | None = None,
-        distribution_mode: str = "hard",
+        distribution_mode: DistributionMode | None = None,
         *,
         maze_size: int | None = None,
         reflected: bool = False,
-        template: "Maze | None" = None,
+        template: Maze | None = None,
         renderer: MazeRenderer | None = None,
-    ) -> "Maze":
+    ) -> Maze:
         """A maze with the given world grid, built on a template state.
 
         Args:
@@ -209,7 +215,8 @@ class Maze:
                 row 0 = bottom. At most one CHEESE; cells outside the inner maze must
                 be walls.
             mouse: the mouse cell; default the inner maze's bottom-left start cell.
-            distribution_mode: "easy" (15x15 world) or "hard" (25x25).
+            distribution_mode: "easy" (15x15 world) or "hard" (25x25); default: the mode
+                whose world size the grid has.
             maze_size: inner maze side (odd); default the smallest centred odd box
                 (at least 3) that holds every non-wall cell.
             reflected: the mouse's is_reflected flag (True = facing right).
@@ -217,9 +224,12 @@ class Maze:
                 (background, RNG state, level seed); default the level of seed 0.
             renderer: used to generate the default template.
         """
+        arr = np.asarray(grid)
+        if distribution_mode is None:
+            by_size = {size: mode for mode, size in WORLD_SIZES.items()}
+            distribution_mode = by_size.get(arr.shape[0] if arr.ndim == 2 else -1, DEFAULT_MODE)
         code = mode_code(distribution_mode)
         w = WORLD_SIZES[distribution_mode]
-        arr = np.asarray(grid)
         if arr.shape != (w, w):
             raise MazeEditError(
                 f"grid shape {arr.shape} does not match the {w}x{w} world of "
@@ -233,15 +243,20 @@ class Maze:
             template = cls.from_seed(0, distribution_mode, renderer)
         elif template._state.distribution_mode != code:
             raise MazeEditError(
-                f"template is a {template.distribution_mode!r} maze, "
-                f"not {distribution_mode!r}"
+                f"template is a {template.distribution_mode!r} maze, not {distribution_mode!r}"
             )
         margin = (w - maze_size) // 2
         mouse = (margin, margin) if mouse is None else _as_cell(mouse, "mouse cell")
         state = template._state.replace(
-            grid=arr, maze_dim=int(maze_size), mouse_x=mouse[1] + 0.5,
-            mouse_y=mouse[0] + 0.5, mouse_is_reflected=int(bool(reflected)),
-            reward=0.0, done=1, level_complete=0, cur_time=0,
+            grid=arr,
+            maze_dim=int(maze_size),
+            mouse_x=mouse[1] + 0.5,
+            mouse_y=mouse[0] + 0.5,
+            mouse_is_reflected=int(bool(reflected)),
+            reward=0.0,
+            done=1,
+            level_complete=0,
+            cur_time=0,
         )
         return cls(state)
 
@@ -286,8 +301,8 @@ class Maze:
 
     # ---------------------------------------------------------------- geometry of the box
     @property
-    def distribution_mode(self) -> str:
-        """"easy" or "hard"."""
+    def distribution_mode(self) -> DistributionMode:
+        """ "easy" or "hard"."""
         return self._mode
 
     @property
@@ -368,7 +383,7 @@ class Maze:
 
     @property
     def mouse_facing(self) -> str:
-        """"right" if the sprite is reflected, else "left"."""
+        """ "right" if the sprite is reflected, else "left"."""
         return "right" if self.is_reflected else "left"
 
     @property
@@ -387,7 +402,7 @@ class Maze:
         return Tile(int(self._state.grid[cell]))
 
     # ---------------------------------------------------------------- edits
-    def with_mouse(self, cell: Cell, reflected: bool | None = None) -> "Maze":
+    def with_mouse(self, cell: Cell, reflected: bool | None = None) -> Maze:
         """The mouse moved to ``cell`` (an open cell, not the cheese's).
 
         ``reflected``: the sprite flag (True = facing right); None keeps the current one.
@@ -400,7 +415,7 @@ class Maze:
         )
         return Maze._edited(self, state, grid_changed=False)
 
-    def with_cheese(self, cell: Cell) -> "Maze":
+    def with_cheese(self, cell: Cell) -> Maze:
         """The cheese moved to ``cell`` (an open cell of the inner maze, not the mouse's)."""
         cell = _as_cell(cell, "cheese cell")
         self._check_in_inner(cell, "cheese cell")
@@ -413,7 +428,7 @@ class Maze:
         grid[cell] = Tile.CHEESE
         return Maze._edited(self, self._state.replace(grid=grid), grid_changed=True)
 
-    def without_cheese(self) -> "Maze":
+    def without_cheese(self) -> Maze:
         """The cheese removed (its cell becomes open); self if there is none."""
         if self.cheese is None:
             return self
@@ -421,7 +436,7 @@ class Maze:
         grid[grid == Tile.CHEESE] = Tile.OPEN
         return Maze._edited(self, self._state.replace(grid=grid), grid_changed=True)
 
-    def with_tiles(self, tiles: Mapping[Cell, Tile | int]) -> "Maze":
+    def with_tiles(self, tiles: Mapping[Cell, Tile | int]) -> Maze:
         """Cells of the inner maze set to Tile.OPEN or Tile.WALL.
 
         The mouse's cell cannot be walled and the cheese's cell cannot be changed (use
@@ -446,11 +461,11 @@ class Maze:
             grid[cell] = int(value)
         return Maze._edited(self, self._state.replace(grid=grid), grid_changed=True)
 
-    def with_walls(self, cells: Iterable[Cell]) -> "Maze":
+    def with_walls(self, cells: Iterable[Cell]) -> Maze:
         """``cells`` (of the inner maze) turned into walls."""
         return self.with_tiles({_as_cell(c): Tile.WALL for c in cells})
 
-    def with_open(self, cells: Iterable[Cell]) -> "Maze":
+    def with_open(self, cells: Iterable[Cell]) -> Maze:
         """``cells`` (of the inner maze) opened."""
         return self.with_tiles({_as_cell(c): Tile.OPEN for c in cells})
 
@@ -467,7 +482,7 @@ def _infer_maze_size(grid: np.ndarray) -> int:
 
 def mazes_from_seeds(
     seeds: Iterable[int],
-    distribution_mode: str = "hard",
+    distribution_mode: DistributionMode = DEFAULT_MODE,
     renderer: MazeRenderer | None = None,
 ) -> list[Maze]:
     """The levels procgen generates for ``seeds`` (fresh, mouse at start), batched.

@@ -1,62 +1,104 @@
-"""Cheese regions: where a training or evaluation distribution puts the cheese.
+"""Regions of the inner maze: where a training or evaluation distribution puts the cheese,
+and where "the top right" is.
 
-A region is written as a short string:
-
-* ``"top-right:5"`` — the inner maze's top-right 5×5 square (Langosco et al.'s
-  ``rand_region=5``); likewise ``top-left:k``, ``bottom-right:k``, ``bottom-left:k``;
-* ``"anywhere"`` — every open cell of the inner maze.
-
-Squares are clipped to the inner maze when it is smaller than k. The mouse's spawn cell
-(bottom-left) is never a cheese cell: the episode would be over before it began.
+A ``Region`` is a value: a corner square (``Region("top-right", 5)``, Langosco et al.'s
+``rand_region=5``) or the whole inner maze (``ANYWHERE``). Its command-line form is
+``"top-right:5"`` / ``"anywhere"`` (``Region.parse`` and ``str(region)`` convert).
+Squares are clipped to the inner maze when it is smaller than k.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
+from typing import Literal, get_args
+
 import numpy as np
 
 from hooked_impala.maze.maze import Cell, Maze, Tile
 
-CORNERS = ("top-right", "top-left", "bottom-right", "bottom-left")
-_SPEC = re.compile(r"^(top-right|top-left|bottom-right|bottom-left):([1-9][0-9]*)$")
+Corner = Literal["top-right", "top-left", "bottom-right", "bottom-left"]
+CORNERS: tuple[str, ...] = get_args(Corner)
 
 
-def check_region(region: str) -> str:
-    """``region`` itself if it is a valid spec; ValueError naming it otherwise."""
-    if region == "anywhere" or _SPEC.match(region):
-        return region
-    raise ValueError(
-        f"unknown cheese region {region!r}: use 'anywhere' or '<corner>:<k>' with corner one "
-        f"of {', '.join(CORNERS)} (e.g. 'top-right:5')"
-    )
+@dataclass(frozen=True)
+class Region:
+    """A ``size`` × ``size`` corner square of the inner maze, or (``corner=None``) all of it."""
+
+    corner: Corner | None
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.corner is None:
+            if self.size is not None:
+                raise ValueError(f"the whole-maze region takes no size, got {self.size!r}")
+            return
+        if self.corner not in CORNERS:
+            raise ValueError(f"unknown corner {self.corner!r}; corners: {', '.join(CORNERS)}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"a corner region needs a size >= 1, got {self.size!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Region:
+        """``"top-right:5"`` or ``"anywhere"``; ValueError naming the text otherwise."""
+        corner, _, size = text.partition(":")
+        if text == "anywhere":
+            return ANYWHERE
+        if corner in CORNERS and size.isdigit() and int(size) >= 1:
+            return cls(corner, int(size))  # type: ignore[arg-type]
+        raise ValueError(
+            f"unknown region {text!r}: use 'anywhere' or '<corner>:<k>' with corner one of "
+            f"{', '.join(CORNERS)} and k >= 1 (e.g. 'top-right:5')"
+        )
+
+    def __str__(self) -> str:
+        return "anywhere" if self.corner is None else f"{self.corner}:{self.size}"
+
+    def cells(self, maze: Maze) -> list[Cell]:
+        """Every world cell of the region (walls included), sorted by (row, col)."""
+        lo, hi = maze.margin, maze.margin + maze.maze_size - 1
+        if self.corner is None:
+            rows = cols = range(lo, hi + 1)
+        else:
+            size = min(self.size, maze.maze_size)
+            rows = (
+                range(hi - size + 1, hi + 1)
+                if self.corner.startswith("top")
+                else range(lo, lo + size)
+            )
+            cols = (
+                range(hi - size + 1, hi + 1)
+                if self.corner.endswith("right")
+                else range(lo, lo + size)
+            )
+        return [(r, c) for r in rows for c in cols]
+
+    def covers_maze(self, maze: Maze) -> bool:
+        """True when the region is the whole inner maze (a small maze, or ``ANYWHERE``):
+        then "entered the region" says nothing about where the mouse went."""
+        return self.corner is None or self.size >= maze.maze_size
+
+    def cheese_cells(self, maze: Maze) -> list[Cell]:
+        """Open cells of the region where the cheese may go: not walls, not the mouse's
+        spawn cell (the episode would be over before it began)."""
+        grid = maze.world_grid
+        return [c for c in self.cells(maze) if grid[c] != Tile.WALL and c != maze.start_cell]
 
 
-def region_cells(maze: Maze, region: str) -> list[Cell]:
-    """Open world cells of ``region`` in ``maze`` where the cheese may go, sorted."""
-    check_region(region)
-    lo, hi = maze.margin, maze.margin + maze.maze_size - 1
-    if region == "anywhere":
-        rows = cols = range(lo, hi + 1)
-    else:
-        corner, k = region.split(":")
-        size = min(int(k), maze.maze_size)
-        rows = range(hi - size + 1, hi + 1) if corner.startswith("top") else range(lo, lo + size)
-        cols = range(hi - size + 1, hi + 1) if corner.endswith("right") else range(lo, lo + size)
-    grid = maze.world_grid
-    return [
-        (r, c) for r in rows for c in cols if grid[r, c] != Tile.WALL and (r, c) != maze.start_cell
-    ]
+ANYWHERE = Region(None)
+TOP_RIGHT_5 = Region("top-right", 5)  # the training region of the paper's network
 
 
-def place_cheese(maze: Maze, region: str, rng: np.random.Generator) -> Maze:
+def place_cheese(maze: Maze, region: Region, rng: np.random.Generator) -> Maze:
     """``maze`` with the cheese on a uniformly drawn cell of ``region`` (mouse at its spawn).
 
     Raises ValueError naming the maze's seed and size if the region has no open cell
     (possible only for tiny mazes with a one-cell region).
     """
-    cells = region_cells(maze, region)
+    cells = region.cheese_cells(maze)
     if not cells:
-        raise ValueError(f"cheese region {region!r} has no open cell in maze seed {maze.seed} (size {maze.maze_size})")
+        raise ValueError(
+            f"cheese region {str(region)!r} has no open cell in maze seed {maze.seed} "
+            f"(size {maze.maze_size})"
+        )
     cell = cells[int(rng.integers(len(cells)))]
     return maze.with_mouse(maze.start_cell).with_cheese(cell)
-

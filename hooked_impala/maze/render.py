@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from beartype import beartype
@@ -28,15 +28,27 @@ from jaxtyping import UInt8, jaxtyped
 
 from .state import MazeState, state_fields
 
-__all__ = ["MazeRenderer", "observe", "DISTRIBUTION_MODES", "OBS_SHAPE"]
+__all__ = [
+    "MazeRenderer",
+    "observe",
+    "DISTRIBUTION_MODES",
+    "DEFAULT_MODE",
+    "DistributionMode",
+    "OBS_SHAPE",
+]
 
-#: procgen's ``distribution_mode`` codes for the modes this package supports.
-DISTRIBUTION_MODES = {"easy": 0, "hard": 1}
+#: The procgen maze distributions this package supports: "easy" (15×15 world, the s=1
+#: agents' training distribution) and "hard" (25×25, where the paper studies its network).
+DistributionMode = Literal["easy", "hard"]
+#: The one default everywhere a mode is optional (the bundled and shared agents are easy).
+DEFAULT_MODE: DistributionMode = "easy"
+#: procgen's ``distribution_mode`` codes for those modes.
+DISTRIBUTION_MODES: dict[str, int] = {"easy": 0, "hard": 1}
 OBS_SHAPE = (64, 64, 3)
 _MAX_SEED = 2**31 - 2  # level_seed_high = seed + 1 must still fit an int32
 
 
-def mode_code(distribution_mode: str) -> int:
+def mode_code(distribution_mode: DistributionMode) -> int:
     """procgen's integer code for ``"easy"`` / ``"hard"``; ValueError otherwise."""
     try:
         return DISTRIBUTION_MODES[distribution_mode]
@@ -95,13 +107,22 @@ class MazeRenderer:
             # num_threads=0: steps run in this thread; nothing is gained from worker
             # threads on the tiny batches used here, and no threads are left behind.
             self._env = ProcgenGym3Env(
-                num=size, env_name="maze", distribution_mode="hard",
-                num_levels=0, start_level=0, rand_seed=0, num_threads=0,
+                num=size,
+                env_name="maze",
+                distribution_mode="hard",
+                num_levels=0,
+                start_level=0,
+                rand_seed=0,
+                num_threads=0,
             )
             if self._template is None:
                 self._template = self._env.callmethod("get_state")[0]
-                wanted = ("options.distribution_mode", "level_seed_low", "level_seed_high",
-                          "episodes_remaining")
+                wanted = (
+                    "options.distribution_mode",
+                    "level_seed_low",
+                    "level_seed_high",
+                    "episodes_remaining",
+                )
                 self._offsets = {
                     f.name: f.offset for f in state_fields(self._template) if f.name in wanted
                 }
@@ -113,7 +134,7 @@ class MazeRenderer:
             self._env.close()
             self._env = None
 
-    def __enter__(self) -> "MazeRenderer":
+    def __enter__(self) -> MazeRenderer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -159,7 +180,9 @@ class MazeRenderer:
             MazeState.parse(s)
         return self.observe_states_unchecked(list(states))
 
-    def generate_states(self, seeds: Iterable[int], distribution_mode: str = "hard") -> list[bytes]:
+    def generate_states(
+        self, seeds: Iterable[int], distribution_mode: DistributionMode = DEFAULT_MODE
+    ) -> list[bytes]:
         """Fresh level states for ``seeds``, generated in batches in the shared env.
 
         Each level is the one procgen builds for an env with ``start_level=seed,

@@ -39,51 +39,116 @@ _GAME_FIELDS = [
     *[
         (f"options.{n}", "i")
         for n in (
-            "paint_vel_info", "use_generated_assets", "use_monochrome_assets",
-            "restrict_themes", "use_backgrounds", "center_agent", "debug_mode",
-            "distribution_mode", "use_sequential_levels", "use_easy_jump",
-            "plain_assets", "physics_mode",
+            "paint_vel_info",
+            "use_generated_assets",
+            "use_monochrome_assets",
+            "restrict_themes",
+            "use_backgrounds",
+            "center_agent",
+            "debug_mode",
+            "distribution_mode",
+            "use_sequential_levels",
+            "use_easy_jump",
+            "plain_assets",
+            "physics_mode",
         )
     ],
-    ("grid_step", "i"), ("level_seed_low", "i"), ("level_seed_high", "i"),
-    ("game_type", "i"), ("game_n", "i"),
-    ("level_seed_rand_gen.is_seeded", "i"), ("level_seed_rand_gen.state", "s"),
-    ("rand_gen.is_seeded", "i"), ("rand_gen.state", "s"),
-    ("step_data.reward", "f"), ("step_data.done", "i"), ("step_data.level_complete", "i"),
-    ("action", "i"), ("timeout", "i"), ("current_level_seed", "i"),
-    ("prev_level_seed", "i"), ("episodes_remaining", "i"), ("episode_done", "i"),
-    ("last_reward_timer", "i"), ("last_reward", "f"), ("default_action", "i"),
-    ("fixed_asset_seed", "i"), ("cur_time", "i"), ("is_waiting_for_step", "i"),
+    ("grid_step", "i"),
+    ("level_seed_low", "i"),
+    ("level_seed_high", "i"),
+    ("game_type", "i"),
+    ("game_n", "i"),
+    ("level_seed_rand_gen.is_seeded", "i"),
+    ("level_seed_rand_gen.state", "s"),
+    ("rand_gen.is_seeded", "i"),
+    ("rand_gen.state", "s"),
+    ("step_data.reward", "f"),
+    ("step_data.done", "i"),
+    ("step_data.level_complete", "i"),
+    ("action", "i"),
+    ("timeout", "i"),
+    ("current_level_seed", "i"),
+    ("prev_level_seed", "i"),
+    ("episodes_remaining", "i"),
+    ("episode_done", "i"),
+    ("last_reward_timer", "i"),
+    ("last_reward", "f"),
+    ("default_action", "i"),
+    ("fixed_asset_seed", "i"),
+    ("cur_time", "i"),
+    ("is_waiting_for_step", "i"),
     # BasicAbstractGame
     ("grid_size", "i"),
     ("entities", "E"),
-    ("use_procgen_background", "i"), ("background_index", "i"),
-    ("bg_tile_ratio", "f"), ("bg_pct_x", "f"), ("char_dim", "f"),
-    ("last_move_action", "i"), ("move_action", "i"), ("special_action", "i"),
-    ("mixrate", "f"), ("maxspeed", "f"), ("max_jump", "f"),
-    ("action_vx", "f"), ("action_vy", "f"), ("action_vrot", "f"),
-    ("center_x", "f"), ("center_y", "f"),
-    ("random_agent_start", "i"), ("has_useful_vel_info", "i"), ("step_rand_int", "i"),
-    ("asset_rand_gen.is_seeded", "i"), ("asset_rand_gen.state", "s"),
-    ("main_width", "i"), ("main_height", "i"), ("out_of_bounds_object", "i"),
-    ("unit", "f"), ("view_dim", "f"), ("x_off", "f"), ("y_off", "f"),
-    ("visibility", "f"), ("min_visibility", "f"),
+    ("use_procgen_background", "i"),
+    ("background_index", "i"),
+    ("bg_tile_ratio", "f"),
+    ("bg_pct_x", "f"),
+    ("char_dim", "f"),
+    ("last_move_action", "i"),
+    ("move_action", "i"),
+    ("special_action", "i"),
+    ("mixrate", "f"),
+    ("maxspeed", "f"),
+    ("max_jump", "f"),
+    ("action_vx", "f"),
+    ("action_vy", "f"),
+    ("action_vrot", "f"),
+    ("center_x", "f"),
+    ("center_y", "f"),
+    ("random_agent_start", "i"),
+    ("has_useful_vel_info", "i"),
+    ("step_rand_int", "i"),
+    ("asset_rand_gen.is_seeded", "i"),
+    ("asset_rand_gen.state", "s"),
+    ("main_width", "i"),
+    ("main_height", "i"),
+    ("out_of_bounds_object", "i"),
+    ("unit", "f"),
+    ("view_dim", "f"),
+    ("x_off", "f"),
+    ("y_off", "f"),
+    ("visibility", "f"),
+    ("min_visibility", "f"),
     ("grid", "G"),
     # MazeGame, then the sentinel written by get_state
-    ("maze_dim", "i"), ("world_dim", "i"),
+    ("maze_dim", "i"),
+    ("world_dim", "i"),
     ("end_of_buffer", "i"),
 ]
 
 _ENTITY_FIELDS = [
-    ("x", "f"), ("y", "f"), ("vx", "f"), ("vy", "f"), ("rx", "f"), ("ry", "f"),
-    ("type", "i"), ("image_type", "i"), ("image_theme", "i"), ("render_z", "i"),
-    ("will_erase", "i"), ("collides_with_entities", "i"),
-    ("collision_margin", "f"), ("rotation", "f"), ("vrot", "f"),
-    ("is_reflected", "i"), ("fire_time", "i"), ("spawn_time", "i"), ("life_time", "i"),
-    ("expire_time", "i"), ("use_abs_coords", "i"),
-    ("friction", "f"), ("smart_step", "i"), ("avoids_collisions", "i"), ("auto_erase", "i"),
-    ("alpha", "f"), ("health", "f"), ("theta", "f"), ("grow_rate", "f"),
-    ("alpha_decay", "f"), ("climber_spawn_x", "f"),
+    ("x", "f"),
+    ("y", "f"),
+    ("vx", "f"),
+    ("vy", "f"),
+    ("rx", "f"),
+    ("ry", "f"),
+    ("type", "i"),
+    ("image_type", "i"),
+    ("image_theme", "i"),
+    ("render_z", "i"),
+    ("will_erase", "i"),
+    ("collides_with_entities", "i"),
+    ("collision_margin", "f"),
+    ("rotation", "f"),
+    ("vrot", "f"),
+    ("is_reflected", "i"),
+    ("fire_time", "i"),
+    ("spawn_time", "i"),
+    ("life_time", "i"),
+    ("expire_time", "i"),
+    ("use_abs_coords", "i"),
+    ("friction", "f"),
+    ("smart_step", "i"),
+    ("avoids_collisions", "i"),
+    ("auto_erase", "i"),
+    ("alpha", "f"),
+    ("health", "f"),
+    ("theta", "f"),
+    ("grow_rate", "f"),
+    ("alpha_decay", "f"),
+    ("climber_spawn_x", "f"),
 ]
 assert len(_ENTITY_FIELDS) == 31
 
@@ -258,8 +323,17 @@ _XY = struct.Struct("<ff")  # mouse x, y
 _DIMS = struct.Struct("<ii")  # maze_dim, world_dim
 
 _EDITABLE = frozenset(
-    {"reward", "done", "level_complete", "cur_time", "mouse_x", "mouse_y",
-     "mouse_is_reflected", "grid", "maze_dim"}
+    {
+        "reward",
+        "done",
+        "level_complete",
+        "cur_time",
+        "mouse_x",
+        "mouse_y",
+        "mouse_is_reflected",
+        "grid",
+        "maze_dim",
+    }
 )
 
 
@@ -292,7 +366,7 @@ class MazeState:
     _chunks: tuple[bytes, ...] = dataclasses.field(repr=False)
 
     @classmethod
-    def parse(cls, data: bytes) -> "MazeState":
+    def parse(cls, data: bytes) -> MazeState:
         """Parse ``get_state`` bytes; raises :class:`MazeStateError` when malformed."""
         f = _walk(data, None)
         data = bytes(data)
@@ -350,17 +424,25 @@ class MazeState:
     def to_bytes(self) -> bytes:
         """Serialise back to the bytes procgen's ``set_state`` reads."""
         c = self._chunks
-        return b"".join((
-            c[0], _STEP.pack(self.reward, self.done, self.level_complete),
-            c[1], _INT.pack(self.cur_time),
-            c[2], _XY.pack(self.mouse_x, self.mouse_y),
-            c[3], _INT.pack(self.mouse_is_reflected),
-            c[4], self.grid.astype("<i4", copy=False).tobytes(),
-            c[5], _DIMS.pack(self.maze_dim, self.world_dim),
-            c[6],
-        ))
+        return b"".join(
+            (
+                c[0],
+                _STEP.pack(self.reward, self.done, self.level_complete),
+                c[1],
+                _INT.pack(self.cur_time),
+                c[2],
+                _XY.pack(self.mouse_x, self.mouse_y),
+                c[3],
+                _INT.pack(self.mouse_is_reflected),
+                c[4],
+                self.grid.astype("<i4", copy=False).tobytes(),
+                c[5],
+                _DIMS.pack(self.maze_dim, self.world_dim),
+                c[6],
+            )
+        )
 
-    def replace(self, **changes: Any) -> "MazeState":
+    def replace(self, **changes: Any) -> MazeState:
         """A copy with some parsed fields changed: grid, maze_dim, mouse_x, mouse_y,
         mouse_is_reflected, reward, done, level_complete, cur_time.
 
@@ -376,8 +458,7 @@ class MazeState:
             grid = np.array(changes["grid"], dtype=np.int32)  # always a private copy
             if grid.shape != self.grid.shape:
                 raise MazeStateError(
-                    f"grid shape {grid.shape} does not match the state's world "
-                    f"{self.grid.shape}"
+                    f"grid shape {grid.shape} does not match the state's world {self.grid.shape}"
                 )
             grid.flags.writeable = False
             changes["grid"] = grid

@@ -43,9 +43,7 @@ class _EntityLayout:
         count = fields["entities.count"]
         first = fields["entities[0].x"].offset
         end = first + _ENTITY_BYTES * count.value
-        players = [
-            e for e in range(count.value) if fields[f"entities[{e}].type"].value == 0
-        ]
+        players = [e for e in range(count.value) if fields[f"entities[{e}].type"].value == 0]
         mouse = fields[f"entities[{players[0]}].x"].offset
         self.prefix = state[: count.offset]
         self.others = state[first:mouse] + state[mouse + _ENTITY_BYTES : end]

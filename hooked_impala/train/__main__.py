@@ -19,21 +19,40 @@ from pathlib import Path
 
 import torch
 
-from hooked_impala.evaluate import evaluate
 from hooked_impala.files import write_atomically
-from hooked_impala.runtime import keep_freed_memory
+from hooked_impala.maze import Region
+from hooked_impala.policy import evaluate
 from hooked_impala.train.trainer import TrainConfig, Trainer, command_line, environment_facts
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m hooked_impala.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m hooked_impala.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--final-eval-mazes", type=int, default=200, help="mazes per final evaluation (default: %(default)s)")
-    parser.add_argument("--final-eval-max-steps", type=int, default=256, help="step limit of the final evaluation (default: %(default)s)")
+    parser.add_argument(
+        "--final-eval-mazes",
+        type=int,
+        default=200,
+        help="mazes per final evaluation (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--final-eval-max-steps",
+        type=int,
+        default=256,
+        help="step limit of the final evaluation (default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     for f in dataclasses.fields(TrainConfig):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default: {f.default})")
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=type(f.default),
+            default=f.default,
+            help=f"(default: {f.default})",
+        )
     return parser.parse_args(argv)
 
 
@@ -48,28 +67,42 @@ def model_card_markdown(card: dict) -> str:
         "trained with reinforcement learning.",
         "",
         f"- Command: `{card['command']}`",
-        f"- Architecture: scale {cfg['scale']} (channels {card['channels']}), {card['parameters']:,} parameters",
-        f"- Training distribution: procgen maze, {cfg['distribution_mode']} mode, cheese in region `{cfg['region']}`,"
+        f"- Architecture: scale {cfg['scale']} (channels {card['channels']}),"
+        f" {card['parameters']:,} parameters",
+        f"- Training distribution: procgen maze, {cfg['distribution_mode']} mode,"
+        f" cheese in region `{cfg['region']}`,"
         f" level seeds from {cfg['first_train_seed']:,}",
-        f"- Data: {card['data']['behaviour_cloning_samples']:,} behaviour-cloning samples from {cfg['bc_mazes']} mazes;"
+        f"- Data: {card['data']['behaviour_cloning_samples']:,} behaviour-cloning samples"
+        f" from {cfg['bc_mazes']} mazes;"
         f" {card['data']['final_samples']:,} samples after {cfg['dagger_rounds']} DAgger rounds",
         f"- Optimizer steps: {card['steps']:,} (batch {cfg['batch_size']}); seed {cfg['seed']}",
-        f"- Wall time: {card['wall_minutes']:.1f} minutes training + {card['eval_minutes']:.1f} minutes final evaluation",
+        f"- Wall time: {card['wall_minutes']:.1f} minutes training"
+        f" + {card['eval_minutes']:.1f} minutes final evaluation",
         f"- File: `{card['file']}`, sha256 `{card['sha256']}`",
         "",
         "## Evaluation (held-out level seeds, procgen rollouts)",
         "",
-        "| mode | actions | (a) success, cheese in training region | (b) success, cheese anywhere | (c) top-right region first, cheese anywhere |",
+        "| mode | actions | (a) success, cheese in training region | (b) success, cheese anywhere |"
+        " (c) top-right region first, cheese anywhere |",
         "| --- | --- | --- | --- | --- |",
     ]
     for mode, report in ev.items():
         for policy in ("sampled", "greedy"):
             r = report[policy]
             lines.append(
-                f"| {mode} | {policy} | {r['a_success_cheese_in_region']:.1%} | {r['b_success_cheese_anywhere']:.1%} |"
+                f"| {mode} | {policy} | {r['a_success_cheese_in_region']:.1%} |"
+                f" {r['b_success_cheese_anywhere']:.1%} |"
                 f" {r['c_top_right_first_when_cheese_anywhere']:.1%} |"
             )
-    lines += ["", f"{ev[next(iter(ev))]['mazes']} mazes per cell, at most {ev[next(iter(ev))]['max_steps']} steps.", "", "## Training history", "", "```json"]
+    lines += [
+        "",
+        f"{ev[next(iter(ev))]['mazes']} mazes per cell,"
+        f" at most {ev[next(iter(ev))]['max_steps']} steps.",
+        "",
+        "## Training history",
+        "",
+        "```json",
+    ]
     lines += [json.dumps(h) for h in card["history"]]
     lines += ["```", ""]
     return "\n".join(lines)
@@ -77,9 +110,10 @@ def model_card_markdown(card: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    keep_freed_memory()
     try:
-        cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+        cfg = TrainConfig(
+            **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+        )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -92,7 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     model_path = write_atomically(args.out / "model.pth", weights)
     started = time.perf_counter()
     evaluation = {
-        mode: evaluate(model, mode, args.final_eval_mazes, cfg.region, max_steps=args.final_eval_max_steps, progress=not args.no_progress)
+        mode: evaluate(
+            model,
+            mode,
+            args.final_eval_mazes,
+            Region.parse(cfg.region),
+            max_steps=args.final_eval_max_steps,
+            progress=not args.no_progress,
+        )
         for mode in ("easy", "hard")
     }
     card = {

@@ -35,7 +35,7 @@ class Samples:
         return len(self.labels)
 
     @classmethod
-    def empty(cls) -> "Samples":
+    def empty(cls) -> Samples:
         return cls(
             torch.zeros(0, 64, 64, 3, dtype=torch.uint8),
             torch.zeros(0, dtype=torch.int64),
@@ -54,14 +54,21 @@ def samples_for_maze(
     for flag in (False, True):
         idx = [i for i, f in enumerate(reflected) if bool(f) == flag]
         if idx:
-            frames.append(observe_mouse_on_cells(maze.to_state(), [cells[i] for i in idx], renderer, reflected=flag))
+            frames.append(
+                observe_mouse_on_cells(
+                    maze.to_state(), [cells[i] for i in idx], renderer, reflected=flag
+                )
+            )
             order += idx
     obs = np.empty((len(cells), 64, 64, 3), dtype=np.uint8)
     if order:
         obs[order] = np.concatenate(frames)
     cheese = maze.cheese
     specs = np.asarray(
-        [(maze.seed, cheese[0], cheese[1], r, c, int(bool(f))) for (r, c), f in zip(cells, reflected)],
+        [
+            (maze.seed, cheese[0], cheese[1], r, c, int(bool(f)))
+            for (r, c), f in zip(cells, reflected)
+        ],
         dtype=np.int64,
     ).reshape(-1, len(SPEC_COLUMNS))
     return Samples(torch.from_numpy(obs), torch.from_numpy(oracle_label_array(maze, cells)), specs)
@@ -91,7 +98,9 @@ def concat(parts: Sequence[Samples]) -> Samples:
     )
 
 
-def samples_from_specs(specs: np.ndarray, distribution_mode: str, renderer: MazeRenderer) -> Samples:
+def samples_from_specs(
+    specs: np.ndarray, distribution_mode: str, renderer: MazeRenderer
+) -> Samples:
     """Re-render samples from their specs (e.g. when resuming training)."""
     specs = np.asarray(specs, dtype=np.int64).reshape(-1, len(SPEC_COLUMNS))
     keys = sorted({(int(s[0]), int(s[1]), int(s[2])) for s in specs})
@@ -99,7 +108,9 @@ def samples_from_specs(specs: np.ndarray, distribution_mode: str, renderer: Maze
     bases = dict(zip(seeds, mazes_from_seeds(seeds, distribution_mode, renderer)))
     parts = []
     for seed, cheese_row, cheese_col in keys:
-        rows = specs[(specs[:, 0] == seed) & (specs[:, 1] == cheese_row) & (specs[:, 2] == cheese_col)]
+        rows = specs[
+            (specs[:, 0] == seed) & (specs[:, 1] == cheese_row) & (specs[:, 2] == cheese_col)
+        ]
         maze = bases[seed].with_cheese((cheese_row, cheese_col))
         cells = [(int(r), int(c)) for r, c in rows[:, 3:5]]
         parts.append(samples_for_maze(maze, cells, rows[:, 5].astype(bool).tolist(), renderer))

@@ -34,7 +34,9 @@ def oracle_movements(maze: Maze, cells: Sequence[Cell]) -> list[Movement]:
         here = dist[row, col]
         if here <= 0:
             why = "the cheese's cell" if here == 0 else "a wall or cut off from the cheese"
-            raise ValueError(f"no oracle move from cell {tuple(cell)} in maze seed {maze.seed}: {why}")
+            raise ValueError(
+                f"no oracle move from cell {tuple(cell)} in maze seed {maze.seed}: {why}"
+            )
         for d_row, d_col in NEIGHBOUR_ORDER:
             r, c = row + d_row, col + d_col
             if 0 <= r < dist.shape[0] and 0 <= c < dist.shape[1] and dist[r, c] == here - 1:

@@ -27,20 +27,33 @@ import torch
 from tqdm.auto import tqdm
 
 from hooked_impala.files import write_atomically_with
-from hooked_impala.maze.maze import mazes_from_seeds
-from hooked_impala.maze.regions import check_region, place_cheese
-from hooked_impala.maze.render import MazeRenderer, mode_code
-from hooked_impala.maze.rollout import rollout
+from hooked_impala.maze import (
+    DEFAULT_MODE,
+    TOP_RIGHT_5,
+    DistributionMode,
+    MazeRenderer,
+    Region,
+    mazes_from_seeds,
+    place_cheese,
+)
+from hooked_impala.maze.render import mode_code
 from hooked_impala.model import HookedImpala, ImpalaConfig
-from hooked_impala.train.data import Samples, all_cell_samples, concat, samples_for_maze, samples_from_specs
+from hooked_impala.policy import rollout, success_in_region
+from hooked_impala.train.data import (
+    Samples,
+    all_cell_samples,
+    concat,
+    samples_for_maze,
+    samples_from_specs,
+)
 
 
 @dataclass
 class TrainConfig:
     """Everything that determines a training run (saved in the checkpoint and model card)."""
 
-    distribution_mode: str = "easy"
-    region: str = "top-right:5"
+    distribution_mode: DistributionMode = DEFAULT_MODE
+    region: str = str(TOP_RIGHT_5)  # a Region's text form, so the config stays plain JSON
     scale: int = 1
     seed: int = 0
     first_train_seed: int = 1_000_000  # evaluation uses seeds below this
@@ -58,8 +71,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         mode_code(self.distribution_mode)
-        check_region(self.region)
-        for name in ("scale", "bc_mazes", "bc_steps", "batch_size", "eval_mazes", "eval_max_steps", "dagger_max_steps"):
+        Region.parse(self.region)
+        for name in (
+            "scale",
+            "bc_mazes",
+            "bc_steps",
+            "batch_size",
+            "eval_mazes",
+            "eval_max_steps",
+            "dagger_max_steps",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("dagger_rounds", "dagger_mazes", "dagger_steps"):
@@ -81,7 +102,9 @@ class TrainState:
     wall_seconds: float = 0.0
 
 
-def movement_loss(model: HookedImpala, obs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def movement_loss(
+    model: HookedImpala, obs: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy of the oracle movements and the accuracy of the argmax movement."""
     log_probs = model(obs).movement_log_probs
     loss = torch.nn.functional.nll_loss(log_probs, labels)
@@ -105,7 +128,9 @@ class Trainer:
         self.cfg, self.out, self.progress = cfg, Path(out), progress
         torch.manual_seed(cfg.seed)
         self.model = HookedImpala(ImpalaConfig.from_scale(cfg.scale))
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
         self.state = TrainState()
         self.samples = Samples.empty()
         self.renderer = MazeRenderer()
@@ -116,12 +141,17 @@ class Trainer:
     def _training_mazes(self, first: int, count: int, salt: int) -> list:
         rng = np.random.default_rng([self.cfg.seed, salt])
         seeds = range(first, first + count)
-        return [place_cheese(m, self.cfg.region, rng) for m in mazes_from_seeds(seeds, self.cfg.distribution_mode, self.renderer)]
+        return [
+            place_cheese(m, Region.parse(self.cfg.region), rng)
+            for m in mazes_from_seeds(seeds, self.cfg.distribution_mode, self.renderer)
+        ]
 
     def behaviour_cloning_samples(self) -> Samples:
         mazes = self._training_mazes(self.cfg.first_train_seed, self.cfg.bc_mazes, salt=0)
         rng = np.random.default_rng([self.cfg.seed, 1])
-        with tqdm(total=len(mazes), desc="render BC data", unit="maze", disable=not self.progress) as bar:
+        with tqdm(
+            total=len(mazes), desc="render BC data", unit="maze", disable=not self.progress
+        ) as bar:
             return all_cell_samples(mazes, self.renderer, rng, progress=bar)
 
     def dagger_samples(self, round_: int) -> tuple[Samples, float]:
@@ -130,8 +160,11 @@ class Trainer:
         mazes = self._training_mazes(first, self.cfg.dagger_mazes, salt=100 + round_)
         self.model.eval()
         result = rollout(
-            self.model, mazes, distribution_mode=self.cfg.distribution_mode, max_steps=self.cfg.dagger_max_steps,
-            seed=self.cfg.seed * 1000 + round_, progress=self.progress,
+            self.model,
+            mazes,
+            max_steps=self.cfg.dagger_max_steps,
+            seed=self.cfg.seed * 1000 + round_,
+            progress=self.progress,
         )
         rng = np.random.default_rng([self.cfg.seed, 200 + round_])
         parts = []
@@ -152,7 +185,9 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = learning_rate(self.cfg, self.state.step)
                 idx = torch.randint(n, (self.cfg.batch_size,), generator=self.batch_generator)
-                loss, accuracy = movement_loss(model, self.samples.obs[idx], self.samples.labels[idx])
+                loss, accuracy = movement_loss(
+                    model, self.samples.obs[idx], self.samples.labels[idx]
+                )
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -161,17 +196,33 @@ class Trainer:
                 losses.append(loss.item())
                 accuracies.append(accuracy.item())
                 if len(losses) % 50 == 0:
-                    bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", acc=f"{np.mean(accuracies[-50:]):.3f}", refresh=False)
+                    bar.set_postfix(
+                        loss=f"{np.mean(losses[-50:]):.3f}",
+                        acc=f"{np.mean(accuracies[-50:]):.3f}",
+                        refresh=False,
+                    )
                 bar.update(1)
         model.eval()
         tail = max(1, min(200, steps // 4))  # first vs last quarter (at most 200 steps each)
-        return {"loss_first": float(np.mean(losses[:tail])), "loss_last": float(np.mean(losses[-tail:])), "accuracy_last": float(np.mean(accuracies[-tail:]))}
+        return {
+            "loss_first": float(np.mean(losses[:tail])),
+            "loss_last": float(np.mean(losses[-tail:])),
+            "accuracy_last": float(np.mean(accuracies[-tail:])),
+        }
 
     def quick_eval(self) -> dict:
         """Sampled-action success on held-out mazes with the cheese in the training region."""
-        from hooked_impala.evaluate import success_in_region
-
-        return {"heldout_success": success_in_region(self.model, self.cfg.distribution_mode, self.cfg.region, self.cfg.eval_mazes, max_steps=self.cfg.eval_max_steps, renderer=self.renderer, progress=self.progress)}
+        return {
+            "heldout_success": success_in_region(
+                self.model,
+                self.cfg.distribution_mode,
+                Region.parse(self.cfg.region),
+                self.cfg.eval_mazes,
+                max_steps=self.cfg.eval_max_steps,
+                renderer=self.renderer,
+                progress=self.progress,
+            )
+        }
 
     # --- checkpoints -----------------------------------------------------------------
 
@@ -194,12 +245,18 @@ class Trainer:
         payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         saved = TrainConfig(**payload["config"])
         if saved != self.cfg:
-            raise ValueError(f"{self.checkpoint_path} was written with a different config:\n  saved {saved}\n  now   {self.cfg}")
+            raise ValueError(
+                f"{self.checkpoint_path} was written with a different config:\n"
+                f"  saved {saved}\n"
+                f"  now   {self.cfg}"
+            )
         self.model.load_state_dict(payload["model_state_dict"])
         self.optimizer.load_state_dict(payload["optimizer_state_dict"])
         self.state = TrainState(**payload["state"])
         self.batch_generator.set_state(payload["batch_generator"])
-        self.samples = samples_from_specs(payload["specs"].numpy(), self.cfg.distribution_mode, self.renderer)
+        self.samples = samples_from_specs(
+            payload["specs"].numpy(), self.cfg.distribution_mode, self.renderer
+        )
 
     # --- the run ---------------------------------------------------------------------
 
@@ -207,7 +264,11 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.exists():
             self.load_checkpoint()
-            print(f"resumed from {self.checkpoint_path}: phase {self.state.phase}, step {self.state.step}, {len(self.samples)} samples", file=sys.stderr)
+            print(
+                f"resumed from {self.checkpoint_path}: phase {self.state.phase}, "
+                f"step {self.state.step}, {len(self.samples)} samples",
+                file=sys.stderr,
+            )
         started = time.perf_counter() - self.state.wall_seconds
         for phase in range(self.state.phase, self.cfg.dagger_rounds + 1):
             record: dict = {"phase": phase}

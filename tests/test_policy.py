@@ -7,10 +7,17 @@ import pytest
 import torch
 
 from hooked_impala import Movement
-from hooked_impala.actions import ACTION_OF_MOVEMENT
-from hooked_impala.maze import Maze, MazeRenderer, Tile
-from hooked_impala.maze.rollout import rollout
-from hooked_impala.maze.vector_field import vector_field, vector_field_cells
+from hooked_impala.maze import Maze, MazeRenderer, Tile, mazes_from_seeds
+from hooked_impala.policy import rollout, vector_field, vector_field_cells
+
+# One procgen action per movement, to force and recognise moves.
+ACTION_OF_MOVEMENT = {
+    Movement.LEFT: 1,
+    Movement.DOWN: 3,
+    Movement.UP: 5,
+    Movement.RIGHT: 7,
+    Movement.NOOP: 4,
+}
 
 RESADD = "embedder.block2.res1.resadd_out"
 
@@ -46,13 +53,17 @@ def test_vector_field_equals_one_forward_per_placed_mouse(ppo_s1, easy_maze, ren
 
 def test_intervention_and_diff(ppo_s1, easy_maze, renderer) -> None:
     original = vector_field(ppo_s1, easy_maze, renderer=renderer, label="original")
-    identity = vector_field(ppo_s1, easy_maze, fwd_hooks=[(RESADD, lambda a, hook: a)], renderer=renderer)
+    identity = vector_field(
+        ppo_s1, easy_maze, fwd_hooks=[(RESADD, lambda a, hook: a)], renderer=renderer
+    )
     assert np.array_equal(original.diff(identity).probs, np.zeros_like(original.probs))
 
     def ablate(activation, hook):
         return torch.zeros_like(activation)
 
-    ablated = vector_field(ppo_s1, easy_maze, fwd_hooks=[(RESADD, ablate)], renderer=renderer, label="ablated")
+    ablated = vector_field(
+        ppo_s1, easy_maze, fwd_hooks=[(RESADD, ablate)], renderer=renderer, label="ablated"
+    )
     diff = ablated.diff(original)
     assert diff.is_difference and not ablated.is_difference
     assert diff.figure().data[1].line.color != ablated.figure().data[1].line.color
@@ -106,7 +117,13 @@ def test_rollout_of_an_edited_maze_under_a_hook_follows_the_hand_computed_path(t
     if len(corridor) < 2:
         pytest.skip("no corridor to the right of the start in this maze")
     edited = maze.with_mouse(corridor[0]).with_cheese(corridor[-1])
-    result = rollout(tiny_model, [edited], max_steps=50, fwd_hooks=[force_movement(Movement.RIGHT)], progress=False)
+    result = rollout(
+        tiny_model,
+        [edited],
+        max_steps=50,
+        fwd_hooks=[force_movement(Movement.RIGHT)],
+        progress=False,
+    )
     episode = result.episodes[0]
     assert episode.reached_cheese
     assert episode.cells == tuple(corridor)
@@ -116,7 +133,9 @@ def test_rollout_of_an_edited_maze_under_a_hook_follows_the_hand_computed_path(t
 
 def test_rollout_stops_at_max_steps_and_tracks_walls(tiny_model) -> None:
     maze = Maze.from_seed(1000, distribution_mode="easy")
-    result = rollout(tiny_model, [maze], max_steps=7, fwd_hooks=[force_movement(Movement.DOWN)], progress=False)
+    result = rollout(
+        tiny_model, [maze], max_steps=7, fwd_hooks=[force_movement(Movement.DOWN)], progress=False
+    )
     episode = result.episodes[0]
     # From the bottom-left start, DOWN hits the outer wall at once: the mouse never moves.
     assert episode.steps == 7 and not episode.reached_cheese
@@ -125,8 +144,8 @@ def test_rollout_stops_at_max_steps_and_tracks_walls(tiny_model) -> None:
 
 def test_rollouts_are_reproducible_and_consistent(ppo_s1) -> None:
     seeds = list(range(2000, 2006))
-    a = rollout(ppo_s1, seeds, distribution_mode="easy", max_steps=40, seed=3, progress=False)
-    b = rollout(ppo_s1, seeds, distribution_mode="easy", max_steps=40, seed=3, progress=False)
+    a = rollout(ppo_s1, mazes_from_seeds(seeds, "easy"), max_steps=40, seed=3, progress=False)
+    b = rollout(ppo_s1, mazes_from_seeds(seeds, "easy"), max_steps=40, seed=3, progress=False)
     assert [e.cells for e in a.episodes] == [e.cells for e in b.episodes]
     assert [e.actions for e in a.episodes] == [e.actions for e in b.episodes]
     for episode in a.episodes:
@@ -137,9 +156,19 @@ def test_rollouts_are_reproducible_and_consistent(ppo_s1) -> None:
 
 def test_real_agent_reaches_the_cheese_in_most_easy_mazes(ppo_s1) -> None:
     # Measured independently: 58 of 64 levels from start_level 1000 (sampled, 500 steps).
-    result = rollout(ppo_s1, list(range(1000, 1032)), distribution_mode="easy", seed=0, progress=False)
+    result = rollout(ppo_s1, mazes_from_seeds(range(1000, 1032), "easy"), seed=0, progress=False)
     assert len(result) == 32
     assert result.success_rate >= 0.75
     for episode in result.episodes:
         if episode.reached_cheese:
             assert episode.cells[-1] == episode.maze.cheese
+
+
+def test_rollout_takes_its_mode_from_the_mazes(tiny_model, as_in_production) -> None:
+    easy, hard = mazes_from_seeds([1], "easy")[0], mazes_from_seeds([1], "hard")[0]
+    result = rollout(tiny_model, [hard], max_steps=2, progress=False)
+    assert result.episodes[0].maze.world_size == 25
+    with pytest.raises(ValueError, match=r"mix \['easy', 'hard'\]"):
+        rollout(tiny_model, [easy, hard], max_steps=2, progress=False)
+    with pytest.raises(TypeError, match="mazes_from_seeds makes them"):
+        rollout(tiny_model, [1, 2], max_steps=2, progress=False)

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
 
 from hooked_impala.actions import Movement
 from hooked_impala.hooks import HookSpec
-from hooked_impala.maze.maze import Cell, Maze, Tile
-from hooked_impala.maze.render import MazeRenderer
+from hooked_impala.maze import Cell, Maze, MazeRenderer, Tile
 from hooked_impala.maze.sweep import observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 
@@ -59,25 +59,31 @@ class VectorField:
             axis=1,
         )
 
-    def at(self, cell: Cell) -> Float[np.ndarray, "5"]:
+    def at(self, cell: Cell) -> Float[np.ndarray, 5]:
         """The five probabilities at ``cell``; KeyError naming the cell if it is not here."""
         try:
             return self.probs[self.cells.index(tuple(cell))]
         except ValueError:
-            raise KeyError(f"cell {tuple(cell)} is not in this vector field (not open, or the cheese)") from None
+            raise KeyError(
+                f"cell {tuple(cell)} is not in this vector field (not open, or the cheese)"
+            ) from None
 
-    def diff(self, other: "VectorField", label: str | None = None) -> "VectorField":
+    def diff(self, other: VectorField, label: str | None = None) -> VectorField:
         """``self − other`` cell by cell; both must cover the same cells of the same maze grid."""
         if self.cells != other.cells or not np.array_equal(
             self.maze.world_grid, other.maze.world_grid
         ):
             raise ValueError("vector fields of different mazes or cells cannot be compared")
-        return VectorField(self.maze, self.cells, self.probs - other.probs, label or f"{self.label} − {other.label}", is_difference=True)
+        return VectorField(
+            self.maze,
+            self.cells,
+            self.probs - other.probs,
+            label or f"{self.label} − {other.label}",
+            is_difference=True,
+        )
 
     def figure(self, title: str | None = None, scale: float = 0.9):
         """A plotly figure: the maze (walls dark, cheese yellow) with one arrow per cell."""
-        import plotly.graph_objects as go
-
         grid = np.asarray(self.maze.world_grid)
         shade = np.where(grid == Tile.WALL, 0.0, 1.0)
         shade[grid == Tile.CHEESE] = 0.5
@@ -101,21 +107,42 @@ class VectorField:
                 + "<br>".join(f"{m.name}: {p[m]:+.3f}" for m in Movement)
             )
         color = "#c0392b" if self.is_difference else "#1f4e79"
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": 2}, hoverinfo="skip", name="net movement"))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": color, "width": 2},
+                hoverinfo="skip",
+                name="net movement",
+            )
+        )
         tips_x = [c + dx for (_, c), (dx, _) in zip(self.cells, arrows)]
         tips_y = [r + dy for (r, _), (_, dy) in zip(self.cells, arrows)]
         fig.add_trace(
             go.Scatter(
-                x=tips_x, y=tips_y, mode="markers", marker={"size": 4, "color": color},
-                text=hover, hoverinfo="text", name="arrow tips",
+                x=tips_x,
+                y=tips_y,
+                mode="markers",
+                marker={"size": 4, "color": color},
+                text=hover,
+                hoverinfo="text",
+                name="arrow tips",
             )
         )
         size = grid.shape[0]
         fig.update_layout(
             title=title or self.label,
-            width=620, height=640, showlegend=False,
+            width=620,
+            height=640,
+            showlegend=False,
             xaxis={"range": [-0.5, size - 0.5], "showgrid": False, "title": "col"},
-            yaxis={"range": [-0.5, size - 0.5], "showgrid": False, "title": "row (0 = bottom)", "scaleanchor": "x"},
+            yaxis={
+                "range": [-0.5, size - 0.5],
+                "showgrid": False,
+                "title": "row (0 = bottom)",
+                "scaleanchor": "x",
+            },
             margin={"l": 40, "r": 10, "t": 50, "b": 40},
         )
         return fig

@@ -1,6 +1,6 @@
 """Evaluate any maze policy in procgen rollouts on held-out mazes.
 
-    python -m hooked_impala.evaluate --checkpoint NAME_OR_PATH [--mode easy] [--mazes 200]
+    python -m hooked_impala.policy.evaluate --checkpoint NAME_OR_PATH [--mode easy] [--mazes 200]
 
 Three numbers, each over ``--mazes`` levels (seeds ``first_seed ..``; training uses seeds
 from 1,000,000 up), for sampled and for greedy actions:
@@ -23,26 +23,60 @@ from pathlib import Path
 
 import numpy as np
 
+from hooked_impala import cli
 from hooked_impala.files import write_atomically
-from hooked_impala.maze.maze import mazes_from_seeds
-from hooked_impala.maze.regions import place_cheese
-from hooked_impala.maze.render import MazeRenderer
-from hooked_impala.maze.rollout import RolloutResult, rollout
+from hooked_impala.maze import (
+    ANYWHERE,
+    DEFAULT_MODE,
+    TOP_RIGHT_5,
+    DistributionMode,
+    Maze,
+    MazeRenderer,
+    Region,
+    mazes_from_seeds,
+    place_cheese,
+)
 from hooked_impala.model import HookedImpala
+from hooked_impala.policy.rollout import RolloutResult, rollout
 
 SIZE_BUCKETS = ((3, 7), (9, 11), (13, 17), (19, 25))
 
 
-def heldout_mazes(distribution_mode: str, region: str, n_mazes: int, first_seed: int = 0, seed: int = 0, renderer: MazeRenderer | None = None) -> list:
+def heldout_mazes(
+    distribution_mode: DistributionMode,
+    region: Region,
+    n_mazes: int,
+    first_seed: int = 0,
+    seed: int = 0,
+    renderer: MazeRenderer | None = None,
+) -> list[Maze]:
     """Levels ``first_seed .. first_seed + n_mazes - 1`` with the cheese placed in ``region``."""
     rng = np.random.default_rng([seed, first_seed, n_mazes])
-    return [place_cheese(m, region, rng) for m in mazes_from_seeds(range(first_seed, first_seed + n_mazes), distribution_mode, renderer)]
+    return [
+        place_cheese(m, region, rng)
+        for m in mazes_from_seeds(
+            range(first_seed, first_seed + n_mazes), distribution_mode, renderer
+        )
+    ]
 
 
-def success_in_region(model: HookedImpala, distribution_mode: str, region: str, n_mazes: int, max_steps: int = 256, first_seed: int = 0, greedy: bool = False, seed: int = 0, renderer: MazeRenderer | None = None, progress: bool = False) -> float:
+def success_in_region(
+    model: HookedImpala,
+    distribution_mode: DistributionMode,
+    region: Region,
+    n_mazes: int,
+    max_steps: int = 256,
+    first_seed: int = 0,
+    greedy: bool = False,
+    seed: int = 0,
+    renderer: MazeRenderer | None = None,
+    progress: bool = False,
+) -> float:
     """Fraction of held-out mazes (cheese in ``region``) solved within ``max_steps``."""
     mazes = heldout_mazes(distribution_mode, region, n_mazes, first_seed, seed, renderer)
-    return rollout(model, mazes, distribution_mode, max_steps=max_steps, greedy=greedy, seed=seed, progress=progress).success_rate
+    return rollout(
+        model, mazes, max_steps=max_steps, greedy=greedy, seed=seed, progress=progress
+    ).success_rate
 
 
 def by_size(result: RolloutResult) -> dict[str, float]:
@@ -56,9 +90,9 @@ def by_size(result: RolloutResult) -> dict[str, float]:
 
 def evaluate(
     model: HookedImpala,
-    distribution_mode: str = "easy",
+    distribution_mode: DistributionMode = DEFAULT_MODE,
     n_mazes: int = 200,
-    train_region: str = "top-right:5",
+    train_region: Region = TOP_RIGHT_5,
     max_steps: int = 256,
     first_seed: int = 0,
     seed: int = 0,
@@ -66,15 +100,25 @@ def evaluate(
 ) -> dict:
     """(a), (b), (c) for sampled and greedy actions, with per-size success; see the module doc."""
     report: dict = {
-        "distribution_mode": distribution_mode, "mazes": n_mazes, "first_seed": first_seed,
-        "max_steps": max_steps, "train_region": train_region, "seed": seed,
+        "distribution_mode": distribution_mode,
+        "mazes": n_mazes,
+        "first_seed": first_seed,
+        "max_steps": max_steps,
+        "train_region": str(train_region),
+        "seed": seed,
     }
     with MazeRenderer() as renderer:
-        in_region = heldout_mazes(distribution_mode, train_region, n_mazes, first_seed, seed, renderer)
-        anywhere = heldout_mazes(distribution_mode, "anywhere", n_mazes, first_seed, seed, renderer)
+        in_region = heldout_mazes(
+            distribution_mode, train_region, n_mazes, first_seed, seed, renderer
+        )
+        anywhere = heldout_mazes(distribution_mode, ANYWHERE, n_mazes, first_seed, seed, renderer)
     for policy, greedy in (("sampled", False), ("greedy", True)):
-        a = rollout(model, in_region, distribution_mode, max_steps=max_steps, greedy=greedy, seed=seed, progress=progress)
-        b = rollout(model, anywhere, distribution_mode, max_steps=max_steps, greedy=greedy, seed=seed, progress=progress)
+        a = rollout(
+            model, in_region, max_steps=max_steps, greedy=greedy, seed=seed, progress=progress
+        )
+        b = rollout(
+            model, anywhere, max_steps=max_steps, greedy=greedy, seed=seed, progress=progress
+        )
         report[policy] = {
             "a_success_cheese_in_region": a.success_rate,
             "a_by_maze_size": by_size(a),
@@ -86,27 +130,31 @@ def evaluate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hooked_impala.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m hooked_impala.policy.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--checkpoint", required=True, help="registry name or path")
-    parser.add_argument("--mode", choices=["easy", "hard"], default="easy")
+    cli.add_mode_argument(parser)
     parser.add_argument("--mazes", type=int, default=200)
-    parser.add_argument("--region", default="top-right:5", help="training region of the cheese (default: %(default)s)")
+    parser.add_argument(
+        "--region",
+        type=cli.region,
+        default=TOP_RIGHT_5,
+        help="training region of the cheese (default: %(default)s)",
+    )
     parser.add_argument("--max-steps", type=int, default=256)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args(argv)
-
-    from hooked_impala.pretrained import CheckpointError, CheckpointUnavailableError, load_pretrained
-    from hooked_impala.runtime import keep_freed_memory
-
-    keep_freed_memory()
-    try:
-        model = load_pretrained(args.checkpoint)
-    except (CheckpointError, CheckpointUnavailableError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    model = cli.load_model(args.checkpoint)
+    if model is None:
         return 1
-    report = evaluate(model, args.mode, args.mazes, args.region, args.max_steps, args.first_seed, args.seed)
+    report = evaluate(
+        model, args.mode, args.mazes, args.region, args.max_steps, args.first_seed, args.seed
+    )
     report["checkpoint"] = {"name": model.checkpoint.name, "sha256": model.checkpoint.sha256}
     text = json.dumps(report, indent=2)
     print(text)

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from procgen import ProcgenGym3Env
 from tqdm.auto import tqdm
 
 from hooked_impala.hooks import HookSpec
-from hooked_impala.maze.geometry import top_right_region
-from hooked_impala.maze.maze import Cell, Maze, mazes_from_seeds
-from hooked_impala.maze.state import MazeState
+from hooked_impala.maze import TOP_RIGHT_5, Cell, Maze, MazeState, Region
 from hooked_impala.model import HookedImpala
 
 PROCGEN_STEP_LIMIT = 500  # procgen ends a maze episode after 500 steps on its own
@@ -73,7 +72,11 @@ class RolloutResult:
 
     @property
     def top_right_first_rate(self) -> float:
-        return float(np.mean([e.reached_top_right_first for e in self.episodes])) if self.episodes else 0.0
+        return (
+            float(np.mean([e.reached_top_right_first for e in self.episodes]))
+            if self.episodes
+            else 0.0
+        )
 
     def __len__(self) -> int:
         return len(self.episodes)
@@ -86,47 +89,46 @@ def _mouse_cell(state: bytes) -> Cell:
 
 def rollout(
     model: HookedImpala,
-    mazes: Sequence[Maze] | Sequence[int],
-    distribution_mode: str = "hard",
+    mazes: Sequence[Maze],
+    *,
     max_steps: int = PROCGEN_STEP_LIMIT,
     greedy: bool = False,
     seed: int = 0,
     fwd_hooks: Sequence[HookSpec] = (),
-    region_size: int = 5,
+    region: Region = TOP_RIGHT_5,
     keep_observations: bool = False,
     progress: bool = True,
 ) -> RolloutResult:
-    """Play one episode per maze (or per level seed, in ``distribution_mode``).
+    """Play one episode per maze, in the mazes' own distribution mode.
 
     Args:
         model: the policy.
-        mazes: ``Maze`` values (possibly edited) or level seeds.
+        mazes: ``Maze`` values (possibly edited), all of one distribution mode; for level
+            seeds use ``mazes_from_seeds(seeds, mode)``.
         max_steps: at most this many steps per episode (procgen's own limit is 500).
         greedy: take the most probable action instead of sampling.
         seed: seeds the action sampling; the same inputs and seed give the same episodes.
         fwd_hooks: hooks active during every forward pass (an intervention).
-        region_size: k of the top-right k×k region for ``reached_top_right_first``.
+        region: the region for ``reached_top_right_first`` (default the top-right 5×5).
         keep_observations: store each episode's observations (``Episode.observations``).
     """
-    from procgen import ProcgenGym3Env
-
     if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
         raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
-    items = list(mazes)
-    if not items:
+    start_mazes = list(mazes)
+    if not start_mazes:
         return RolloutResult(())
-    if all(isinstance(m, Maze) for m in items):
-        start_mazes: list[Maze] = items  # type: ignore[assignment]
-    elif all(isinstance(m, (int, np.integer)) and not isinstance(m, bool) for m in items):
-        start_mazes = mazes_from_seeds([int(m) for m in items], distribution_mode)
-    else:
-        raise TypeError("mazes must be all Maze values or all level seeds (ints)")
+    if not all(isinstance(m, Maze) for m in start_mazes):
+        kinds = sorted({type(m).__name__ for m in start_mazes})
+        raise TypeError(f"rollout takes Maze values (mazes_from_seeds makes them), got {kinds}")
+    modes = sorted({m.distribution_mode for m in start_mazes})
+    if len(modes) > 1:
+        raise ValueError(f"one rollout plays one distribution mode; these mazes mix {modes}")
 
     n = len(start_mazes)
-    env = ProcgenGym3Env(num=n, env_name="maze", distribution_mode=distribution_mode, num_threads=0)
+    env = ProcgenGym3Env(num=n, env_name="maze", distribution_mode=modes[0], num_threads=0)
     try:
         env.callmethod("set_state", [m.to_state() for m in start_mazes])
-        regions = [set(top_right_region(m, region_size)) for m in start_mazes]
+        regions = [set(region.cells(m)) for m in start_mazes]
         cells: list[list[Cell]] = [[m.mouse] for m in start_mazes]
         actions: list[list[int]] = [[] for _ in range(n)]
         frames: list[list[np.ndarray]] = [[] for _ in range(n)]
@@ -134,16 +136,20 @@ def rollout(
         top_right_step = [0 if m.mouse in regions[i] else None for i, m in enumerate(start_mazes)]
         live = np.ones(n, dtype=bool)
         generator = torch.Generator().manual_seed(seed)
-        with model.hooks(fwd_hooks=fwd_hooks), torch.no_grad(), tqdm(
-            total=max_steps, desc="rollout", disable=not progress, unit="step"
-        ) as bar:
+        with (
+            model.hooks(fwd_hooks=fwd_hooks),
+            torch.no_grad(),
+            tqdm(total=max_steps, desc="rollout", disable=not progress, unit="step") as bar,
+        ):
             for step in range(max_steps):
                 _, obs, _ = env.observe()
                 logits = model(torch.from_numpy(obs["rgb"]).to(model.device)).logits.cpu()
                 if greedy:
                     chosen = logits.argmax(-1)
                 else:
-                    chosen = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+                    chosen = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[
+                        :, 0
+                    ]
                 env.act(chosen.numpy().astype(np.int32))
                 reward, _, first = env.observe()
                 states = env.callmethod("get_state")

@@ -1,0 +1,23 @@
+"""Running a policy in mazes: vector fields, batched rollouts and held-out evaluation,
+each optionally under forward hooks (an intervention).
+
+The room above the maze layer and the model: it imports both, and nothing imports it but
+training and the analyses.
+"""
+
+from hooked_impala.policy.evaluate import evaluate, heldout_mazes, success_in_region
+from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, Episode, RolloutResult, rollout
+from hooked_impala.policy.vector_field import VectorField, vector_field, vector_field_cells
+
+__all__ = [
+    "PROCGEN_STEP_LIMIT",
+    "Episode",
+    "RolloutResult",
+    "VectorField",
+    "evaluate",
+    "heldout_mazes",
+    "rollout",
+    "success_in_region",
+    "vector_field",
+    "vector_field_cells",
+]

@@ -1,0 +1,130 @@
+"""The package's rooms and which may import which (docs/contributing.md draws the map).
+
+Every Python file of ``hooked_impala/`` and ``analyses/`` is read (all imports, including
+ones inside functions); a file in a room may import only the rooms listed for it. New files
+are covered without editing this test.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# room -> the project rooms it may import (besides itself). Third-party imports are free
+# except in the maze layer, which must run without torch.
+ROOMS: dict[str, set[str]] = {
+    "hooked_impala.actions": set(),
+    "hooked_impala.files": set(),
+    "hooked_impala.runtime": set(),
+    "hooked_impala.hooks": {"hooked_impala.activation_cache"},
+    "hooked_impala.activation_cache": {"hooked_impala.hooks"},
+    "hooked_impala.model": {"hooked_impala.hooks", "hooked_impala.actions"},
+    "hooked_impala.interventions": {"hooked_impala.hooks", "hooked_impala.model"},
+    "hooked_impala.pretrained": {"hooked_impala.model", "hooked_impala.files"},
+    "hooked_impala.maze": {"hooked_impala.actions"},
+    "hooked_impala.policy": {
+        "hooked_impala.maze",
+        "hooked_impala.model",
+        "hooked_impala.hooks",
+        "hooked_impala.actions",
+        "hooked_impala.interventions",
+        "hooked_impala.files",
+        "hooked_impala.pretrained",
+        "hooked_impala.runtime",
+        "hooked_impala.cli",
+    },
+    "hooked_impala.cli": {
+        "hooked_impala.pretrained",
+        "hooked_impala.model",
+        "hooked_impala.maze",
+        "hooked_impala.runtime",
+        "hooked_impala.files",
+    },
+    "hooked_impala.train": {
+        "hooked_impala.maze",
+        "hooked_impala.policy",
+        "hooked_impala.model",
+        "hooked_impala.actions",
+        "hooked_impala.files",
+        "hooked_impala.pretrained",
+        "hooked_impala.runtime",
+        "hooked_impala.cli",
+    },
+    "hooked_impala": {"hooked_impala"},  # the package's __init__ re-exports
+    "analyses": {"hooked_impala"},
+}
+MAZE_THIRD_PARTY = {"numpy", "beartype", "jaxtyping", "procgen"}
+STDLIB = set(sys.stdlib_module_names)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def room_of(module: str) -> str:
+    """The longest room name that is ``module`` or a parent package of it."""
+    candidates = [r for r in ROOMS if module == r or module.startswith(r + ".")]
+    if not candidates:
+        raise AssertionError(f"{module} belongs to no room: add it to ROOMS and the docs' map")
+    return max(candidates, key=len)
+
+
+def imports_of(module: str, source: str, is_package: bool) -> list[tuple[int, str]]:
+    """(line, absolute module) for every import in ``source``, the text of ``module``."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            name = node.module
+            if node.level:  # relative: resolve against the package
+                base = package[: len(package) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            for alias in node.names:  # `from pkg import module` imports pkg.module
+                sub = REPO / name.replace(".", "/") / alias.name
+                is_module = sub.with_suffix(".py").is_file() or sub.is_dir()
+                found.append((node.lineno, f"{name}.{alias.name}" if is_module else name))
+    return found
+
+
+def violations(module: str, source: str, is_package: bool = False) -> list[str]:
+    """Imports of ``module`` that break the rooms' rules, as readable lines."""
+    room = room_of(module)
+    allowed = ROOMS[room] | {room}
+    problems = []
+    for line, name in imports_of(module, source, is_package):
+        root = name.split(".")[0]
+        where = f"{module}:{line} imports {name}"
+        if root in ("hooked_impala", "analyses"):
+            target = name if name in ("hooked_impala", "analyses") else room_of(name)
+            if not any(target == a or target.startswith(a + ".") for a in allowed):
+                problems.append(f"{where}: room {room} may import only {sorted(allowed)}")
+        elif room == "hooked_impala.maze" and root not in MAZE_THIRD_PARTY | STDLIB:
+            problems.append(f"{where}: the maze layer runs without torch or other libraries")
+    return problems
+
+
+FILES = sorted([*(REPO / "hooked_impala").rglob("*.py"), *(REPO / "analyses").rglob("*.py")])
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_imports_point_one_way(path: Path) -> None:
+    assert violations(module_name(path), path.read_text(), path.name == "__init__.py") == []
+
+
+def test_the_rules_can_fail() -> None:
+    source = "import torch\nfrom ..model import HookedImpala\nfrom analyses import ANALYSES\n"
+    found = violations("hooked_impala.maze.probe", source)
+    assert len(found) == 3 and "without torch" in found[0]
+    assert violations("hooked_impala.model", "from hooked_impala.maze import Maze\n")
+    assert violations("hooked_impala.policy.x", "from analyses.common import cli\n")
+    assert not violations("analyses.x", "from hooked_impala.policy import rollout\n")
