@@ -1,0 +1,201 @@
+"""Interventions as named values: each one is a small frozen object whose ``hooks()`` are
+forward hooks ``[(hook name, fn)]`` for ``run_with_hooks``, ``model.hooks()``,
+``vector_field`` and ``rollout``. They compose by concatenation::
+
+    steer = add_vector("embedder.block2.res1.resadd_out", cheese_vec, coeff=-1.0)
+    linear = remove_relus(model)
+    out = model.run_with_hooks(obs, fwd_hooks=[*steer.hooks(), *linear.hooks()])
+
+``hooks_of(*interventions)`` does the same concatenation. Tensors are moved to the
+activation's device and dtype when the hook fires, so an intervention built on the CPU works
+on a model anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+
+from hooked_impala.hooks import HookPoint, HookSpec
+from hooked_impala.model import HookedImpala
+
+Ablation = Literal["zero", "mean", "resample"]
+
+
+@runtime_checkable
+class Intervention(Protocol):
+    """Anything with ``hooks() -> [(hook name, fn)]``."""
+
+    def hooks(self) -> list[HookSpec]: ...
+
+
+def hooks_of(*interventions: Intervention) -> list[HookSpec]:
+    """The forward hooks of several interventions, in order."""
+    return [spec for intervention in interventions for spec in intervention.hooks()]
+
+
+def _like(value: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
+    return value.to(device=activation.device, dtype=activation.dtype)
+
+
+def _check_batch(value: torch.Tensor, activation: torch.Tensor, hook: HookPoint, what: str) -> None:
+    """A per-observation value ``(N, ...)`` must match the batch; ``(...)`` broadcasts."""
+    if value.ndim == activation.ndim and value.shape[0] not in (1, activation.shape[0]):
+        raise ValueError(
+            f"{what} at {hook.name!r} holds {value.shape[0]} rows for a batch of "
+            f"{activation.shape[0]}; pass one per observation or one for all"
+        )
+
+
+@dataclass(frozen=True)
+class AddVector:
+    """activation + coeff × vector at ``hook``. ``vector`` is the activation's shape without
+    the batch (added to every observation) or with it (one vector per observation)."""
+
+    hook: str
+    vector: torch.Tensor
+    coeff: float = 1.0
+
+    def hooks(self) -> list[HookSpec]:
+        def add(activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+            _check_batch(self.vector, activation, hook, "the vector")
+            return activation + self.coeff * _like(self.vector, activation)
+
+        return [(self.hook, add)]
+
+
+@dataclass(frozen=True)
+class ReplaceActivation:
+    """The activation at ``hook`` replaced by ``value`` (broadcast over the batch if it has
+    none). Inside ``torch.func`` transforms ``value`` may be a traced tensor."""
+
+    hook: str
+    value: torch.Tensor
+
+    def hooks(self) -> list[HookSpec]:
+        def replace(activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+            _check_batch(self.value, activation, hook, "the replacement")
+            return _like(self.value, activation).expand_as(activation)
+
+        return [(self.hook, replace)]
+
+
+@dataclass(frozen=True)
+class ReplaceChannels:
+    """Channels ``channels`` (dim 1) at ``hook`` replaced by the same channels of
+    ``replacement`` (the activation's shape, with or without the batch)."""
+
+    hook: str
+    channels: tuple[int, ...]
+    replacement: torch.Tensor
+
+    def hooks(self) -> list[HookSpec]:
+        index = list(self.channels)
+
+        def replace(activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+            if max(index, default=-1) >= activation.shape[1]:
+                raise ValueError(
+                    f"channels {index} at {hook.name!r}: it has {activation.shape[1]} channels"
+                )
+            _check_batch(self.replacement, activation, hook, "the replacement")
+            source = _like(self.replacement, activation).expand_as(activation)
+            out = activation.clone()
+            out[:, index] = source[:, index]
+            return out
+
+        return [(self.hook, replace)]
+
+
+def add_vector(hook: str, vector: torch.Tensor, coeff: float = 1.0) -> AddVector:
+    return AddVector(hook, vector.detach(), float(coeff))
+
+
+def replace_activation(hook: str, value: torch.Tensor) -> ReplaceActivation:
+    return ReplaceActivation(hook, value)
+
+
+def ablation_values(
+    reference: torch.Tensor, method: Ablation, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """What an ablation puts in place of ``reference`` ``(N, C, ...)`` activations:
+    zeros; the mean over the N observations; or resampling — each observation takes the
+    activation of another observation (a random derangement, seeded by ``generator``)."""
+    if method == "zero":
+        return torch.zeros_like(reference)
+    if method == "mean":
+        return reference.mean(0, keepdim=True).expand_as(reference)
+    if method == "resample":
+        n = reference.shape[0]
+        if n < 2:
+            raise ValueError("resampling needs at least two observations to draw from")
+        perm = torch.randperm(n, generator=generator)
+        perm = torch.where(perm == torch.arange(n), perm.roll(1), perm)
+        return reference[perm]
+    raise ValueError(f"ablation must be 'zero', 'mean' or 'resample', got {method!r}")
+
+
+def ablate_channels(
+    hook: str,
+    channels: Iterable[int],
+    method: Ablation = "zero",
+    reference: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> ReplaceChannels:
+    """Channels at ``hook`` set to zero, or (``mean``/``resample``) to values drawn from
+    ``reference`` activations ``(N, C, ...)`` of the same observations the model will see."""
+    if method != "zero" and reference is None:
+        raise ValueError(f"{method} ablation needs reference activations (N, C, ...)")
+    if method == "zero":
+        values = torch.zeros(()) if reference is None else torch.zeros_like(reference)
+    else:
+        values = ablation_values(reference, method, generator)
+    return ReplaceChannels(hook, tuple(int(c) for c in channels), values.detach())
+
+
+def clamp_channels(hook: str, channels: Iterable[int], value: float) -> ReplaceChannels:
+    """Channels at ``hook`` held at ``value`` everywhere."""
+    return ReplaceChannels(hook, tuple(int(c) for c in channels), torch.tensor(float(value)))
+
+
+def relu_names(model: HookedImpala) -> list[str]:
+    """Every ReLU, named by its hook prefix (``embedder.block1.res1.relu1``), forward order."""
+    return [
+        name[: -len("_in")]
+        for name in model.hook_dict
+        if name.endswith("_in") and name.rsplit(".", 1)[-1].startswith("relu")
+    ]
+
+
+@dataclass(frozen=True)
+class RemoveRelus:
+    """The named ReLUs become the identity: the input is stashed at ``<relu>_in`` and
+    returned at ``<relu>_out``."""
+
+    relus: tuple[str, ...]
+
+    def hooks(self) -> list[HookSpec]:
+        specs: list[HookSpec] = []
+        for relu in self.relus:
+            stash: dict[str, torch.Tensor] = {}
+
+            def keep(a: torch.Tensor, hook: HookPoint, stash: dict = stash) -> None:
+                stash["pre"] = a
+
+            def restore(a: torch.Tensor, hook: HookPoint, stash: dict = stash) -> torch.Tensor:
+                return stash.pop("pre")
+
+            specs += [(f"{relu}_in", keep), (f"{relu}_out", restore)]
+        return specs
+
+
+def remove_relus(model: HookedImpala, relus: Sequence[str] | None = None) -> RemoveRelus:
+    """Remove ``relus`` (default: every ReLU of ``model``); unknown names are an error."""
+    known = relu_names(model)
+    chosen = known if relus is None else list(relus)
+    unknown = [r for r in chosen if r not in known]
+    if unknown:
+        raise ValueError(f"unknown ReLUs {unknown}; ReLUs are: {known}")
+    return RemoveRelus(tuple(chosen))
