@@ -18,20 +18,32 @@ agreement (Spearman correlation) and per-channel spatial maps are reported.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
-from analyses.common import DEFAULT_LAYER, AnalysisResult, Inputs, checkpoint_metadata, cli, decision_metric, decision_points, observations
-from hooked_impala.model import HookedImpala
+from analyses import cli
+from analyses.inputs import DEFAULT_LAYER, Inputs, decision_metric, maze_seeds, observations
+from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.spec import Analysis, Option
+from hooked_impala.interventions import (
+    Ablation,
+    ReplaceChannels,
+    ablation_values,
+    replace_activation,
+)
+from hooked_impala.maze import decision_points
+from hooked_impala.model import HookedImpala, PolicyOutput
 
-ABLATIONS = ("zero", "mean", "resample")
-BASELINES = ("zero", "mean")
+Baseline = Literal["zero", "mean"]
+Metric = Callable[[PolicyOutput], torch.Tensor]
 
 
 def _rank(x: np.ndarray) -> np.ndarray:
@@ -48,15 +60,21 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def metric_with_activation(model: HookedImpala, obs: torch.Tensor, layer: str, activation: torch.Tensor, metric: Callable) -> torch.Tensor:
+def metric_with_activation(
+    model: HookedImpala, obs: torch.Tensor, layer: str, activation: torch.Tensor, metric: Metric
+) -> torch.Tensor:
     """``metric`` of the model's output with the activation at ``layer`` replaced."""
-    return metric(model.run_with_hooks(obs, fwd_hooks=[(layer, lambda a, hook: activation)]))
+    return metric(
+        model.run_with_hooks(obs, fwd_hooks=replace_activation(layer, activation).hooks())
+    )
 
 
 def gradient_at(model, obs, layer, metric, activation) -> torch.Tensor:
     """d Σ metric / d activation at ``layer`` (the model's parameters get no gradients)."""
     point = activation.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(metric_with_activation(model, obs, layer, point, metric).sum(), point)
+    (grad,) = torch.autograd.grad(
+        metric_with_activation(model, obs, layer, point, metric).sum(), point
+    )
     return grad
 
 
@@ -68,7 +86,9 @@ def gradient_x_activation(model, obs, layer, metric) -> tuple[torch.Tensor, torc
     return gradient_at(model, obs, layer, metric, activation) * activation, activation
 
 
-def integrated_gradients(model, obs, layer, metric, activation, baseline, steps: int) -> torch.Tensor:
+def integrated_gradients(
+    model, obs, layer, metric, activation, baseline, steps: int
+) -> torch.Tensor:
     """``(N, C, H, W)`` integrated gradients (midpoint Riemann sum over ``steps`` points)."""
     total = torch.zeros_like(activation)
     for k in range(steps):
@@ -77,28 +97,29 @@ def integrated_gradients(model, obs, layer, metric, activation, baseline, steps:
     return (activation - baseline) * total / steps
 
 
-def ablation_effects(model, obs, layer, metric, activation, method: str, generator: torch.Generator, progress: bool) -> torch.Tensor:
-    """``(N, C)``: metric(ablated) − metric(original) for each channel ablated alone."""
+def ablation_effects(
+    model: HookedImpala,
+    obs: torch.Tensor,
+    layer: str,
+    metric: Metric,
+    activation: torch.Tensor,
+    method: Ablation,
+    generator: torch.Generator,
+    progress: bool,
+) -> torch.Tensor:
+    """``(N, C)``: metric(ablated) − metric(original) for each channel ablated alone (one
+    replacement drawn for all channels, so resampling compares like with like)."""
     with torch.no_grad():
-        original = metric_with_activation(model, obs, layer, activation, metric)
-        if method == "zero":
-            replacement = torch.zeros_like(activation)
-        elif method == "mean":
-            replacement = activation.mean(0, keepdim=True).expand_as(activation)
-        else:  # resample: each observation takes the channel from another observation
-            perm = torch.randperm(len(obs), generator=generator)
-            if len(obs) > 1:
-                perm = torch.where(perm == torch.arange(len(obs)), perm.roll(1), perm)
-            replacement = activation[perm]
+        original = metric(model(obs))
+        replacement = ablation_values(activation, method, generator)
         effects = torch.zeros(activation.shape[:2])
         for c in tqdm(range(activation.shape[1]), desc=f"{method} ablation", disable=not progress):
-            ablated = activation.clone()
-            ablated[:, c] = replacement[:, c]
-            effects[:, c] = (metric_with_activation(model, obs, layer, ablated, metric) - original).cpu()
+            ablate = ReplaceChannels(layer, (c,), replacement).hooks()
+            effects[:, c] = (metric(model.run_with_hooks(obs, fwd_hooks=ablate)) - original).cpu()
     return effects
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChannelAttributionResult(AnalysisResult):
     """Per-channel attributions of a metric at one layer.
 
@@ -111,29 +132,46 @@ class ChannelAttributionResult(AnalysisResult):
             over all observations together.
     """
 
-    grad_x_act: torch.Tensor = None
-    integrated_gradients: torch.Tensor = None
-    ablation: torch.Tensor = None
-    maps: torch.Tensor = None
-    metric_values: torch.Tensor = None
-    baseline_metric_values: torch.Tensor = None
-    completeness_error: float = 0.0
+    layer: str
+    grad_x_act: torch.Tensor
+    integrated_gradients: torch.Tensor
+    ablation: torch.Tensor
+    maps: torch.Tensor
+    metric_values: torch.Tensor
+    baseline_metric_values: torch.Tensor
+    completeness_error: float
 
     def rankings(self) -> dict[str, list[int]]:
         """Channels by mean |attribution|, strongest first, per method (ablation by |effect|)."""
-        methods = {"grad_x_act": self.grad_x_act, "integrated_gradients": self.integrated_gradients, "ablation": self.ablation}
-        return {name: values.mean(0).abs().argsort(descending=True).tolist() for name, values in methods.items()}
+        methods = {
+            "grad_x_act": self.grad_x_act,
+            "integrated_gradients": self.integrated_gradients,
+            "ablation": self.ablation,
+        }
+        return {
+            name: values.mean(0).abs().argsort(descending=True).tolist()
+            for name, values in methods.items()
+        }
 
     def numbers(self) -> dict:
-        means = {"grad_x_act": self.grad_x_act.mean(0), "integrated_gradients": self.integrated_gradients.mean(0), "ablation": -self.ablation.mean(0)}
+        means = {
+            "grad_x_act": self.grad_x_act.mean(0),
+            "integrated_gradients": self.integrated_gradients.mean(0),
+            "ablation": -self.ablation.mean(0),
+        }
         ranks = self.rankings()
         top = {name: r[:10] for name, r in ranks.items()}
         names = list(means)
         agreement = {
             f"{a} vs {b}": spearman(means[a].abs().numpy(), means[b].abs().numpy())
-            for i, a in enumerate(names) for b in names[i + 1 :]
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
         }
-        top10_overlap = {f"{a} vs {b}": len(set(top[a]) & set(top[b])) for i, a in enumerate(names) for b in names[i + 1 :]}
+        top10_overlap = {
+            f"{a} vs {b}": len(set(top[a]) & set(top[b]))
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        }
         ig = means["integrated_gradients"]
         return {
             "observations": int(self.metric_values.shape[0]),
@@ -148,47 +186,84 @@ class ChannelAttributionResult(AnalysisResult):
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
-            "grad_x_act": self.grad_x_act.numpy(), "integrated_gradients": self.integrated_gradients.numpy(),
-            "ablation": self.ablation.numpy(), "maps": self.maps.numpy(), "metric_values": self.metric_values.numpy(),
+            "grad_x_act": self.grad_x_act.numpy(),
+            "integrated_gradients": self.integrated_gradients.numpy(),
+            "ablation": self.ablation.numpy(),
+            "maps": self.maps.numpy(),
+            "metric_values": self.metric_values.numpy(),
         }
 
-    def figures(self) -> dict:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
+    def figures(self) -> dict[str, go.Figure]:
         channels = list(range(self.grad_x_act.shape[1]))
         bars = go.Figure()
-        for name, values, sign in (("grad × act", self.grad_x_act, 1), ("integrated gradients", self.integrated_gradients, 1), ("−ablation effect", self.ablation, -1)):
+        for name, values, sign in (
+            ("grad × act", self.grad_x_act, 1),
+            ("integrated gradients", self.integrated_gradients, 1),
+            ("−ablation effect", self.ablation, -1),
+        ):
             bars.add_trace(go.Bar(x=channels, y=(sign * values.mean(0)).tolist(), name=name))
-        bars.update_layout(title=f"Channel attributions at {self.metadata.get('layer')} (positive = toward the cheese)", xaxis_title="channel", yaxis_title="mean attribution", barmode="group", height=450)
+        bars.update_layout(
+            title=f"Channel attributions at {self.layer} (positive = toward the cheese)",
+            xaxis_title="channel",
+            yaxis_title="mean attribution",
+            barmode="group",
+            height=450,
+        )
         top = self.rankings()["integrated_gradients"][:6]
         maps = make_subplots(rows=1, cols=len(top), subplot_titles=[f"channel {c}" for c in top])
         limit = float(self.maps[top].abs().max()) or 1.0
         for i, c in enumerate(top):
-            maps.add_trace(go.Heatmap(z=self.maps[c].numpy(), zmin=-limit, zmax=limit, colorscale="RdBu", showscale=i == len(top) - 1), row=1, col=i + 1)
+            maps.add_trace(
+                go.Heatmap(
+                    z=self.maps[c].numpy(),
+                    zmin=-limit,
+                    zmax=limit,
+                    colorscale="RdBu",
+                    showscale=i == len(top) - 1,
+                ),
+                row=1,
+                col=i + 1,
+            )
         maps.update_yaxes(autorange="reversed")
-        maps.update_layout(title="Mean gradient × activation per position, top channels (image orientation)", height=300, width=230 * len(top))
+        maps.update_layout(
+            title="Mean gradient × activation per position, top channels (image orientation)",
+            height=300,
+            width=230 * len(top),
+        )
         return {"channel_attributions": bars, "spatial_maps": maps}
 
     def summary(self) -> str:
         n = self.numbers()
-        lines = [f"Attribution of the decision metric (mean {n['mean_metric']:.3f}) at {self.metadata.get('layer')} over {n['observations']} decision squares"]
+        lines = [
+            f"Attribution of the decision metric (mean {n['mean_metric']:.3f}) at {self.layer} "
+            f"over {n['observations']} decision squares"
+        ]
         for name, top in n["top_channels"].items():
             lines.append(f"  top channels by {name}: {top}")
-        lines.append(f"  toward the cheese (IG): {n['toward_cheese'][:5]}; toward the top right: {n['toward_top_right'][:5]}")
-        lines.append("  rank agreement (Spearman): " + ", ".join(f"{k} {v:.2f}" for k, v in n["rank_agreement_spearman"].items()))
-        lines.append(f"  integrated gradients completeness error: {n['integrated_gradients_completeness_error']:.2%}")
+        lines.append(
+            f"  toward the cheese (IG): {n['toward_cheese'][:5]}; "
+            f"toward the top right: {n['toward_top_right'][:5]}"
+        )
+        lines.append(
+            "  rank agreement (Spearman): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in n["rank_agreement_spearman"].items())
+        )
+        lines.append(
+            "  integrated gradients completeness error: "
+            f"{n['integrated_gradients_completeness_error']:.2%}"
+        )
         return "\n".join(lines)
 
 
 def run(
     model: HookedImpala,
     inputs: Inputs,
+    *,
     layer: str = DEFAULT_LAYER,
-    metric: Callable | None = None,
+    metric: Metric | None = None,
     ig_steps: int = 256,
-    baseline: str = "zero",
-    ablation: str = "mean",
+    baseline: Baseline = "zero",
+    ablation: Ablation = "mean",
     seed: int = 0,
     progress: bool = False,
 ) -> ChannelAttributionResult:
@@ -198,30 +273,63 @@ def run(
     on its decision square and the default decision metric is used (mazes without one are
     skipped). ``metric(output) -> (N,)`` may be any function of the model's output.
     """
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
-    if ablation not in ABLATIONS:
-        raise ValueError(f"ablation must be one of {ABLATIONS}, got {ablation!r}")
+    if baseline not in get_args(Baseline):
+        raise ValueError(f"baseline must be one of {get_args(Baseline)}, got {baseline!r}")
+    if ablation not in get_args(Ablation):
+        raise ValueError(f"ablation must be one of {get_args(Ablation)}, got {ablation!r}")
+    seeds = maze_seeds(inputs)
     layer = model.resolve_hook_name(layer)
+    metric_is_default = metric is None
     if metric is None:
         points = decision_points(inputs)
         if not points:
-            raise ValueError("none of the mazes has a decision square; pass mazes that do, or a metric")
+            raise ValueError(
+                "none of the mazes has a decision square; pass mazes that do, or a metric"
+            )
         inputs, metric = [p.maze for p in points], decision_metric(points)
     obs = observations(inputs).to(model.device)
     gxa_maps, activation = gradient_x_activation(model, obs, layer, metric)
     if activation.ndim != 4:
-        raise ValueError(f"channel attribution needs a (N, C, H, W) layer; {layer!r} has shape {tuple(activation.shape)}")
-    base = torch.zeros_like(activation) if baseline == "zero" else activation.mean(0, keepdim=True).expand_as(activation)
+        raise ValueError(
+            f"channel attribution needs a (N, C, H, W) layer; {layer!r} has shape "
+            f"{tuple(activation.shape)}"
+        )
+    base = (
+        torch.zeros_like(activation)
+        if baseline == "zero"
+        else activation.mean(0, keepdim=True).expand_as(activation)
+    )
     ig = integrated_gradients(model, obs, layer, metric, activation, base, ig_steps)
     with torch.no_grad():
         values = metric_with_activation(model, obs, layer, activation, metric)
         base_values = metric_with_activation(model, obs, layer, base, metric)
     expected = (values - base_values).sum()
     error = float((ig.sum() - expected).abs() / expected.abs().clamp_min(1e-12))
-    effects = ablation_effects(model, obs, layer, metric, activation, ablation, torch.Generator().manual_seed(seed), progress)
+    effects = ablation_effects(
+        model,
+        obs,
+        layer,
+        metric,
+        activation,
+        ablation,
+        torch.Generator().manual_seed(seed),
+        progress,
+    )
     return ChannelAttributionResult(
-        metadata={"analysis": "channel_attribution", "checkpoint": checkpoint_metadata(model), "layer": layer, "hooks": [layer], "ig_steps": ig_steps, "baseline": baseline, "ablation": ablation, "seed": seed},
+        metadata=RunMetadata(
+            analysis="channel_attribution",
+            checkpoint=CheckpointRef.of(model),
+            hooks=(layer,),
+            seed=seed,
+            maze_seeds=seeds,
+            parameters={
+                "ig_steps": ig_steps,
+                "baseline": baseline,
+                "ablation": ablation,
+                "metric": "decision" if metric_is_default else "custom",
+            },
+        ),
+        layer=layer,
         grad_x_act=gxa_maps.sum((2, 3)).detach().cpu(),
         integrated_gradients=ig.sum((2, 3)).detach().cpu(),
         ablation=effects,
@@ -232,20 +340,19 @@ def run(
     )
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--layer", default=DEFAULT_LAYER)
-    parser.add_argument("--ig-steps", type=int, default=256, help="integration points (default: %(default)s; fewer makes the completeness error grow)")
-    parser.add_argument("--baseline", choices=BASELINES, default="zero")
-    parser.add_argument("--ablation", choices=ABLATIONS, default="mean")
-
-
-def _run_from_args(model, mazes, args) -> ChannelAttributionResult:
-    return run(model, mazes, args.layer, ig_steps=args.ig_steps, baseline=args.baseline, ablation=args.ablation, seed=args.seed, progress=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return cli("channel_attribution", __doc__, _add_arguments, _run_from_args, argv)
-
+ANALYSIS = Analysis(
+    name="channel_attribution",
+    question="Which channels push toward the cheese, which toward the top right?",
+    run=run,
+    select=list,  # the mazes: run() puts each on its decision square
+    options=(
+        Option("layer", DEFAULT_LAYER, "hook whose channels are attributed"),
+        Option("ig_steps", 256, "integrated-gradients points (fewer: larger completeness error)"),
+        Option("baseline", "zero", "integrated-gradients baseline", choices=get_args(Baseline)),
+        Option("ablation", "mean", "what replaces an ablated channel", choices=get_args(Ablation)),
+    ),
+    quick={"ig_steps": 128},
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(ANALYSIS))

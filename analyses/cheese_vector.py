@@ -21,22 +21,28 @@ with the next maze's vector ("transfer"), a vector-field diff and rollout outcom
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
-from analyses.common import DEFAULT_LAYER, AnalysisResult, DecisionPoint, checkpoint_metadata, cli, decision_points, observations
-from hooked_impala.hooks import HookSpec
-from hooked_impala.maze import Maze, MazeRenderer, Tile
+from analyses import cli
+from analyses.inputs import DEFAULT_LAYER, observations
+from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.spec import Analysis, Option
+from hooked_impala.interventions import add_vector
+from hooked_impala.maze import DecisionPoint, Maze, MazeRenderer, Tile, decision_points
 from hooked_impala.model import HookedImpala
+from hooked_impala.policy import VectorField, rollout, vector_field
 
 
-def activations_at(model: HookedImpala, mazes: Sequence[Maze], layer: str, renderer: MazeRenderer | None = None) -> torch.Tensor:
+def activations_at(
+    model: HookedImpala, mazes: Sequence[Maze], layer: str, renderer: MazeRenderer | None = None
+) -> torch.Tensor:
     """``(N, *layer_shape)`` activations at ``layer`` for the mazes' observations."""
     obs = observations(mazes, renderer).to(model.device)
     with torch.no_grad():
@@ -44,13 +50,24 @@ def activations_at(model: HookedImpala, mazes: Sequence[Maze], layer: str, rende
     return cache[model.resolve_hook_name(layer)]
 
 
-def activation_difference(model: HookedImpala, maze_a: Maze, maze_b: Maze, layer: str = DEFAULT_LAYER, renderer: MazeRenderer | None = None) -> torch.Tensor:
+def activation_difference(
+    model: HookedImpala,
+    maze_a: Maze,
+    maze_b: Maze,
+    layer: str = DEFAULT_LAYER,
+    renderer: MazeRenderer | None = None,
+) -> torch.Tensor:
     """act(maze_a) − act(maze_b) at ``layer``: the steering vector of the pair, ``(C, H, W)``."""
     acts = activations_at(model, [maze_a, maze_b], layer, renderer)
     return acts[0] - acts[1]
 
 
-def cheese_vector(model: HookedImpala, maze: Maze, layer: str = DEFAULT_LAYER, renderer: MazeRenderer | None = None) -> torch.Tensor:
+def cheese_vector(
+    model: HookedImpala,
+    maze: Maze,
+    layer: str = DEFAULT_LAYER,
+    renderer: MazeRenderer | None = None,
+) -> torch.Tensor:
     """act(maze) − act(maze without its cheese), same mouse cell."""
     if maze.cheese is None:
         raise ValueError(f"maze seed {maze.seed} has no cheese: no cheese vector")
@@ -60,24 +77,14 @@ def cheese_vector(model: HookedImpala, maze: Maze, layer: str = DEFAULT_LAYER, r
 def top_right_pair(maze: Maze) -> tuple[Maze, Maze]:
     """(the maze with its inner top row and right column opened, the maze)."""
     top = maze.margin + maze.maze_size - 1
-    cells = {(top, c) for c in range(maze.margin, top + 1)} | {(r, top) for r in range(maze.margin, top + 1)}
+    cells = {(top, c) for c in range(maze.margin, top + 1)} | {
+        (r, top) for r in range(maze.margin, top + 1)
+    }
     walls = [c for c in cells if maze.world_grid[c] == Tile.WALL]
     return maze.with_open(walls), maze
 
 
-def addition_hook(layer: str, vectors: torch.Tensor, coeff: float) -> HookSpec:
-    """A forward hook adding ``coeff × vectors`` at ``layer``. ``vectors`` is ``(C, H, W)``
-    (added to every observation) or ``(N, C, H, W)`` (one per observation of the batch)."""
-
-    def add(activation: torch.Tensor, hook) -> torch.Tensor:
-        if vectors.ndim == activation.ndim and vectors.shape[0] != activation.shape[0]:
-            raise ValueError(f"{vectors.shape[0]} vectors for a batch of {activation.shape[0]} at {hook.name!r}")
-        return activation + coeff * vectors
-
-    return (layer, add)
-
-
-@dataclass
+@dataclass(kw_only=True)
 class CheeseVectorResult(AnalysisResult):
     """Effect of adding cheese vectors at the decision squares.
 
@@ -89,11 +96,12 @@ class CheeseVectorResult(AnalysisResult):
         field: the vector-field diff (coeff −1 minus original) of the first maze, or None.
     """
 
-    coeffs: list[float] = None
-    p_cheese: torch.Tensor = None
-    p_top_right: torch.Tensor = None
-    rollouts: dict | None = None
-    field: object = None
+    layer: str
+    coeffs: list[float]
+    p_cheese: torch.Tensor
+    p_top_right: torch.Tensor
+    rollouts: dict[str, dict[str, float]] | None
+    field: VectorField | None
 
     def _at(self, coeff: float) -> int:
         return self.coeffs.index(coeff)
@@ -102,46 +110,87 @@ class CheeseVectorResult(AnalysisResult):
         out = {"mazes": int(self.p_cheese.shape[2]), "coeffs": self.coeffs}
         for i, kind in enumerate(("self", "transfer")):
             out[kind] = {
-                "mean_p_cheese_move": {str(c): float(self.p_cheese[i, k].mean()) for k, c in enumerate(self.coeffs)},
-                "mean_p_top_right_move": {str(c): float(self.p_top_right[i, k].mean()) for k, c in enumerate(self.coeffs)},
+                "mean_p_cheese_move": {
+                    str(c): float(self.p_cheese[i, k].mean()) for k, c in enumerate(self.coeffs)
+                },
+                "mean_p_top_right_move": {
+                    str(c): float(self.p_top_right[i, k].mean()) for k, c in enumerate(self.coeffs)
+                },
             }
         if 0.0 in self.coeffs and -1.0 in self.coeffs:
             zero, minus = self._at(0.0), self._at(-1.0)
-            out["self_delta_p_cheese_at_minus_1"] = float((self.p_cheese[0, minus] - self.p_cheese[0, zero]).mean())
-            out["transfer_delta_p_cheese_at_minus_1"] = float((self.p_cheese[1, minus] - self.p_cheese[1, zero]).mean())
+            out["self_delta_p_cheese_at_minus_1"] = float(
+                (self.p_cheese[0, minus] - self.p_cheese[0, zero]).mean()
+            )
+            out["transfer_delta_p_cheese_at_minus_1"] = float(
+                (self.p_cheese[1, minus] - self.p_cheese[1, zero]).mean()
+            )
         if self.rollouts:
             out["rollouts"] = self.rollouts
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"coeffs": np.array(self.coeffs), "p_cheese": self.p_cheese.numpy(), "p_top_right": self.p_top_right.numpy()}
+        return {
+            "coeffs": np.array(self.coeffs),
+            "p_cheese": self.p_cheese.numpy(),
+            "p_top_right": self.p_top_right.numpy(),
+        }
 
-    def figures(self) -> dict:
-        import plotly.graph_objects as go
-
+    def figures(self) -> dict[str, go.Figure]:
         sweep = go.Figure()
         for i, kind in enumerate(("self", "transfer")):
             dash = "solid" if kind == "self" else "dot"
-            sweep.add_trace(go.Scatter(x=self.coeffs, y=self.p_cheese[i].mean(1).tolist(), name=f"P(cheese-ward), {kind}", line={"dash": dash, "color": "#d4a017"}))
-            sweep.add_trace(go.Scatter(x=self.coeffs, y=self.p_top_right[i].mean(1).tolist(), name=f"P(top-right-ward), {kind}", line={"dash": dash, "color": "#1f4e79"}))
-        sweep.update_layout(title=f"Cheese vector at {self.metadata.get('layer')}: decision-square move probabilities ({self.p_cheese.shape[2]} mazes)", xaxis_title="coefficient", yaxis_title="mean probability")
+            sweep.add_trace(
+                go.Scatter(
+                    x=self.coeffs,
+                    y=self.p_cheese[i].mean(1).tolist(),
+                    name=f"P(cheese-ward), {kind}",
+                    line={"dash": dash, "color": "#d4a017"},
+                )
+            )
+            sweep.add_trace(
+                go.Scatter(
+                    x=self.coeffs,
+                    y=self.p_top_right[i].mean(1).tolist(),
+                    name=f"P(top-right-ward), {kind}",
+                    line={"dash": dash, "color": "#1f4e79"},
+                )
+            )
+        sweep.update_layout(
+            title=(
+                f"Cheese vector at {self.layer}: decision-square move probabilities "
+                f"({self.p_cheese.shape[2]} mazes)"
+            ),
+            xaxis_title="coefficient",
+            yaxis_title="mean probability",
+        )
         figs = {"coefficient_sweep": sweep}
         if self.field is not None:
-            figs["vector_field_diff"] = self.field.figure(title="Vector field: cheese vector ×(−1) minus original")
+            figs["vector_field_diff"] = self.field.figure(
+                title="Vector field: cheese vector ×(−1) minus original"
+            )
         return figs
 
     def summary(self) -> str:
         n = self.numbers()
-        lines = [f"Cheese vector at {self.metadata.get('layer')} over {n['mazes']} mazes (decision squares)"]
+        lines = [f"Cheese vector at {self.layer} over {n['mazes']} mazes (decision squares)"]
         for kind in ("self", "transfer"):
             pc, pt = n[kind]["mean_p_cheese_move"], n[kind]["mean_p_top_right_move"]
-            lines.append(f"  {kind:8s} P(cheese-ward) by coeff: " + ", ".join(f"{c}: {v:.3f}" for c, v in pc.items()))
-            lines.append(f"  {kind:8s} P(top-right-ward) by coeff: " + ", ".join(f"{c}: {v:.3f}" for c, v in pt.items()))
+            lines.append(
+                f"  {kind:8s} P(cheese-ward) by coeff: "
+                + ", ".join(f"{c}: {v:.3f}" for c, v in pc.items())
+            )
+            lines.append(
+                f"  {kind:8s} P(top-right-ward) by coeff: "
+                + ", ".join(f"{c}: {v:.3f}" for c, v in pt.items())
+            )
         if self.rollouts:
             before, after = self.rollouts["original"], self.rollouts["cheese_vector_minus_1"]
             lines.append(
-                f"  rollouts, original -> own cheese vector x(-1): success {before['success']:.0%} -> {after['success']:.0%}, "
-                f"top-right region first {before['top_right_first']:.0%} -> {after['top_right_first']:.0%}"
+                f"  rollouts, original -> own cheese vector x(-1): "
+                f"success {before['success']:.0%} -> {after['success']:.0%}, "
+                f"top-right region first {before['top_right_first']:.0%} -> "
+                f"{after['top_right_first']:.0%}"
             )
         return "\n".join(lines)
 
@@ -149,6 +198,7 @@ class CheeseVectorResult(AnalysisResult):
 def run(
     model: HookedImpala,
     inputs: Sequence[Maze],
+    *,
     layer: str = DEFAULT_LAYER,
     coeffs: Sequence[float] = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0),
     rollouts: bool = True,
@@ -179,45 +229,78 @@ def run(
         with torch.no_grad():
             for i, vecs in enumerate((vectors, transfer)):
                 for k, coeff in enumerate(tqdm(coeffs, desc="coefficients", disable=not progress)):
-                    probs = model.run_with_hooks(obs, fwd_hooks=[addition_hook(layer, vecs, coeff)]).movement_probs.cpu()
+                    steer = add_vector(layer, vecs, coeff).hooks()
+                    probs = model.run_with_hooks(obs, fwd_hooks=steer).movement_probs.cpu()
                     p_cheese[i, k], p_top[i, k] = probs[rows, cheese_idx], probs[rows, top_idx]
         diff = None
         if field:
-            from hooked_impala.maze.vector_field import vector_field
-
             original = vector_field(model, starts[0], renderer=renderer, label="original")
-            patched = vector_field(model, starts[0], fwd_hooks=[addition_hook(layer, vectors[0], -1.0)], renderer=renderer, label="cheese vector −1")
+            patched = vector_field(
+                model,
+                starts[0],
+                fwd_hooks=add_vector(layer, vectors[0], -1.0).hooks(),
+                renderer=renderer,
+                label="cheese vector −1",
+            )
             diff = patched.diff(original)
     outcome = None
     if rollouts:
-        from hooked_impala.maze.rollout import rollout
-
-        mode = starts[0].distribution_mode
-        base = rollout(model, starts, mode, max_steps=rollout_max_steps, seed=seed, progress=progress)
-        steered = rollout(model, starts, mode, max_steps=rollout_max_steps, seed=seed, fwd_hooks=[addition_hook(layer, vectors, -1.0)], progress=progress)
+        base = rollout(model, starts, max_steps=rollout_max_steps, seed=seed, progress=progress)
+        steered = rollout(
+            model,
+            starts,
+            max_steps=rollout_max_steps,
+            seed=seed,
+            fwd_hooks=add_vector(layer, vectors, -1.0).hooks(),
+            progress=progress,
+        )
         outcome = {
-            "original": {"success": base.success_rate, "top_right_first": base.top_right_first_rate},
-            "cheese_vector_minus_1": {"success": steered.success_rate, "top_right_first": steered.top_right_first_rate},
+            "original": {
+                "success": base.success_rate,
+                "top_right_first": base.top_right_first_rate,
+            },
+            "cheese_vector_minus_1": {
+                "success": steered.success_rate,
+                "top_right_first": steered.top_right_first_rate,
+            },
         }
     return CheeseVectorResult(
-        metadata={"analysis": "cheese_vector", "checkpoint": checkpoint_metadata(model), "layer": layer, "hooks": [layer], "coeffs": coeffs, "seeds": [p.maze.seed for p in points], "seed": seed},
-        coeffs=coeffs, p_cheese=p_cheese, p_top_right=p_top, rollouts=outcome, field=diff,
+        metadata=RunMetadata(
+            analysis="cheese_vector",
+            checkpoint=CheckpointRef.of(model),
+            hooks=(layer,),
+            seed=seed,
+            maze_seeds=tuple(p.maze.seed for p in points),
+            parameters={
+                "coeffs": coeffs,
+                "rollouts": rollouts,
+                "rollout_max_steps": rollout_max_steps,
+                "field": field,
+            },
+        ),
+        layer=layer,
+        coeffs=coeffs,
+        p_cheese=p_cheese,
+        p_top_right=p_top,
+        rollouts=outcome,
+        field=diff,
     )
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--layer", default=DEFAULT_LAYER)
-    parser.add_argument("--coeffs", type=float, nargs="+", default=[-2.0, -1.0, -0.5, 0.0, 0.5, 1.0])
-    parser.add_argument("--no-rollouts", action="store_true")
-
-
-def _run_from_args(model, mazes, args) -> CheeseVectorResult:
-    return run(model, mazes, args.layer, args.coeffs, rollouts=not args.no_rollouts, seed=args.seed, progress=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return cli("cheese_vector", __doc__, _add_arguments, _run_from_args, argv)
-
+ANALYSIS = Analysis(
+    name="cheese_vector",
+    question="What does subtracting the cheese vector do at the decision square?",
+    run=run,
+    select=list,  # the mazes themselves: run() finds the decision squares
+    options=(
+        Option("layer", DEFAULT_LAYER, "hook to add the vector at"),
+        Option("coeffs", [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0], "coefficients to sweep", many=True),
+        Option("rollouts", True, "also compare rollouts, original vs coefficient -1"),
+        Option("rollout_max_steps", 256, "rollout step limit"),
+    ),
+    quick={"rollout_max_steps": 128},
+    min_mazes=2,  # the vector transfers from the next maze
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(ANALYSIS))

@@ -9,30 +9,37 @@ Jacobian: the singular-value spectrum, the effective rank and the top right-sing
 vectors reshaped to the layer's (channel, height, width); optionally the Jacobians of all
 observations stacked, for directions shared across mazes.
 
-    python -m analyses.jacobian_svd --layer embedder.block2.res1.resadd_out --output movement_log_probs
+    python -m analyses.jacobian_svd --layer embedder.block2.res1.resadd_out \
+--output movement_log_probs
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
+from plotly.subplots import make_subplots
 from torch.func import jacrev, vmap
 from tqdm.auto import tqdm
 
-from analyses.common import DEFAULT_LAYER, AnalysisResult, Inputs, checkpoint_metadata, cli, observations
-from hooked_impala.model import HookedImpala
+from analyses import cli
+from analyses.inputs import DEFAULT_LAYER, Inputs, at_decision_squares, maze_seeds, observations
+from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.spec import Analysis, Option
+from hooked_impala.interventions import replace_activation
+from hooked_impala.model import HookedImpala, PolicyOutput
 
-OUTPUTS = ("movement_log_probs", "logits", "value")
+Output = Literal["movement_log_probs", "logits", "value"]
+OUTPUTS: tuple[str, ...] = get_args(Output)
 
 
-def _select_output(out, output: str) -> torch.Tensor:
+def _select_output(out: PolicyOutput, output: Output) -> torch.Tensor:
     if output == "movement_log_probs":
         return out.movement_log_probs
     if output == "logits":
@@ -51,7 +58,7 @@ def jacobians(
     model: HookedImpala,
     obs: torch.Tensor,
     wrt: str,
-    output: str = "movement_log_probs",
+    output: Output = "movement_log_probs",
     of_hook: str | None = None,
     at: torch.Tensor | None = None,
     batch_size: int = 16,
@@ -81,7 +88,7 @@ def jacobians(
 
     def f(act_flat: torch.Tensor, single_obs: torch.Tensor) -> torch.Tensor:
         act = act_flat.reshape(1, *shape)
-        swap = [(wrt, lambda a, hook: act)]
+        swap = replace_activation(wrt, act).hooks()
         if of_hook is None:
             return _select_output(model.run_with_hooks(single_obs[None], fwd_hooks=swap), output)[0]
         captured = {}
@@ -97,11 +104,13 @@ def jacobians(
     chunks = []
     flat = base.reshape(base.shape[0], -1)
     for start in tqdm(range(0, len(obs), batch_size), desc="jacobians", disable=not progress):
-        chunks.append(per_obs(flat[start : start + batch_size], obs[start : start + batch_size]).detach())
+        chunks.append(
+            per_obs(flat[start : start + batch_size], obs[start : start + batch_size]).detach()
+        )
     return torch.cat(chunks)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JacobianSVDResult(AnalysisResult):
     """SVD of per-observation Jacobians.
 
@@ -114,13 +123,15 @@ class JacobianSVDResult(AnalysisResult):
         layer_shape: the activation's (C, H, W) (or (D,)).
     """
 
-    singular_values: torch.Tensor = None
-    top_vectors: torch.Tensor = None
-    effective_rank: torch.Tensor = None
-    stacked_singular_values: torch.Tensor | None = None
-    stacked_top_vectors: torch.Tensor | None = None
-    layer_shape: tuple[int, ...] = ()
-    backgrounds: np.ndarray | None = None  # observations, for drawing vectors over mazes
+    wrt: str
+    output: str  # an output of the network, or the hook differentiated
+    singular_values: torch.Tensor
+    top_vectors: torch.Tensor
+    effective_rank: torch.Tensor
+    stacked_singular_values: torch.Tensor | None
+    stacked_top_vectors: torch.Tensor | None
+    layer_shape: tuple[int, ...]
+    backgrounds: np.ndarray  # observations, for drawing vectors over mazes
 
     def numbers(self) -> dict:
         s = self.singular_values
@@ -136,7 +147,9 @@ class JacobianSVDResult(AnalysisResult):
             out["stacked_effective_rank"] = float(effective_rank(ss))
             if len(self.layer_shape) == 3:
                 v = self.stacked_top_vectors[0]
-                out["stacked_top_vector_top_channels"] = v.pow(2).sum((1, 2)).argsort(descending=True)[:10].tolist()
+                out["stacked_top_vector_top_channels"] = (
+                    v.pow(2).sum((1, 2)).argsort(descending=True)[:10].tolist()
+                )
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -150,61 +163,102 @@ class JacobianSVDResult(AnalysisResult):
             arrays["stacked_top_vectors"] = self.stacked_top_vectors.numpy()
         return arrays
 
-    def figures(self) -> dict:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
+    def figures(self) -> dict[str, go.Figure]:
         s = self.singular_values.numpy()
         spectrum = go.Figure()
         for i in range(min(len(s), 20)):
-            spectrum.add_trace(go.Scatter(y=s[i], mode="lines+markers", line={"width": 1}, name=f"obs {i}", opacity=0.6))
+            spectrum.add_trace(
+                go.Scatter(
+                    y=s[i], mode="lines+markers", line={"width": 1}, name=f"obs {i}", opacity=0.6
+                )
+            )
         if self.stacked_singular_values is not None:
             ss = self.stacked_singular_values.numpy()
-            spectrum.add_trace(go.Scatter(y=ss[: s.shape[1] * 4] / math.sqrt(len(s)), mode="lines", line={"width": 3, "color": "black"}, name="stacked / sqrt(N)"))
-        spectrum.update_layout(title=f"Singular values of d {self.metadata.get('output')} / d {self.metadata.get('wrt')}", xaxis_title="index", yaxis_title="singular value", yaxis_type="log")
+            spectrum.add_trace(
+                go.Scatter(
+                    y=ss[: s.shape[1] * 4] / math.sqrt(len(s)),
+                    mode="lines",
+                    line={"width": 3, "color": "black"},
+                    name="stacked / sqrt(N)",
+                )
+            )
+        spectrum.update_layout(
+            title=f"Singular values of d {self.output} / d {self.wrt}",
+            xaxis_title="index",
+            yaxis_title="singular value",
+            yaxis_type="log",
+        )
         figs = {"spectrum": spectrum}
         if len(self.layer_shape) == 3:
-            v = (self.stacked_top_vectors if self.stacked_top_vectors is not None else self.top_vectors[0]).numpy()
+            v = (
+                self.stacked_top_vectors
+                if self.stacked_top_vectors is not None
+                else self.top_vectors[0]
+            ).numpy()
             k = min(3, v.shape[0])
-            fig = make_subplots(rows=1, cols=k + 1, subplot_titles=["maze (obs 0)"] + [f"|v{i + 1}| over channels" for i in range(k)])
-            if self.backgrounds is not None:
-                fig.add_trace(go.Image(z=self.backgrounds[0]), row=1, col=1)
+            fig = make_subplots(
+                rows=1,
+                cols=k + 1,
+                subplot_titles=["maze (obs 0)"] + [f"|v{i + 1}| over channels" for i in range(k)],
+            )
+            fig.add_trace(go.Image(z=self.backgrounds[0]), row=1, col=1)
             for i in range(k):
                 spatial = np.sqrt((v[i] ** 2).sum(0))
-                fig.add_trace(go.Heatmap(z=spatial[::-1], colorscale="Viridis", showscale=i == k - 1), row=1, col=i + 2)
-            fig.update_layout(title="Top right-singular vectors: spatial norm (image orientation)", height=360, width=320 * (k + 1))
+                fig.add_trace(
+                    go.Heatmap(z=spatial[::-1], colorscale="Viridis", showscale=i == k - 1),
+                    row=1,
+                    col=i + 2,
+                )
+            fig.update_layout(
+                title="Top right-singular vectors: spatial norm (image orientation)",
+                height=360,
+                width=320 * (k + 1),
+            )
             figs["top_vectors"] = fig
         return figs
 
     def summary(self) -> str:
         n = self.numbers()
         lines = [
-            f"Jacobian of {self.metadata.get('output')} w.r.t. {self.metadata.get('wrt')} over {n['observations']} observations",
-            f"  mean effective rank {n['mean_effective_rank']:.2f}; top singular value carries {n['top_singular_value_share']:.1%} of the spectrum",
-            f"  mean singular values: {', '.join(f'{x:.3g}' for x in n['mean_singular_values'][:6])}",
+            f"Jacobian of {self.output} w.r.t. {self.wrt} over {n['observations']} observations",
+            (
+                f"  mean effective rank {n['mean_effective_rank']:.2f}; "
+                f"top singular value carries {n['top_singular_value_share']:.1%} of the spectrum"
+            ),
+            (
+                "  mean singular values: "
+                f"{', '.join(f'{x:.3g}' for x in n['mean_singular_values'][:6])}"
+            ),
         ]
         if "stacked_top_vector_top_channels" in n:
-            lines.append(f"  stacked top direction, strongest channels: {n['stacked_top_vector_top_channels']}")
+            lines.append(
+                "  stacked top direction, strongest channels: "
+                f"{n['stacked_top_vector_top_channels']}"
+            )
         return "\n".join(lines)
 
 
 def run(
     model: HookedImpala,
     inputs: Inputs,
-    wrt: str = DEFAULT_LAYER,
-    output: str = "movement_log_probs",
+    *,
+    layer: str = DEFAULT_LAYER,
+    output: Output = "movement_log_probs",
     of_hook: str | None = None,
     top_k: int = 3,
     stack: bool = True,
+    seed: int | None = None,
     progress: bool = False,
 ) -> JacobianSVDResult:
-    """Jacobians of ``output`` (or of ``of_hook``'s activation) w.r.t. hook ``wrt`` at every
-    observation, and their SVDs. ``wrt="input"`` differentiates w.r.t. the observation."""
+    """Jacobians of ``output`` (or of ``of_hook``'s activation) w.r.t. the activation at hook
+    ``layer`` at every observation, and their SVDs. ``layer="input"`` differentiates w.r.t.
+    the observation. Deterministic: ``seed`` is accepted for the common signature only."""
     obs = observations(inputs).to(model.device)
+    wrt = model.resolve_hook_name(layer)
     J = jacobians(model, obs, wrt, output, of_hook, progress=progress)
     with torch.no_grad():
-        _, cache = model.run_with_cache(obs[:1], names_filter=[model.resolve_hook_name(wrt)])
-    layer_shape = tuple(cache[model.resolve_hook_name(wrt)].shape[1:])
+        _, cache = model.run_with_cache(obs[:1], names_filter=[wrt])
+    layer_shape = tuple(cache[wrt].shape[1:])
     _, S, Vh = torch.linalg.svd(J, full_matrices=False)
     k = min(top_k, S.shape[1])
     stacked_s = stacked_v = None
@@ -212,10 +266,16 @@ def run(
         _, stacked_s, stacked_vh = torch.linalg.svd(J.reshape(-1, J.shape[-1]), full_matrices=False)
         stacked_v = stacked_vh[:k].reshape(k, *layer_shape)
     return JacobianSVDResult(
-        metadata={
-            "analysis": "jacobian_svd", "checkpoint": checkpoint_metadata(model), "wrt": wrt,
-            "output": of_hook or output, "top_k": top_k, "stack": stack, "hooks": [wrt] + ([of_hook] if of_hook else []),
-        },
+        metadata=RunMetadata(
+            analysis="jacobian_svd",
+            checkpoint=CheckpointRef.of(model),
+            hooks=(wrt, *([of_hook] if of_hook else [])),
+            seed=seed,
+            maze_seeds=maze_seeds(inputs),
+            parameters={"output": of_hook or output, "top_k": top_k, "stack": stack},
+        ),
+        wrt=wrt,
+        output=of_hook or output,
         singular_values=S,
         top_vectors=Vh[:, :k].reshape(len(obs), k, *layer_shape),
         effective_rank=effective_rank(S),
@@ -226,24 +286,25 @@ def run(
     )
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--layer", default=DEFAULT_LAYER, help="hook to differentiate with respect to ('input' for the observation)")
-    parser.add_argument("--output", default="movement_log_probs", choices=OUTPUTS)
-    parser.add_argument("--of-hook", default=None, help="differentiate this hook's activation instead of the output")
-    parser.add_argument("--top-k", type=int, default=3)
-    parser.add_argument("--no-stack", action="store_true", help="skip the SVD of all Jacobians stacked")
-
-
-def _run_from_args(model, mazes, args) -> JacobianSVDResult:
-    from analyses.common import decision_points
-
-    points = decision_points(mazes)
-    return run(model, [p.maze for p in points], args.layer, args.output, args.of_hook, args.top_k, not args.no_stack, progress=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return cli("jacobian_svd", __doc__, _add_arguments, _run_from_args, argv)
-
+ANALYSIS = Analysis(
+    name="jacobian_svd",
+    question="Which directions of the cheese-vector layer move the decision most?",
+    run=run,
+    select=at_decision_squares,
+    options=(
+        Option(
+            "layer",
+            DEFAULT_LAYER,
+            "hook to differentiate with respect to ('input': the observation)",
+        ),
+        Option("output", "movement_log_probs", "what to differentiate", choices=OUTPUTS),
+        Option(
+            "of_hook", None, "differentiate this hook's activation instead of the output", kind=str
+        ),
+        Option("top_k", 3, "right-singular vectors kept per observation"),
+        Option("stack", True, "also the SVD of all Jacobians stacked"),
+    ),
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(ANALYSIS))

@@ -16,47 +16,32 @@ nonlinear), e.g. affine from ``embedder.block3.maxpool_out`` to the logits.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
-from analyses.common import AnalysisResult, Inputs, checkpoint_metadata, cli, observations
-from hooked_impala.hooks import HookSpec
+from analyses import cli
+from analyses.inputs import Inputs, every_open_cell, maze_seeds, observations
+from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.spec import Analysis, Option
+from hooked_impala.interventions import remove_relus
+from hooked_impala.maze import Maze
 from hooked_impala.model import HookedImpala
+from hooked_impala.policy import rollout
 
 
-def relu_names(model: HookedImpala) -> list[str]:
-    """Every ReLU, named by its hook prefix (``embedder.block1.res1.relu1``), forward order."""
-    return [name[: -len("_in")] for name in model.hook_dict if name.endswith("_in") and name.rsplit(".", 1)[-1].startswith("relu")]
-
-
-def removal_hooks(model: HookedImpala, relus: Iterable[str]) -> list[HookSpec]:
-    """Forward hooks that turn each named ReLU into the identity."""
-    known = set(relu_names(model))
-    hooks: list[HookSpec] = []
-    for relu in relus:
-        if relu not in known:
-            raise ValueError(f"unknown ReLU {relu!r}; ReLUs are: {sorted(known)}")
-        stash: dict[str, torch.Tensor] = {}
-
-        def keep(a, hook, stash=stash):
-            stash["pre"] = a
-
-        def restore(a, hook, stash=stash):
-            return stash.pop("pre")
-
-        hooks += [(f"{relu}_in", keep), (f"{relu}_out", restore)]
-    return hooks
-
-
-def movement_log_probs(model: HookedImpala, obs: torch.Tensor, removed: Iterable[str] = ()) -> torch.Tensor:
+def movement_log_probs_without(
+    model: HookedImpala, obs: torch.Tensor, removed: Iterable[str] = ()
+) -> torch.Tensor:
+    """Movement log-probs ``(N, 5)`` with the ``removed`` ReLUs turned into the identity."""
     with torch.no_grad():
-        return model.run_with_hooks(obs, fwd_hooks=removal_hooks(model, removed)).movement_log_probs
+        hooks = remove_relus(model, list(removed)).hooks()
+        return model.run_with_hooks(obs, fwd_hooks=hooks).movement_log_probs
 
 
 def kl_per_observation(reference: torch.Tensor, modified: torch.Tensor) -> torch.Tensor:
@@ -64,7 +49,7 @@ def kl_per_observation(reference: torch.Tensor, modified: torch.Tensor) -> torch
     return (reference.exp() * (reference - modified)).sum(-1)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReluRemovalResult(AnalysisResult):
     """Effects of removing ReLUs.
 
@@ -78,14 +63,14 @@ class ReluRemovalResult(AnalysisResult):
         rollout_success: ``{"original": r, "all_removed": r}`` when rollouts were run.
     """
 
-    relus: list[str] = None
-    all_removed_kl: torch.Tensor = None
-    all_removed_agreement: float = 0.0
-    single_kl: dict[str, float] = None
-    single_agreement: dict[str, float] = None
-    restore_order: list[tuple[str, float]] = None
-    tolerance: float = 0.0
-    rollout_success: dict[str, float] | None = None
+    relus: list[str]
+    all_removed_kl: torch.Tensor
+    all_removed_agreement: float
+    single_kl: dict[str, float]
+    single_agreement: dict[str, float]
+    restore_order: list[tuple[str, float]]
+    tolerance: float
+    rollout_success: dict[str, float] | None
 
     @property
     def restored_to_tolerance(self) -> int:
@@ -115,26 +100,53 @@ class ReluRemovalResult(AnalysisResult):
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"all_removed_kl": self.all_removed_kl.numpy(), "single_kl": np.array([self.single_kl[r] for r in self.relus])}
+        return {
+            "all_removed_kl": self.all_removed_kl.numpy(),
+            "single_kl": np.array([self.single_kl[r] for r in self.relus]),
+        }
 
-    def figures(self) -> dict:
-        import plotly.graph_objects as go
-
+    def figures(self) -> dict[str, go.Figure]:
         single = go.Figure(go.Bar(x=self.relus, y=[self.single_kl[r] for r in self.relus]))
-        single.update_layout(title="Mean KL(original ‖ modified) when removing one ReLU", yaxis_title="mean KL (nats)", xaxis_tickangle=-45, height=480)
+        single.update_layout(
+            title="Mean KL(original ‖ modified) when removing one ReLU",
+            yaxis_title="mean KL (nats)",
+            xaxis_tickangle=-45,
+            height=480,
+        )
         names = ["(all removed)"] + [r for r, _ in self.restore_order]
         kls = [float(self.all_removed_kl.mean())] + [kl for _, kl in self.restore_order]
-        greedy = go.Figure(go.Scatter(x=list(range(len(names))), y=kls, mode="lines+markers", text=names, hovertemplate="%{text}<br>KL %{y:.4f}"))
+        greedy = go.Figure(
+            go.Scatter(
+                x=list(range(len(names))),
+                y=kls,
+                mode="lines+markers",
+                text=names,
+                hovertemplate="%{text}<br>KL %{y:.4f}",
+            )
+        )
         greedy.add_hline(y=self.tolerance, line_dash="dash", annotation_text="tolerance")
-        greedy.update_layout(title="Greedy restoration of ReLUs", xaxis_title="ReLUs restored", yaxis_title="mean KL (nats)", yaxis_type="log")
+        greedy.update_layout(
+            title="Greedy restoration of ReLUs",
+            xaxis_title="ReLUs restored",
+            yaxis_title="mean KL (nats)",
+            yaxis_type="log",
+        )
         return {"single_relu_kl": single, "greedy_restoration": greedy}
 
     def summary(self) -> str:
         n = self.numbers()
         lines = [
-            f"{n['relus']} ReLUs; all removed: mean KL {n['all_removed_mean_kl']:.4g} nats (median {n['all_removed_median_kl']:.4g}), argmax movement kept in {n['all_removed_argmax_agreement']:.1%} of observations",
-            f"  most important single ReLU: {n['most_important_single_relu']} (mean KL {self.single_kl[n['most_important_single_relu']]:.4g})",
-            f"  greedy restoration reached KL <= {self.tolerance} after {n['relus_restored_to_reach_tolerance']} ReLUs: "
+            (
+                f"{n['relus']} ReLUs; all removed: mean KL {n['all_removed_mean_kl']:.4g} nats "
+                f"(median {n['all_removed_median_kl']:.4g}), "
+                f"argmax movement kept in {n['all_removed_argmax_agreement']:.1%} of observations"
+            ),
+            (
+                f"  most important single ReLU: {n['most_important_single_relu']} "
+                f"(mean KL {self.single_kl[n['most_important_single_relu']]:.4g})"
+            ),
+            f"  greedy restoration reached KL <= {self.tolerance} "
+            f"after {n['relus_restored_to_reach_tolerance']} ReLUs: "
             + ", ".join(r for r, _ in self.restore_order[: n["relus_restored_to_reach_tolerance"]]),
         ]
         if self.rollout_success:
@@ -142,27 +154,39 @@ class ReluRemovalResult(AnalysisResult):
         return "\n".join(lines)
 
 
+def starting_mazes(inputs: Inputs) -> list[Maze]:
+    """The distinct mazes among ``inputs`` (by seed), with the mouse back on its spawn cell."""
+    if not isinstance(inputs, (list, tuple)) or not all(isinstance(m, Maze) for m in inputs):
+        raise ValueError("rollouts need Maze inputs, not raw observations")
+    first = {}
+    for maze in inputs:
+        first.setdefault(maze.seed, maze.with_mouse(maze.start_cell))
+    return list(first.values())
+
+
 def run(
     model: HookedImpala,
     inputs: Inputs,
+    *,
     tolerance: float = 0.05,
     relus: Sequence[str] | None = None,
-    rollout_mazes: Sequence | None = None,
+    rollouts: bool = False,
     rollout_max_steps: int = 256,
     seed: int = 0,
     progress: bool = False,
 ) -> ReluRemovalResult:
     """Remove all / each / greedily-restored ReLUs and measure the policy change on ``inputs``.
 
-    ``relus``: the ReLUs considered (default all). ``rollout_mazes``: if given, also the
-    rollout success of the original and the all-removed network on those mazes.
+    ``relus``: the ReLUs considered (default all). ``rollouts``: also the rollout success of
+    the original and the all-removed network on the distinct mazes among ``inputs``, from
+    their spawn cells.
     """
     obs = observations(inputs).to(model.device)
-    relus = list(relus) if relus is not None else relu_names(model)
-    reference = movement_log_probs(model, obs)
+    relus = list(remove_relus(model, relus).relus)
+    reference = movement_log_probs_without(model, obs)
 
     def effect(removed: Iterable[str]) -> tuple[torch.Tensor, float]:
-        modified = movement_log_probs(model, obs, removed)
+        modified = movement_log_probs_without(model, obs, removed)
         agreement = float((modified.argmax(-1) == reference.argmax(-1)).float().mean())
         return kl_per_observation(reference, modified), agreement
 
@@ -182,16 +206,24 @@ def run(
             if trials[best] <= tolerance:
                 break
     success = None
-    if rollout_mazes:
-        from hooked_impala.maze.rollout import rollout
-
-        mode = rollout_mazes[0].distribution_mode
+    if rollouts:
+        rollout_mazes = starting_mazes(inputs)
+        play = dict(max_steps=rollout_max_steps, seed=seed, progress=progress)
         success = {
-            "original": rollout(model, rollout_mazes, mode, max_steps=rollout_max_steps, seed=seed, progress=progress).success_rate,
-            "all_removed": rollout(model, rollout_mazes, mode, max_steps=rollout_max_steps, seed=seed, fwd_hooks=removal_hooks(model, relus), progress=progress).success_rate,
+            "original": rollout(model, rollout_mazes, **play).success_rate,
+            "all_removed": rollout(
+                model, rollout_mazes, fwd_hooks=remove_relus(model, relus).hooks(), **play
+            ).success_rate,
         }
     return ReluRemovalResult(
-        metadata={"analysis": "relu_removal", "checkpoint": checkpoint_metadata(model), "relus": relus, "tolerance": tolerance, "observations": len(obs), "seed": seed, "hooks": [f"{r}_{s}" for r in relus for s in ("in", "out")]},
+        metadata=RunMetadata(
+            analysis="relu_removal",
+            checkpoint=CheckpointRef.of(model),
+            hooks=tuple(f"{r}_{end}" for r in relus for end in ("in", "out")),
+            seed=seed,
+            maze_seeds=maze_seeds(inputs),
+            parameters={"tolerance": tolerance, "observations": len(obs), "rollouts": rollouts},
+        ),
         relus=relus,
         all_removed_kl=all_kl.cpu(),
         all_removed_agreement=all_agreement,
@@ -203,22 +235,16 @@ def run(
     )
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tolerance", type=float, default=0.05, help="mean KL (nats) to restore to (default: %(default)s)")
-    parser.add_argument("--rollouts", action="store_true", help="also compare rollout success (original vs all removed)")
-
-
-def _run_from_args(model, mazes, args) -> ReluRemovalResult:
-    from hooked_impala.maze.vector_field import vector_field_cells
-
-    # Every open cell of every maze: the states a policy can be in.
-    inputs = [m.with_mouse(c) for m in mazes for c in vector_field_cells(m)]
-    return run(model, inputs, args.tolerance, rollout_mazes=mazes if args.rollouts else None, seed=args.seed, progress=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return cli("relu_removal", __doc__, _add_arguments, _run_from_args, argv)
-
+ANALYSIS = Analysis(
+    name="relu_removal",
+    question="How much of the policy is linear once the ReLUs are gone?",
+    run=run,
+    select=every_open_cell,  # every state a policy can be in
+    options=(
+        Option("tolerance", 0.05, "mean KL (nats) the greedy restoration aims for"),
+        Option("rollouts", False, "also compare rollout success, original vs every ReLU removed"),
+    ),
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(ANALYSIS))

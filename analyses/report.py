@@ -1,93 +1,157 @@
 """The main job: every analysis on one checkpoint over a few mazes, as a browsable report.
 
-    python -m analyses.report [--checkpoint NAME_OR_PATH] [--mazes 8] [--out out/report]
+    python -m analyses.report [--checkpoint NAME_OR_PATH] [--mazes 8] [--only NAME ...]
 
-Writes one folder per analysis (``result.json``, ``arrays.npz``, figures as HTML) and an
-``index.html`` linking them with each analysis's summary.
+Runs each analysis of ``analyses.ANALYSES`` with its quick settings on the inputs it selects
+from the same mazes; writes one folder per analysis (``result.json``, ``arrays.npz``,
+figures as HTML) and an ``index.html`` linking them with each analysis's summary. For other
+settings, run an analysis alone: ``python -m analyses.<name> --help``.
 """
 
 from __future__ import annotations
 
+import argparse
 import html
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal, trajectory_view
-from analyses.common import base_parser, decision_points, load_model_and_mazes
+from analyses import ANALYSES, load
+from analyses.cli import add_option, common_parser, model_and_mazes
+from analyses.result import CheckpointRef
+from analyses.spec import Analysis
 from hooked_impala.files import write_atomically
-from hooked_impala.maze.vector_field import vector_field_cells
+from hooked_impala.maze import Maze
 
 
-def analyses_to_run(model, mazes, args):
-    """(name, question, thunk) per analysis, in report order."""
-    points = decision_points(mazes)
-    cells = [m.with_mouse(c) for m in mazes[: max(1, len(mazes) // 2)] for c in vector_field_cells(m)]
-    return [
-        ("cheese_vector", "What does subtracting the cheese vector do at the decision square?",
-         lambda: cheese_vector.run(model, mazes, rollout_max_steps=args.max_steps, seed=args.seed)),
-        ("channel_attribution", "Which channels push toward the cheese, which toward the top right?",
-         lambda: channel_attribution.run(model, mazes, ig_steps=args.ig_steps, seed=args.seed)),
-        ("jacobian_svd", "Which directions of the cheese-vector layer move the decision most?",
-         lambda: jacobian_svd.run(model, [p.maze for p in points])),
-        ("relu_removal", "How much of the policy is linear once the ReLUs are gone?",
-         lambda: relu_removal.run(model, cells, tolerance=args.tolerance, seed=args.seed)),
-        ("trajectory_view", "What do the channels do along one episode?",
-         lambda: trajectory_view.run(model, mazes, max_steps=args.max_steps, seed=args.seed)),
-    ]
+@dataclass(frozen=True)
+class Section:
+    analysis: Analysis
+    summary: str
+    files: list[Path]
+    seconds: float
 
 
-def index_page(checkpoint: dict, sections: list[tuple[str, str, str, list[Path], float]], mazes, seconds: float) -> str:
+def index_page(
+    checkpoint: CheckpointRef, sections: Sequence[Section], mazes: Sequence[Maze], seconds: float
+) -> str:
+    seeds = ", ".join(str(m.seed) for m in mazes)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>hooked-impala report</title>",
         "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;line-height:1.4}"
-        "pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}h2{border-bottom:1px solid #ccc}</style></head><body>",
+        "pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}"
+        "h2{border-bottom:1px solid #ccc}</style></head><body>",
         "<h1>hooked-impala report</h1>",
-        f"<p>Checkpoint <b>{html.escape(str(checkpoint['name']))}</b> (sha256 <code>{html.escape(str(checkpoint['sha256']))}</code>); "
-        f"{len(mazes)} {html.escape(mazes[0].distribution_mode)} mazes with a decision square and the cheese outside the top-right 5×5 "
-        f"(seeds {', '.join(str(m.seed) for m in mazes)}); {seconds:.0f} s.</p>",
+        f"<p>Checkpoint <b>{html.escape(checkpoint.name)}</b> (sha256 "
+        f"<code>{html.escape(str(checkpoint.sha256))}</code>); {len(mazes)} "
+        f"{html.escape(mazes[0].distribution_mode)} mazes with a decision square and the cheese "
+        f"outside the top-right 5×5 (seeds {seeds}); {seconds:.0f} s.</p>",
     ]
-    for name, question, summary, files, took in sections:
-        links = " · ".join(f"<a href='{name}/{p.name}'>{p.name}</a>" for p in files)
-        parts += [f"<h2>{name}</h2>", f"<p><i>{html.escape(question)}</i> ({took:.1f} s)</p>", f"<pre>{html.escape(summary)}</pre>", f"<p>{links}</p>"]
+    for s in sections:
+        name = s.analysis.name
+        links = " · ".join(f"<a href='{name}/{p.name}'>{p.name}</a>" for p in s.files)
+        parts += [
+            f"<h2>{name}</h2>",
+            f"<p><i>{html.escape(s.analysis.question)}</i> ({s.seconds:.1f} s)</p>",
+            f"<pre>{html.escape(s.summary)}</pre>",
+            f"<p>{links}</p>",
+        ]
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = base_parser("report", __doc__)
-    parser.set_defaults(mazes=8)
-    parser.add_argument("--max-steps", type=int, default=256, help="rollout step limit (default: %(default)s)")
-    parser.add_argument("--ig-steps", type=int, default=256, help="integrated-gradients points (default: %(default)s)")
-    parser.add_argument("--tolerance", type=float, default=0.05, help="ReLU restoration tolerance, mean KL (default: %(default)s)")
-    parser.add_argument("--only", nargs="+", help="run only these analyses")
+def parse_overrides(
+    settings: Sequence[str], analyses: Sequence[Analysis]
+) -> dict[str, dict[str, Any]]:
+    """``["channel_attribution.ig_steps=64", ...]`` ->
+    ``{"channel_attribution": {"ig_steps": 64}}``, each value parsed as its option's
+    command-line flag would parse it."""
+    by_name = {a.name: a for a in analyses}
+    overrides: dict[str, dict[str, Any]] = {}
+    for setting in settings:
+        target, _, text = setting.partition("=")
+        name, _, option_name = target.partition(".")
+        analysis = by_name.get(name)
+        options = {o.name: o for o in analysis.options} if analysis else {}
+        if not text or option_name not in options:
+            known = [f"{a.name}.{o.name}" for a in analyses for o in a.options]
+            raise ValueError(
+                f"--set {setting!r}: expected NAME.OPTION=VALUE with NAME.OPTION one of {known}"
+            )
+        option = options[option_name]
+        if isinstance(option.default, bool):  # --x / --no-x
+            args = [
+                option.flag if text.lower() in ("1", "true", "yes") else "--no-" + option.flag[2:]
+            ]
+        else:  # one value, or comma-separated values for a many-valued option
+            args = [option.flag, *text.split(",")]
+        parser = argparse.ArgumentParser(
+            prog=f"--set {target}", exit_on_error=False, add_help=False
+        )
+        add_option(parser, option)
+        try:
+            parsed = parser.parse_args(args)
+        except (argparse.ArgumentError, SystemExit) as err:  # 3.11 still exits on bad choices
+            raise ValueError(f"--set {setting!r}: {err}") from None
+        overrides.setdefault(name, {})[option_name] = getattr(parsed, option.name)
+    return overrides
+
+
+def main(argv: Sequence[str] | None = None, analyses: Sequence[Analysis] | None = None) -> int:
+    """The report over ``analyses`` (default: every analysis of ``analyses.ANALYSES``)."""
+    analyses = list(analyses) if analyses is not None else load(ANALYSES)
+    names = [a.name for a in analyses]
+    parser = common_parser("python -m analyses.report", __doc__, mazes=8)
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=names,
+        metavar="NAME",
+        help=f"run only these analyses ({', '.join(names)})",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME.OPTION=VALUE",
+        help="override an analysis option, e.g. channel_attribution.ig_steps=64",
+    )
     args = parser.parse_args(argv)
-    if args.mazes < 2:
-        parser.error(f"--mazes must be at least 2 (the cheese vector transfers between mazes), got {args.mazes}")
+    try:
+        overrides = parse_overrides(args.set, analyses)
+    except ValueError as err:
+        parser.error(str(err))
+    chosen = [a for a in analyses if not args.only or a.name in args.only]
+    needed = max(a.min_mazes for a in chosen)
+    if args.mazes < needed:
+        parser.error(
+            f"--mazes must be at least {needed} for "
+            f"{[a.name for a in chosen if a.min_mazes == needed]}"
+        )
+    out = args.out or Path("out/report")
     started = time.perf_counter()
-    loaded = load_model_and_mazes(args)
+    loaded = model_and_mazes(args)
     if loaded is None:
         return 1
     model, mazes = loaded
-    out = args.out or Path("out/report")
-    plan = analyses_to_run(model, mazes, args)
-    unknown = sorted(set(args.only or ()) - {name for name, _, _ in plan})
-    if unknown:
-        parser.error(f"--only: unknown analyses {unknown}; choose from {[name for name, _, _ in plan]}")
-    print(f"checkpoint {model.checkpoint.name}; mazes {[m.seed for m in mazes]}")
+    checkpoint = CheckpointRef.of(model)
+    print(f"checkpoint {checkpoint.name}; mazes {[m.seed for m in mazes]}")
     sections = []
-    for name, question, thunk in plan:
-        if args.only and name not in args.only:
-            continue
+    for analysis in chosen:
         t = time.perf_counter()
-        result = thunk()
-        files = result.save(out / name)
-        summary = result.summary()
-        sections.append((name, question, summary, files, time.perf_counter() - t))
-        print(f"\n== {name} ({time.perf_counter() - t:.1f} s)\n{summary}", flush=True)
-    checkpoint = {"name": model.checkpoint.name, "sha256": model.checkpoint.sha256}
-    index = write_atomically(out / "index.html", index_page(checkpoint, sections, mazes, time.perf_counter() - started))
+        options = overrides.get(analysis.name, {})
+        result = analysis.run_on_mazes(model, mazes, seed=args.seed, quick=True, **options)
+        files = result.save(out / analysis.name)
+        sections.append(Section(analysis, result.summary(), files, time.perf_counter() - t))
+        print(
+            f"\n== {analysis.name} ({sections[-1].seconds:.1f} s)\n{sections[-1].summary}",
+            flush=True,
+        )
+    page = index_page(checkpoint, sections, mazes, time.perf_counter() - started)
+    index = write_atomically(out / "index.html", page)
     print(f"\nwrote {index}")
     return 0
 

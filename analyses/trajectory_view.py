@@ -7,27 +7,35 @@ channel's value at a step is its maximum over positions (conv hooks) or the unit
 (vector hooks). The HTML embeds circuitsvis's JavaScript (``RenderedHTML.local_src``), so it
 renders offline.
 
-    python -m analyses.trajectory_view --hooks embedder.block2.res1.resadd_out embedder.block3.res2.resadd_out
+    python -m analyses.trajectory_view --hooks embedder.block2.res1.resadd_out \
+embedder.block3.res2.resadd_out
 """
 
 from __future__ import annotations
 
-import argparse
+import html
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
+from circuitsvis.activations import text_neuron_activations
 
-from analyses.common import DEFAULT_LAYER, AnalysisResult, checkpoint_metadata, cli
+from analyses import cli
+from analyses.inputs import DEFAULT_LAYER
+from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.spec import Analysis, Option
 from hooked_impala.actions import movement_of_action
-from hooked_impala.files import write_atomically
 from hooked_impala.maze import Maze
 from hooked_impala.model import HookedImpala
+from hooked_impala.policy import rollout
 
-DEFAULT_HOOKS = (DEFAULT_LAYER, "embedder.block2.res2.resadd_out", "embedder.block3.res2.resadd_out")
+DEFAULT_HOOKS = (
+    DEFAULT_LAYER,
+    "embedder.block2.res2.resadd_out",
+    "embedder.block3.res2.resadd_out",
+)
 
 
 def channel_values(activation: torch.Tensor) -> torch.Tensor:
@@ -35,7 +43,7 @@ def channel_values(activation: torch.Tensor) -> torch.Tensor:
     return activation.flatten(2).amax(-1) if activation.ndim == 4 else activation
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrajectoryViewResult(AnalysisResult):
     """One episode with per-step channel values.
 
@@ -46,71 +54,103 @@ class TrajectoryViewResult(AnalysisResult):
         reached_cheese: whether the episode got the cheese.
     """
 
-    tokens: list[str] = None
-    activations: torch.Tensor = None
-    hooks: list[str] = None
-    reached_cheese: bool = False
+    tokens: list[str]
+    activations: torch.Tensor
+    hooks: list[str]
+    reached_cheese: bool
 
     def numbers(self) -> dict:
-        return {"steps": len(self.tokens), "reached_cheese": self.reached_cheese, "hooks": self.hooks}
+        return {
+            "steps": len(self.tokens),
+            "reached_cheese": self.reached_cheese,
+            "hooks": self.hooks,
+        }
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"activations": self.activations.numpy()}
 
     def html(self) -> str:
         """The circuitsvis view as a standalone page with its JavaScript inlined."""
-        from circuitsvis.activations import text_neuron_activations
-
         view = text_neuron_activations(
-            tokens=self.tokens, activations=self.activations, first_dimension_name="Hook",
-            second_dimension_name="Channel", first_dimension_labels=self.hooks,
+            tokens=self.tokens,
+            activations=self.activations,
+            first_dimension_name="Hook",
+            second_dimension_name="Channel",
+            first_dimension_labels=self.hooks,
         )
-        title = f"Trajectory of {self.metadata.get('checkpoint', {}).get('name')} on maze seed {self.metadata.get('maze_seed')}"
-        return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h3>{title}</h3>{view.local_src}</body></html>"
+        seeds = ", ".join(str(s) for s in self.metadata.maze_seeds)
+        title = html.escape(f"Trajectory of {self.metadata.checkpoint.name} on maze seed {seeds}")
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{title}</title></head>"
+            f"<body><h3>{title}</h3>{view.local_src}</body></html>"
+        )
 
-    def save(self, out_dir):
-        written = super().save(out_dir)
-        written.append(write_atomically(Path(out_dir) / "trajectory.html", self.html()))
-        return written
+    def pages(self) -> dict[str, str]:
+        return {"trajectory.html": self.html()}
 
     def summary(self) -> str:
         outcome = "reached the cheese" if self.reached_cheese else "did not reach the cheese"
         return f"Trajectory view: {len(self.tokens)} steps ({outcome}); hooks {self.hooks}"
 
 
-def run(model: HookedImpala, inputs: Sequence[Maze], hooks: Sequence[str] = DEFAULT_HOOKS, max_steps: int = 128, seed: int = 0, progress: bool = False) -> TrajectoryViewResult:
+def run(
+    model: HookedImpala,
+    inputs: Sequence[Maze],
+    *,
+    hooks: Sequence[str] = DEFAULT_HOOKS,
+    max_steps: int = 128,
+    seed: int = 0,
+    progress: bool = False,
+) -> TrajectoryViewResult:
     """Roll the policy out on the first maze of ``inputs`` and collect per-step channel values."""
     mazes = list(inputs)
     if not mazes or not isinstance(mazes[0], Maze):
         raise ValueError("trajectory_view needs at least one Maze")
     hooks = [model.resolve_hook_name(h) for h in hooks]
-    from hooked_impala.maze.rollout import rollout
-
-    episode = rollout(model, mazes[:1], mazes[0].distribution_mode, max_steps=max_steps, seed=seed, keep_observations=True, progress=progress).episodes[0]
+    episode = rollout(
+        model, mazes[:1], max_steps=max_steps, seed=seed, keep_observations=True, progress=progress
+    ).episodes[0]
     with torch.no_grad():
-        _, cache = model.run_with_cache(torch.from_numpy(episode.observations).to(model.device), names_filter=hooks)
+        _, cache = model.run_with_cache(
+            torch.from_numpy(episode.observations).to(model.device), names_filter=hooks
+        )
     values = [channel_values(cache[h]).cpu() for h in hooks]
     width = max(v.shape[1] for v in values)
-    padded = torch.stack([torch.nn.functional.pad(v, (0, width - v.shape[1])) for v in values], dim=1)
-    tokens = [f"t={t} {movement_of_action(a).name} {cell}" for t, (a, cell) in enumerate(zip(episode.actions, episode.cells))]
+    padded = torch.stack(
+        [torch.nn.functional.pad(v, (0, width - v.shape[1])) for v in values], dim=1
+    )
+    tokens = [
+        f"t={t} {movement_of_action(a).name} {cell}"
+        for t, (a, cell) in enumerate(zip(episode.actions, episode.cells))
+    ]
     return TrajectoryViewResult(
-        metadata={"analysis": "trajectory_view", "checkpoint": checkpoint_metadata(model), "hooks": hooks, "maze_seed": mazes[0].seed, "seed": seed, "max_steps": max_steps, "reduction": "max over positions"},
-        tokens=tokens, activations=padded, hooks=hooks, reached_cheese=episode.reached_cheese,
+        metadata=RunMetadata(
+            analysis="trajectory_view",
+            checkpoint=CheckpointRef.of(model),
+            hooks=tuple(hooks),
+            seed=seed,
+            maze_seeds=(mazes[0].seed,),
+            parameters={"max_steps": max_steps, "reduction": "max over positions"},
+        ),
+        tokens=tokens,
+        activations=padded,
+        hooks=hooks,
+        reached_cheese=episode.reached_cheese,
     )
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hooks", nargs="+", default=list(DEFAULT_HOOKS))
-    parser.add_argument("--max-steps", type=int, default=128)
-
-
-def _run_from_args(model, mazes, args) -> TrajectoryViewResult:
-    return run(model, mazes, args.hooks, args.max_steps, args.seed, progress=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return cli("trajectory_view", __doc__, _add_arguments, _run_from_args, argv)
-
+ANALYSIS = Analysis(
+    name="trajectory_view",
+    question="What do the channels do along one episode?",
+    run=run,
+    select=list,  # the first maze is played
+    options=(
+        Option("hooks", list(DEFAULT_HOOKS), "hooks shown (the view's first drop-down)", many=True),
+        Option("max_steps", 128, "episode step limit"),
+    ),
+    quick={"max_steps": 48},
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(ANALYSIS))

@@ -13,24 +13,27 @@ from __future__ import annotations
 import argparse
 
 import torch
+from timing import median_seconds
 
-from analyses.common import DEFAULT_LAYER, decision_points, select_mazes
+from analyses.inputs import DEFAULT_LAYER, select_mazes
 from analyses.jacobian_svd import jacobians
 from hooked_impala import HookedImpala, ImpalaConfig
-from hooked_impala.maze import observe
-from hooked_impala.runtime import keep_freed_memory
-from timing import median_seconds
+from hooked_impala.maze import decision_points, observe
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--observations", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    keep_freed_memory()
     points = decision_points(select_mazes(args.observations, "easy"))
     obs = torch.from_numpy(observe([p.maze for p in points]))
-    print(f"{len(obs)} observations, median of {args.repeats}, torch threads {torch.get_num_threads()}")
+    print(
+        f"{len(obs)} observations, median of {args.repeats}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     for scale in (1, 4):
         torch.manual_seed(0)
         model = HookedImpala(ImpalaConfig.from_scale(scale)).eval()

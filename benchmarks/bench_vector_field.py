@@ -17,12 +17,11 @@ import argparse
 
 import numpy as np
 import torch
+from timing import median_seconds
 
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.maze import Maze, MazeRenderer
-from hooked_impala.maze.vector_field import vector_field, vector_field_cells
-from hooked_impala.runtime import keep_freed_memory
-from timing import median_seconds
+from hooked_impala.policy import vector_field, vector_field_cells
 
 
 def straightforward(model: HookedImpala, maze: Maze, seed: int) -> np.ndarray:
@@ -30,7 +29,9 @@ def straightforward(model: HookedImpala, maze: Maze, seed: int) -> np.ndarray:
 
     frames = []
     for cell in vector_field_cells(maze):
-        env = ProcgenGym3Env(num=1, env_name="maze", distribution_mode="hard", start_level=seed, num_levels=1)
+        env = ProcgenGym3Env(
+            num=1, env_name="maze", distribution_mode="hard", start_level=seed, num_levels=1
+        )
         env.callmethod("set_state", [maze.with_mouse(cell).to_state()])
         frames.append(env.observe()[1]["rgb"][0])
         env.close()
@@ -39,15 +40,19 @@ def straightforward(model: HookedImpala, maze: Maze, seed: int) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    keep_freed_memory()
     maze = Maze.from_seed(args.seed, distribution_mode="hard")
     cells = vector_field_cells(maze)
     renderer = MazeRenderer()
-    print(f"hard seed {args.seed}: {len(cells)} cells, median of {args.repeats}, torch threads {torch.get_num_threads()}")
+    print(
+        f"hard seed {args.seed}: {len(cells)} cells, median of {args.repeats}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     for scale in (1, 4):
         torch.manual_seed(0)
         model = HookedImpala(ImpalaConfig.from_scale(scale)).eval()
@@ -56,7 +61,9 @@ def main() -> None:
         with torch.no_grad():
             bare = median_seconds(lambda: model(obs), args.repeats)
         timed = median_seconds(lambda: vector_field(model, maze, renderer=renderer), args.repeats)
-        naive = median_seconds(lambda: straightforward(model, maze, args.seed), max(1, args.repeats // 2))
+        naive = median_seconds(
+            lambda: straightforward(model, maze, args.seed), max(1, args.repeats // 2)
+        )
         assert np.allclose(straightforward(model, maze, args.seed), field.probs, atol=1e-6)
         print(
             f"s={scale}: bare forward {bare * 1e3:7.1f} ms | vector_field {timed * 1e3:7.1f} ms "

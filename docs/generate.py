@@ -2,11 +2,12 @@
 
     python docs/generate.py [--checkpoint model_160022528] [--mazes 6]
 
-Runs every analysis (small settings) and the maze-layer examples on a checkpoint found
-through the normal checkpoint resolution (CI points ``$HOOKED_IMPALA_HOME`` at the shared
-checkpoints), and writes under ``docs/generated/``: one plotly ``<div>`` per figure
-(``*.div.html``, without plotly.js), each analysis's printed summary (``summary.txt``),
-the hook tables, and ``docs/assets/plotly.min.js`` (the one copy of plotly.js the site
+Runs every analysis of ``analyses.ANALYSES`` (its quick settings) and the maze-layer
+examples on a checkpoint found through the normal checkpoint resolution (CI points
+``$HOOKED_IMPALA_HOME`` at the shared checkpoints), and writes under ``docs/generated/``: one
+plotly ``<div>`` per figure (``*.div.html``, without plotly.js), each analysis's printed
+summary (``summary.txt``), the hook tables; each analysis's extra pages under
+``docs/assets/``, and ``docs/assets/plotly.min.js`` (the one copy of plotly.js the site
 loads). ``docs/hooks.py`` puts them into the pages at build time.
 """
 
@@ -18,37 +19,45 @@ import sys
 import time
 from pathlib import Path
 
+import plotly.graph_objects as go
+import plotly.offline
 import torch
+from plotly.subplots import make_subplots
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
-from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal, trajectory_view  # noqa: E402
-from analyses.common import decision_points, select_mazes  # noqa: E402
+from analyses import ANALYSES, load  # noqa: E402
+from analyses.inputs import select_mazes  # noqa: E402
+from analyses.result import AnalysisResult  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
 from hooked_impala.files import write_atomically  # noqa: E402
-from hooked_impala.maze import MazeRenderer, decision_square  # noqa: E402
-from hooked_impala.maze.vector_field import vector_field, vector_field_cells  # noqa: E402
-from hooked_impala.runtime import keep_freed_memory  # noqa: E402
+from hooked_impala.maze import Maze, MazeRenderer, decision_square  # noqa: E402
+from hooked_impala.policy import vector_field, vector_field_cells  # noqa: E402
 
 
-def write_figure(out: Path, name: str, fig) -> None:
-    write_atomically(out / f"{name}.div.html", fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%"))
+def write_figure(out: Path, name: str, fig: go.Figure) -> None:
+    write_atomically(
+        out / f"{name}.div.html",
+        fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%"),
+    )
 
 
-def write_result(out: Path, name: str, result) -> None:
+def write_result(out: Path, name: str, result: AnalysisResult) -> None:
     for fig_name, fig in result.figures().items():
         write_figure(out / name, fig_name, fig)
     write_atomically(out / name / "summary.txt", result.summary() + "\n")
+    for page, content in result.pages().items():  # standalone views the pages link to
+        write_atomically(DOCS / "assets" / page, content)
 
 
-def observation_strip(maze, renderer):
+def observation_strip(maze: Maze, renderer: MazeRenderer) -> go.Figure:
     """procgen's frames of a maze, the maze edited (cheese to the top right), the mouse moved."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     edited = maze.with_cheese(maze.top_right_cell)
-    far = max(vector_field_cells(edited), key=lambda c: abs(c[0] - maze.start_cell[0]) + abs(c[1] - maze.start_cell[1]))
+    far = max(
+        vector_field_cells(edited),
+        key=lambda c: abs(c[0] - maze.start_cell[0]) + abs(c[1] - maze.start_cell[1]),
+    )
     mazes = [maze, edited, edited.with_mouse(far)]
     titles = [f"seed {maze.seed}", f"cheese -> {maze.top_right_cell}", f"mouse -> {far}"]
     frames = renderer.observe(mazes)
@@ -71,16 +80,15 @@ def hook_table() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--checkpoint", default="model_160022528")
     parser.add_argument("--mazes", type=int, default=6)
     parser.add_argument("--out", type=Path, default=DOCS / "generated")
     args = parser.parse_args(argv)
-    keep_freed_memory()
     torch.manual_seed(0)
     started = time.perf_counter()
-    import plotly.offline
-
     write_atomically(DOCS / "assets" / "plotly.min.js", plotly.offline.get_plotlyjs())
     shutil.rmtree(args.out, ignore_errors=True)
     out = args.out
@@ -88,24 +96,23 @@ def main(argv: list[str] | None = None) -> int:
 
     model = load_pretrained(args.checkpoint)
     with MazeRenderer() as renderer:
-        mazes = select_mazes(args.mazes, "easy", renderer=renderer)
+        mazes = select_mazes(args.mazes, renderer=renderer)
         maze = mazes[0]
-        field = vector_field(model, maze, renderer=renderer, label=f"{model.checkpoint.name}, easy seed {maze.seed}")
+        field = vector_field(
+            model, maze, renderer=renderer, label=f"{model.checkpoint.name}, easy seed {maze.seed}"
+        )
         write_figure(out / "maze", "vector_field", field.figure())
         write_figure(out / "maze", "observations", observation_strip(maze, renderer))
         ds = decision_square(maze)
-        write_atomically(out / "maze" / "summary.txt", f"seed {maze.seed}: maze size {maze.maze_size}, mouse {maze.mouse}, cheese {maze.cheese}, decision square {ds}, {len(vector_field_cells(maze))} vector-field cells\n")
+        write_atomically(
+            out / "maze" / "summary.txt",
+            f"seed {maze.seed}: maze size {maze.maze_size}, mouse {maze.mouse}, "
+            f"cheese {maze.cheese}, decision square {ds}, "
+            f"{len(vector_field_cells(maze))} vector-field cells\n",
+        )
 
-    points = decision_points(mazes)
-    write_result(out, "cheese_vector", cheese_vector.run(model, mazes, rollout_max_steps=128))
-    write_result(out, "channel_attribution", channel_attribution.run(model, mazes, ig_steps=128))
-    write_result(out, "jacobian_svd", jacobian_svd.run(model, [p.maze for p in points]))
-    cells = [m.with_mouse(c) for m in mazes[:2] for c in vector_field_cells(m)]
-    write_result(out, "relu_removal", relu_removal.run(model, cells, tolerance=0.05))
-    trajectory = trajectory_view.run(model, mazes, max_steps=48)
-    write_atomically(out / "trajectory_view" / "summary.txt", trajectory.summary() + "\n")
-    (DOCS / "assets").mkdir(exist_ok=True)
-    write_atomically(DOCS / "assets" / "trajectory.html", trajectory.html())
+    for analysis in load(ANALYSES):
+        write_result(out, analysis.name, analysis.run_on_mazes(model, mazes, quick=True))
     print(f"generated docs figures in {time.perf_counter() - started:.0f} s under {out}")
     return 0
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal
-from analyses.common import DEFAULT_LAYER, decision_points, select_mazes
+from analyses import channel_attribution, cheese_vector, cli, jacobian_svd, relu_removal
+from analyses.inputs import DEFAULT_LAYER, observations, select_mazes
+from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.spec import Analysis, Option
 from hooked_impala import HookedImpala, ImpalaConfig
-from hooked_impala.maze import MazeRenderer
+from hooked_impala.interventions import add_vector, relu_names, remove_relus
+from hooked_impala.maze import MazeRenderer, decision_points
 
 B3 = "embedder.block3.maxpool_out"
 
@@ -53,8 +57,7 @@ def linear_tail(model: HookedImpala, a: torch.Tensor) -> torch.Tensor:
 
 def test_jacobian_of_relu_free_tail_equals_the_composed_linear_map(obs) -> None:
     model = small_model()
-    hooks = relu_removal.removal_hooks(model, relu_removal.relu_names(model))
-    with model.hooks(fwd_hooks=hooks):
+    with model.hooks(fwd_hooks=remove_relus(model).hooks()):
         J = jacobian_svd.jacobians(model, obs[:2], B3, output="logits")
     with torch.no_grad():
         _, cache = model.run_with_cache(obs[:1], names_filter=[B3])
@@ -76,7 +79,9 @@ def test_jacobian_matches_finite_differences_on_the_real_model(ppo_s1, obs) -> N
     gen = torch.Generator().manual_seed(0)
     # Maze images have flat regions, so max-pools downstream see exact ties, where the
     # derivative is one-sided. A small random offset breaks them.
-    at = cache[DEFAULT_LAYER] + 1e-2 * torch.randn(cache[DEFAULT_LAYER].shape, generator=gen, dtype=torch.float64)
+    at = cache[DEFAULT_LAYER] + 1e-2 * torch.randn(
+        cache[DEFAULT_LAYER].shape, generator=gen, dtype=torch.float64
+    )
     J = jacobian_svd.jacobians(model, x, DEFAULT_LAYER, at=at)
     for i in range(2):
         a = at[i : i + 1]
@@ -84,7 +89,9 @@ def test_jacobian_matches_finite_differences_on_the_real_model(ppo_s1, obs) -> N
         eps = 1e-7  # small, so no ReLU or max-pool kink lies within eps of the point
 
         def f(act):
-            return model.run_with_hooks(x[i : i + 1], fwd_hooks=[(DEFAULT_LAYER, lambda _, hook: act)]).movement_log_probs[0]
+            return model.run_with_hooks(
+                x[i : i + 1], fwd_hooks=[(DEFAULT_LAYER, lambda _, hook: act)]
+            ).movement_log_probs[0]
 
         with torch.no_grad():
             fd = (f(a + eps * v) - f(a - eps * v)) / (2 * eps)
@@ -93,7 +100,9 @@ def test_jacobian_matches_finite_differences_on_the_real_model(ppo_s1, obs) -> N
 
 def test_layer_to_layer_jacobian_and_bad_requests(obs) -> None:
     model = small_model()
-    J = jacobian_svd.jacobians(model, obs[:1], "embedder.block3.res2.conv1_out", of_hook="embedder.block3.res2.conv2_out")
+    J = jacobian_svd.jacobians(
+        model, obs[:1], "embedder.block3.res2.conv1_out", of_hook="embedder.block3.res2.conv2_out"
+    )
     w = model.embedder.block3.res2.conv2.weight.detach()
     # conv2_out = conv2(relu(conv1_out)): row for output (c, y, x) has w[c, :, 1, 1] on the
     # centre tap of input (:, y, x), times relu'(conv1_out).
@@ -102,13 +111,15 @@ def test_layer_to_layer_jacobian_and_bad_requests(obs) -> None:
     gate = (cache["embedder.block3.res2.conv1_out"][0] > 0).double()
     C, H, W = gate.shape
     Jr = J[0].reshape(C, H, W, C, H, W)
-    assert torch.allclose(Jr[:, 3, 4, :, 3, 4].double(), w[:, :, 1, 1].double() * gate[:, 3, 4][None, :], atol=1e-6)
+    assert torch.allclose(
+        Jr[:, 3, 4, :, 3, 4].double(), w[:, :, 1, 1].double() * gate[:, 3, 4][None, :], atol=1e-6
+    )
     with pytest.raises(ValueError, match="must come after"):
         jacobian_svd.jacobians(model, obs[:1], DEFAULT_LAYER, of_hook="embedder.block1.conv_out")
     with pytest.raises(ValueError, match="output must be one of"):
         jacobian_svd.jacobians(model, obs[:1], DEFAULT_LAYER, output="probs")
     with pytest.raises(KeyError, match="unknown hook name"):
-        jacobian_svd.run(model, obs[:1], wrt="embedder.block9")
+        jacobian_svd.run(model, obs[:1], layer="embedder.block9")
 
 
 def test_jacobian_svd_result_is_consistent_and_saves(ppo_s1, obs, tmp_path) -> None:
@@ -116,7 +127,9 @@ def test_jacobian_svd_result_is_consistent_and_saves(ppo_s1, obs, tmp_path) -> N
     J = jacobian_svd.jacobians(ppo_s1, obs, DEFAULT_LAYER)
     assert torch.allclose(result.singular_values, torch.linalg.svdvals(J), atol=1e-5)
     assert result.top_vectors.shape == (len(obs), 3, 32, 16, 16)
-    assert torch.allclose(result.top_vectors.flatten(2).norm(dim=-1), torch.ones(len(obs), 3), atol=1e-5)
+    assert torch.allclose(
+        result.top_vectors.flatten(2).norm(dim=-1), torch.ones(len(obs), 3), atol=1e-5
+    )
     assert (result.effective_rank >= 1).all() and (result.effective_rank <= 5).all()
     assert jacobian_svd.effective_rank(torch.tensor([2.0, 2.0, 2.0])).item() == pytest.approx(3.0)
     assert jacobian_svd.effective_rank(torch.tensor([1.0, 0.0])).item() == pytest.approx(1.0)
@@ -125,8 +138,12 @@ def test_jacobian_svd_result_is_consistent_and_saves(ppo_s1, obs, tmp_path) -> N
     assert {"result.json", "arrays.npz", "spectrum.html", "top_vectors.html"} <= names
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["metadata"]["checkpoint"]["name"] == "model_160022528"
-    assert saved["numbers"]["mean_effective_rank"] == pytest.approx(float(result.effective_rank.mean()))
-    assert np.allclose(np.load(tmp_path / "arrays.npz")["singular_values"], result.singular_values.numpy())
+    assert saved["numbers"]["mean_effective_rank"] == pytest.approx(
+        float(result.effective_rank.mean())
+    )
+    assert np.allclose(
+        np.load(tmp_path / "arrays.npz")["singular_values"], result.singular_values.numpy()
+    )
 
 
 # --- ReLU removal ---------------------------------------------------------------------------
@@ -135,13 +152,16 @@ def test_jacobian_svd_result_is_consistent_and_saves(ppo_s1, obs, tmp_path) -> N
 def test_removing_no_relu_changes_nothing(obs) -> None:
     model = small_model()
     with torch.no_grad():
-        assert torch.equal(model.run_with_hooks(obs, fwd_hooks=relu_removal.removal_hooks(model, [])).logits, model(obs).logits)
-    assert len(relu_removal.relu_names(model)) == 14
+        assert torch.equal(
+            model.run_with_hooks(obs, fwd_hooks=remove_relus(model, []).hooks()).logits,
+            model(obs).logits,
+        )
+    assert len(relu_names(model)) == 14
 
 
 def test_removing_all_relus_makes_the_tail_affine(obs) -> None:
     model = small_model(1)
-    hooks = relu_removal.removal_hooks(model, relu_removal.relu_names(model))
+    hooks = remove_relus(model).hooks()
     with torch.no_grad():
         _, cache = model.run_with_cache(obs[:2], names_filter=[B3])
         a, b = cache[B3][0:1], cache[B3][1:2]
@@ -152,6 +172,7 @@ def test_removing_all_relus_makes_the_tail_affine(obs) -> None:
 
         for t in (-0.5, 0.3, 2.0):
             assert torch.allclose(f(t * a + (1 - t) * b), t * f(a) + (1 - t) * f(b), atol=1e-4)
+
         # With the ReLUs in place, the same check fails: the identity is not vacuous.
         def g(act):
             return model.run_with_hooks(obs[:1], fwd_hooks=[(B3, lambda _, hook: act)]).logits
@@ -176,12 +197,16 @@ def test_relu_removal_on_the_real_agent(ppo_s1, obs, tmp_path) -> None:
     kls = [kl for _, kl in result.restore_order]
     assert kls[-1] <= 0.05 or len(kls) == 14
     # Restoring everything is the original network.
-    assert relu_removal.movement_log_probs(ppo_s1, obs, []).equal(relu_removal.movement_log_probs(ppo_s1, obs))
+    assert relu_removal.movement_log_probs_without(ppo_s1, obs, []).equal(
+        ppo_s1(obs).movement_log_probs
+    )
     again = relu_removal.run(ppo_s1, obs, tolerance=0.05)
     assert again.restore_order == result.restore_order  # reproducible
-    with pytest.raises(ValueError, match="unknown ReLU 'embedder.relu9'"):
-        relu_removal.removal_hooks(ppo_s1, ["embedder.relu9"])
-    assert {"single_relu_kl.html", "greedy_restoration.html"} <= {p.name for p in result.save(tmp_path)}
+    with pytest.raises(ValueError, match="unknown ReLUs \\['embedder.relu9'\\]"):
+        remove_relus(ppo_s1, ["embedder.relu9"])
+    assert {"single_relu_kl.html", "greedy_restoration.html"} <= {
+        p.name for p in result.save(tmp_path)
+    }
 
 
 # --- channel attribution --------------------------------------------------------------------
@@ -192,7 +217,9 @@ def only_channel_reaches_output(k: int) -> HookedImpala:
     model = small_model(3)
     with torch.no_grad():
         for name, module in model.named_modules():
-            if name.startswith(("embedder.block2.res2", "embedder.block3.res")) and isinstance(module, torch.nn.Conv2d):
+            if name.startswith(("embedder.block2.res2", "embedder.block3.res")) and isinstance(
+                module, torch.nn.Conv2d
+            ):
                 module.weight.zero_()
                 module.bias.zero_()
         conv = model.embedder.block3.conv
@@ -224,7 +251,9 @@ def test_integrated_gradients_are_complete_on_the_real_agent(ppo_s1, mazes, tmp_
     assert result.integrated_gradients.shape == (len(decision_points(mazes)), 32)
     again = channel_attribution.run(ppo_s1, mazes, ig_steps=8, ablation="resample")
     assert torch.equal(again.ablation, result.ablation)  # seeded resampling
-    assert {"channel_attributions.html", "spatial_maps.html"} <= {p.name for p in result.save(tmp_path)}
+    assert {"channel_attributions.html", "spatial_maps.html"} <= {
+        p.name for p in result.save(tmp_path)
+    }
     assert all(p.grad is None for p in ppo_s1.parameters())  # no gradients left on the model
     with pytest.raises(ValueError, match="ablation must be one of"):
         channel_attribution.run(ppo_s1, mazes, ablation="noise")
@@ -240,18 +269,24 @@ def test_subtracting_the_cheese_vector_gives_the_no_cheese_activations(ppo_s1, m
     from hooked_impala.maze import observe
 
     obs = torch.from_numpy(observe([maze]))
-    hook = cheese_vector.addition_hook(DEFAULT_LAYER, vector, -1.0)
-    with torch.no_grad(), ppo_s1.hooks(fwd_hooks=[hook]):
+    with torch.no_grad(), ppo_s1.hooks(fwd_hooks=add_vector(DEFAULT_LAYER, vector, -1.0).hooks()):
         out, cache = ppo_s1.run_with_cache(obs)
     _, clean = ppo_s1.run_with_cache(torch.from_numpy(observe([maze.without_cheese()])))
     assert torch.allclose(cache[DEFAULT_LAYER], no_cheese, atol=1e-5)
-    for name in ("embedder.block3.res2.resadd_out", "embedder.fc_out", "fc_policy_out", "fc_value_out"):
+    for name in (
+        "embedder.block3.res2.resadd_out",
+        "embedder.fc_out",
+        "fc_policy_out",
+        "fc_value_out",
+    ):
         assert torch.allclose(cache[name], clean[name], atol=1e-5), name
     assert vector.abs().max() > 0
 
 
 def test_cheese_vector_sweep(ppo_s1, mazes, tmp_path) -> None:
-    result = cheese_vector.run(ppo_s1, mazes, coeffs=(-1.0, 0.0), rollouts=True, rollout_max_steps=64)
+    result = cheese_vector.run(
+        ppo_s1, mazes, coeffs=(-1.0, 0.0), rollouts=True, rollout_max_steps=64
+    )
     points = decision_points(mazes)
     zero = result.coeffs.index(0.0)
     from hooked_impala.maze import observe
@@ -263,7 +298,9 @@ def test_cheese_vector_sweep(ppo_s1, mazes, tmp_path) -> None:
     assert torch.allclose(result.p_cheese[1, zero], expected, atol=1e-6)
     assert set(result.rollouts) == {"original", "cheese_vector_minus_1"}
     assert result.field is not None and np.abs(result.field.probs).max() > 0
-    assert {"coefficient_sweep.html", "vector_field_diff.html"} <= {p.name for p in result.save(tmp_path)}
+    assert {"coefficient_sweep.html", "vector_field_diff.html"} <= {
+        p.name for p in result.save(tmp_path)
+    }
 
 
 def test_top_right_pair_opens_the_border() -> None:
@@ -280,14 +317,22 @@ def test_top_right_pair_opens_the_border() -> None:
 def test_cli_smoke(shared_checkpoints, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
     for module, extra in (
-        (jacobian_svd, []), (relu_removal, ["--tolerance", "0.1"]),
-        (channel_attribution, ["--ig-steps", "4"]), (cheese_vector, ["--coeffs", "-1", "0", "--no-rollouts"]),
+        (jacobian_svd, []),
+        (relu_removal, ["--tolerance", "0.1"]),
+        (channel_attribution, ["--ig-steps", "4"]),
+        (cheese_vector, ["--coeffs", "-1", "0", "--no-rollouts"]),
     ):
         out = tmp_path / module.__name__
-        assert module.main(["--checkpoint", "model_160022528", "--mazes", "2", "--out", str(out), *extra]) == 0
+        assert (
+            cli.main(
+                module.ANALYSIS,
+                ["--checkpoint", "model_160022528", "--mazes", "2", "--out", str(out), *extra],
+            )
+            == 0
+        )
         assert (out / "result.json").exists()
     with pytest.raises(SystemExit):
-        jacobian_svd.main(["--help"])
+        cli.main(jacobian_svd.ANALYSIS, ["--help"])
 
 
 # --- trajectory view and the report ------------------------------------------------------
@@ -301,11 +346,15 @@ def test_trajectory_view_renders_offline(ppo_s1, mazes, tmp_path) -> None:
     assert 1 <= steps <= 12 and result.activations.shape == (steps, 3, 32)
     assert result.tokens[0].startswith("t=0 ") and str(mazes[0].start_cell) in result.tokens[0]
     # The values are the per-channel maxima of the cached activations.
-    from hooked_impala.maze.rollout import rollout
+    from hooked_impala.policy import rollout
 
-    episode = rollout(ppo_s1, mazes[:1], "easy", max_steps=12, seed=0, keep_observations=True, progress=False).episodes[0]
+    episode = rollout(
+        ppo_s1, mazes[:1], max_steps=12, seed=0, keep_observations=True, progress=False
+    ).episodes[0]
     with torch.no_grad():
-        _, cache = ppo_s1.run_with_cache(torch.from_numpy(episode.observations), names_filter=[DEFAULT_LAYER])
+        _, cache = ppo_s1.run_with_cache(
+            torch.from_numpy(episode.observations), names_filter=[DEFAULT_LAYER]
+        )
     assert torch.allclose(result.activations[:, 0, :], cache[DEFAULT_LAYER].amax((2, 3)))
     files = {p.name: p for p in result.save(tmp_path)}
     page = files["trajectory.html"].read_text()
@@ -313,16 +362,128 @@ def test_trajectory_view_renders_offline(ppo_s1, mazes, tmp_path) -> None:
     assert len(page) > 100_000
 
 
-def test_report_writes_an_index_linking_every_analysis(shared_checkpoints, tmp_path, monkeypatch) -> None:
+def test_report_writes_an_index_linking_every_analysis(
+    shared_checkpoints, tmp_path, monkeypatch
+) -> None:
     from analyses import report
 
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
     out = tmp_path / "report"
-    assert report.main(["--checkpoint", "model_160022528", "--mazes", "2", "--max-steps", "16", "--ig-steps", "8", "--out", str(out)]) == 0
+    quick = [
+        "cheese_vector.rollout_max_steps=16",
+        "channel_attribution.ig_steps=8",
+        "trajectory_view.max_steps=16",
+    ]
+    assert (
+        report.main(
+            ["--checkpoint", "model_160022528", "--mazes", "2", "--set", *quick, "--out", str(out)]
+        )
+        == 0
+    )
     index = (out / "index.html").read_text()
-    for name in ("cheese_vector", "channel_attribution", "jacobian_svd", "relu_removal", "trajectory_view"):
+    for name in (
+        "cheese_vector",
+        "channel_attribution",
+        "jacobian_svd",
+        "relu_removal",
+        "trajectory_view",
+    ):
         assert f"<h2>{name}</h2>" in index
         assert (out / name / "result.json").exists()
         assert f"href='{name}/result.json'" in index
     with pytest.raises(SystemExit):
         report.main(["--mazes", "1"])
+
+
+# --- the list of analyses, the declaration, saving -------------------------------------------
+
+
+@dataclass(kw_only=True)
+class ToyResult(AnalysisResult):
+    value_means: torch.Tensor
+
+    def numbers(self) -> dict:
+        return {"mean_value": float(self.value_means.mean()), "nan_is_not_json": float("nan")}
+
+
+def toy_run(
+    model, inputs, *, scale: float = 1.0, seed: int = 0, progress: bool = False
+) -> ToyResult:
+    obs = observations(inputs).to(model.device)
+    with torch.no_grad():
+        values = model(obs).value * scale
+    meta = RunMetadata(
+        analysis="toy",
+        checkpoint=CheckpointRef.of(model),
+        hooks=(),
+        seed=seed,
+        maze_seeds=tuple(m.seed for m in inputs),
+        parameters={"scale": scale},
+    )
+    return ToyResult(metadata=meta, value_means=values)
+
+
+TOY = Analysis(
+    name="toy",
+    question="What is the value at the start?",
+    run=toy_run,
+    select=list,
+    options=(Option("scale", 1.0, "multiply the value"),),
+    quick={"scale": 2.0},
+)
+
+
+def test_a_new_analysis_needs_only_its_declaration(
+    shared_checkpoints, tmp_path, monkeypatch
+) -> None:
+    from analyses import ANALYSES, load, report
+
+    assert [a.name for a in load()] == list(ANALYSES)  # every listed module declares itself
+    monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
+    out = tmp_path / "report"
+    args = [
+        "--checkpoint",
+        "model_160022528",
+        "--mazes",
+        "2",
+        "--set",
+        "toy.scale=3",
+        "--out",
+        str(out),
+    ]
+    assert report.main(args, analyses=[TOY]) == 0
+    saved = json.loads((out / "toy" / "result.json").read_text())
+    assert (
+        saved["metadata"]["parameters"] == {"scale": 3.0} and saved["metadata"]["analysis"] == "toy"
+    )
+    assert saved["numbers"]["nan_is_not_json"] is None
+    assert "<h2>toy</h2>" in (out / "index.html").read_text()
+    assert (
+        cli.main(
+            TOY,
+            [
+                "--checkpoint",
+                "model_160022528",
+                "--mazes",
+                "2",
+                "--scale",
+                "0",
+                "--out",
+                str(tmp_path / "t"),
+            ],
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "t" / "result.json").read_text())["numbers"]["mean_value"] == 0.0
+    with pytest.raises(SystemExit):
+        report.main(["--set", "toy.colour=3"], analyses=[TOY])
+
+
+def test_save_replaces_the_whole_folder(tiny_model, procgen_obs, tmp_path) -> None:
+    meta = RunMetadata(analysis="toy", checkpoint=CheckpointRef.of(tiny_model), hooks=(), seed=0)
+    out = tmp_path / "result"
+    out.mkdir()
+    (out / "stale_figure.html").write_text("from an earlier run")
+    written = ToyResult(metadata=meta, value_means=torch.zeros(2)).save(out)
+    assert sorted(p.name for p in out.iterdir()) == ["result.json"] == [p.name for p in written]
+    assert [p.name for p in tmp_path.iterdir()] == ["result"]  # no staging folder left behind

@@ -1,0 +1,109 @@
+"""The command line of every analysis: ``python -m analyses.<name> --help``.
+
+The flags every analysis takes (checkpoint, mazes, mode, seeds, output folder) plus one flag
+per declared ``Option``; the checkpoint is loaded, the standard mazes selected, the analysis
+run on the inputs it selects, its summary printed and its files saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from analyses.inputs import select_mazes
+from analyses.spec import Analysis, Option
+from hooked_impala import cli
+from hooked_impala.maze import MazeRenderer
+
+DEFAULT_CHECKPOINT = "standin_s1"  # bundled: the scripts run offline
+
+
+def common_parser(prog: str, description: str, mazes: int) -> argparse.ArgumentParser:
+    """The flags every analysis script and the report take."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=DEFAULT_CHECKPOINT,
+        help="registry name or path (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mazes", type=int, default=mazes, help="number of mazes (default: %(default)s)"
+    )
+    cli.add_mode_argument(parser)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="first level seed to consider (default: %(default)s)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    return parser
+
+
+def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    if isinstance(option.default, bool):
+        parser.add_argument(
+            option.flag,
+            dest=option.name,
+            default=option.default,
+            help=option.help,
+            action=argparse.BooleanOptionalAction,
+        )
+        return
+    kind = option.kind or (type(option.default[0]) if option.many else type(option.default))
+    parser.add_argument(
+        option.flag,
+        dest=option.name,
+        type=kind,
+        default=option.default,
+        choices=option.choices,
+        nargs="+" if option.many else None,
+        help=f"{option.help} (default: %(default)s)",
+    )
+
+
+def model_and_mazes(args: argparse.Namespace):
+    """The checkpoint and the standard mazes the common flags ask for (None: error printed)."""
+    torch.manual_seed(args.seed)
+    model = cli.load_model(args.checkpoint)
+    if model is None:
+        return None
+    with MazeRenderer() as renderer:
+        mazes = select_mazes(args.mazes, args.mode, args.first_seed, renderer=renderer)
+    return model, mazes
+
+
+def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
+    """Parse, load, select, run, print the summary, save."""
+    description = sys.modules[analysis.run.__module__].__doc__ or analysis.question
+    parser = common_parser(f"python -m analyses.{analysis.name}", description, mazes=16)
+    for option in analysis.options:
+        add_option(parser, option)
+    args = parser.parse_args(argv)
+    if args.mazes < analysis.min_mazes:
+        parser.error(
+            f"--mazes must be at least {analysis.min_mazes} for {analysis.name}, got {args.mazes}"
+        )
+    out = args.out or Path("out") / analysis.name
+    loaded = model_and_mazes(args)
+    if loaded is None:
+        return 1
+    options = {o.name: getattr(args, o.name) for o in analysis.options}
+    started = time.perf_counter()
+    try:
+        result = analysis.run_on_mazes(*loaded, seed=args.seed, progress=True, **options)
+    except (ValueError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    written = result.save(out)
+    print(result.summary())
+    print(f"wrote {', '.join(str(p) for p in written)} ({time.perf_counter() - started:.1f} s)")
+    return 0

@@ -1,0 +1,109 @@
+"""Inputs of the analyses: observations from mazes, the standard maze selection, the
+states a policy can be in, and the decision metric.
+
+An analysis's ``inputs`` are uint8 observations ``(N, 64, 64, 3)`` or ``Maze`` values; each
+analysis declares (``Analysis.select``) which inputs it takes from a set of mazes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from jaxtyping import UInt8
+
+from hooked_impala.maze import (
+    DEFAULT_MODE,
+    TOP_RIGHT_5,
+    DecisionPoint,
+    DistributionMode,
+    Maze,
+    MazeRenderer,
+    decision_points,
+    decision_square,
+    mazes_from_seeds,
+)
+from hooked_impala.model import PolicyOutput
+from hooked_impala.policy import vector_field_cells
+
+DEFAULT_LAYER = "embedder.block2.res1.resadd_out"  # the paper's cheese-vector layer
+Inputs = Sequence[Maze] | np.ndarray | torch.Tensor
+
+
+def observations(
+    inputs: Inputs, renderer: MazeRenderer | None = None
+) -> UInt8[torch.Tensor, "n 64 64 3"]:
+    """uint8 ``(N, 64, 64, 3)`` observations of mazes (rendered by procgen) or passed through."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs
+    if isinstance(inputs, np.ndarray):
+        return torch.from_numpy(inputs)
+    items = list(inputs)
+    if not all(isinstance(m, Maze) for m in items):
+        kinds = sorted({type(m).__name__ for m in items})
+        raise TypeError(f"inputs must be observations (tensor/array) or Maze values, got {kinds}")
+    if renderer is not None:
+        return torch.from_numpy(renderer.observe(items))
+    with MazeRenderer() as own:
+        return torch.from_numpy(own.observe(items))
+
+
+def maze_seeds(inputs: Inputs) -> tuple[int, ...]:
+    """The distinct level seeds of maze inputs, in first-seen order (none for observations)."""
+    if isinstance(inputs, (torch.Tensor, np.ndarray)):
+        return ()
+    return tuple(dict.fromkeys(m.seed for m in inputs))
+
+
+def select_mazes(
+    count: int,
+    distribution_mode: DistributionMode = DEFAULT_MODE,
+    first_seed: int = 0,
+    renderer: MazeRenderer | None = None,
+    max_seeds: int = 100_000,
+) -> list[Maze]:
+    """The first ``count`` levels from ``first_seed`` that have a decision square and the
+    cheese outside the top-right 5×5 region: the mazes where the two goals disagree, as in
+    the behavioural studies."""
+    chosen: list[Maze] = []
+    seed = first_seed
+    while len(chosen) < count:
+        if seed - first_seed > max_seeds:
+            raise ValueError(
+                f"only {len(chosen)} of {count} mazes qualify among seeds {first_seed}..{seed}"
+            )
+        batch = mazes_from_seeds(range(seed, seed + 4 * count), distribution_mode, renderer)
+        seed += 4 * count
+        for maze in batch:
+            if decision_square(maze) is None or maze.cheese in set(TOP_RIGHT_5.cells(maze)):
+                continue
+            chosen.append(maze)
+            if len(chosen) == count:
+                break
+    return chosen
+
+
+def every_open_cell(mazes: Sequence[Maze]) -> list[Maze]:
+    """Each maze with the mouse on each of its vector-field cells: the states a policy can
+    be in."""
+    return [m.with_mouse(c) for m in mazes for c in vector_field_cells(m)]
+
+
+def at_decision_squares(mazes: Sequence[Maze]) -> list[Maze]:
+    """The mazes that have a decision square, with the mouse on it."""
+    return [p.maze for p in decision_points(mazes)]
+
+
+def decision_metric(points: Sequence[DecisionPoint]) -> Callable[[PolicyOutput], torch.Tensor]:
+    """``output -> (N,)``: log P(cheese-ward move) − log P(top-right-ward move) per point."""
+    cheese = torch.tensor([int(p.cheese_move) for p in points])
+    top = torch.tensor([int(p.top_right_move) for p in points])
+
+    def metric(output: PolicyOutput) -> torch.Tensor:
+        log_probs = output.movement_log_probs
+        rows = torch.arange(log_probs.shape[0], device=log_probs.device)
+        device = log_probs.device
+        return log_probs[rows, cheese.to(device)] - log_probs[rows, top.to(device)]
+
+    return metric

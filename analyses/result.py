@@ -1,0 +1,132 @@
+"""What every analysis returns: a result with typed run metadata, four views of itself
+(``numbers()`` JSON, ``arrays()`` NPZ, ``figures()`` plotly, ``summary()`` text), optional
+extra pages, and ``save(dir)``, which writes them all or nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from hooked_impala.files import write_atomically
+from hooked_impala.maze import Region
+from hooked_impala.model import HookedImpala
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointRef:
+    """Which weights produced a result (``name`` is "(in-memory model)" for an unsaved one)."""
+
+    name: str
+    sha256: str | None
+
+    @classmethod
+    def of(cls, model: HookedImpala) -> CheckpointRef:
+        record = model.checkpoint
+        if record is None:
+            return cls(name="(in-memory model)", sha256=None)
+        return cls(name=record.name, sha256=record.sha256)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunMetadata:
+    """How a result was made: the analysis, the weights, the hooks it read or wrote, the
+    seed, the maze seeds of its inputs (empty for raw observations) and its parameters."""
+
+    analysis: str
+    checkpoint: CheckpointRef
+    hooks: tuple[str, ...]
+    seed: int | None
+    maze_seeds: tuple[int, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return to_jsonable(asdict(self))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for tensors, arrays, numpy scalars, enums and regions. Non-finite
+    floats become None (``NaN`` is not JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return to_jsonable(value.item())
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, Region):
+        return str(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(kw_only=True)
+class AnalysisResult:
+    """Base of every analysis result; subclasses are keyword-only dataclasses with required
+    fields and override the views they have."""
+
+    metadata: RunMetadata
+
+    def numbers(self) -> dict[str, Any]:
+        return {}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def figures(self) -> dict[str, go.Figure]:
+        return {}
+
+    def pages(self) -> dict[str, str]:
+        """Extra standalone HTML pages by file name (e.g. an interactive view)."""
+        return {}
+
+    def summary(self) -> str:
+        return json.dumps(to_jsonable(self.numbers()), indent=2)
+
+    def save(self, out_dir: str | Path) -> list[Path]:
+        """Write ``result.json`` (metadata + numbers), ``arrays.npz``, ``<figure>.html`` (plotly
+        embedded, no CDN) and the extra pages into ``out_dir``.
+
+        All files are written into a fresh sibling folder that then replaces ``out_dir``, so
+        the folder holds either the previous result or this one, never a mix."""
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            names = self._write_into(staging)
+            if out.exists():
+                shutil.rmtree(out)
+            staging.rename(out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return [out / name for name in names]
+
+    def _write_into(self, folder: Path) -> list[str]:
+        document = {"metadata": self.metadata.to_json(), "numbers": to_jsonable(self.numbers())}
+        files = {"result.json": json.dumps(document, indent=2, allow_nan=False)}
+        arrays = {k: np.asarray(v) for k, v in self.arrays().items()}
+        if arrays:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)
+            files["arrays.npz"] = buffer.getvalue()
+        for name, fig in self.figures().items():
+            files[f"{name}.html"] = fig.to_html(include_plotlyjs=True, full_html=True)
+        files.update(self.pages())
+        for name, content in files.items():
+            write_atomically(folder / name, content)
+        return list(files)

@@ -1,0 +1,72 @@
+"""How an analysis declares itself: its name, the question it answers, how it chooses its
+inputs from a set of mazes, its options (which become command-line flags) and the small
+settings the report and the docs run it with.
+
+Every analysis module defines ``ANALYSIS = Analysis(...)`` next to its ``run``, and
+``analyses/__init__.py`` lists the module. The command line (``analyses.cli``), the report
+and the docs loop over that list, so a new analysis is one file plus one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyses.inputs import Inputs
+from analyses.result import AnalysisResult
+from hooked_impala.maze import Maze
+from hooked_impala.model import HookedImpala
+
+
+@dataclass(frozen=True)
+class Option:
+    """One keyword of ``run`` exposed as ``--<name-with-dashes>``.
+
+    ``kind`` parses one value (default: the type of ``default``); ``choices`` limits the
+    values; ``many`` takes one or more values; a bool default becomes ``--x/--no-x``.
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: Callable[[str], Any] | None = None
+    choices: Sequence[Any] | None = None
+    many: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """An analysis as the command line, the report and the docs see it.
+
+    ``run(model, inputs, *, seed, progress, **options)`` does the work; ``select(mazes)``
+    picks its inputs from the standard maze set (decision squares, every open cell, ...);
+    ``quick`` overrides options for the report and the docs (small, fast settings);
+    ``min_mazes``: fewer mazes than this make no sense for it.
+    """
+
+    name: str
+    question: str
+    run: Callable[..., AnalysisResult]
+    select: Callable[[Sequence[Maze]], Inputs]
+    options: tuple[Option, ...] = ()
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    min_mazes: int = 1
+
+    def run_on_mazes(
+        self,
+        model: HookedImpala,
+        mazes: Sequence[Maze],
+        *,
+        seed: int = 0,
+        progress: bool = False,
+        quick: bool = False,
+        **options: Any,
+    ) -> AnalysisResult:
+        """Select the inputs from ``mazes`` and run, with ``quick`` settings if asked."""
+        chosen = {**(self.quick if quick else {}), **options}
+        return self.run(model, self.select(mazes), seed=seed, progress=progress, **chosen)
