@@ -21,7 +21,9 @@ FILES = {"figure": "{}.div.html", "summary": "{}/summary.txt", "include": "{}"}
 def _replacement(kind: str, name: str, page: str) -> str:
     path = GENERATED / FILES[kind].format(name)
     if not path.is_file():
-        raise FileNotFoundError(f"{page}: {kind}({name!r}) needs {path}; run `python docs/generate.py` first")
+        raise FileNotFoundError(
+            f"{page}: {kind}({name!r}) needs {path}; run `python docs/generate.py` first"
+        )
     text = path.read_text(encoding="utf-8")
     if kind == "figure":
         return f'<div class="generated-figure" markdown="0">{text}</div>'
@@ -31,4 +33,6 @@ def _replacement(kind: str, name: str, page: str) -> str:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    return PLACEHOLDER.sub(lambda m: _replacement(m.group(1), m.group(2), page.file.src_path), markdown)
+    return PLACEHOLDER.sub(
+        lambda m: _replacement(m.group(1), m.group(2), page.file.src_path), markdown
+    )

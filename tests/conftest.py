@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jaxtyping
 import numpy as np
 import pytest
 import torch
 
 from hooked_impala import HookedImpala, ImpalaConfig
-from hooked_impala.runtime import keep_freed_memory
-
-keep_freed_memory()  # the test process allocates like the project's entry points
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CHECKPOINTS = REPO.parent / "shared" / "checkpoints"
@@ -49,9 +47,28 @@ def procgen_obs() -> np.ndarray:
     """Eight real easy-mode maze observations, uint8 (8, 64, 64, 3), after a few steps."""
     from procgen import ProcgenGym3Env
 
-    env = ProcgenGym3Env(num=8, env_name="maze", distribution_mode="easy", start_level=1000, num_levels=8, rand_seed=0)
+    env = ProcgenGym3Env(
+        num=8,
+        env_name="maze",
+        distribution_mode="easy",
+        start_level=1000,
+        num_levels=8,
+        rand_seed=0,
+    )
     rng = np.random.default_rng(0)
     for _ in range(3):
         env.act(rng.choice([1, 3, 5, 7], size=8).astype(np.int32))
     _, obs, _ = env.observe()
     return obs["rgb"].copy()
+
+
+@pytest.fixture
+def as_in_production():
+    """Turn off the annotation checks of the test run (pyproject's --jaxtyping-packages) for
+    one test: tests of the library's own error messages for inputs that break its
+    annotations must see what a user sees, not beartype's message."""
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)

@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 DOCS = REPO / "docs"
@@ -29,12 +28,22 @@ def docs_env(shared_checkpoints: Path) -> dict:
 @pytest.fixture(scope="module")
 def site(shared_checkpoints, tmp_path_factory) -> Path:
     env = docs_env(shared_checkpoints)
-    gen = subprocess.run([sys.executable, str(DOCS / "generate.py")], env=env, capture_output=True, text=True, timeout=1200)
+    gen = subprocess.run(
+        [sys.executable, str(DOCS / "generate.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert gen.returncode == 0, gen.stdout[-3000:] + gen.stderr[-3000:]
     out = tmp_path_factory.mktemp("site")
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert build.returncode == 0, build.stderr[-5000:]
     assert "WARNING" not in build.stderr, build.stderr[-5000:]
@@ -42,8 +51,16 @@ def site(shared_checkpoints, tmp_path_factory) -> Path:
 
 
 def test_strict_build_has_every_page_and_api_reference(site) -> None:
-    for page in ("index.html", "install/index.html", "model/index.html", "maze/index.html", "training/index.html",
-                 "analyses/cheese_vector/index.html", "analyses/jacobian_svd/index.html", "contributing/index.html"):
+    for page in (
+        "index.html",
+        "install/index.html",
+        "model/index.html",
+        "maze/index.html",
+        "training/index.html",
+        "analyses/cheese_vector/index.html",
+        "analyses/jacobian_svd/index.html",
+        "contributing/index.html",
+    ):
         assert (site / page).is_file(), page
     api = (site / "reference" / "hooked_impala" / "index.html").read_text()
     for name in ("HookedImpala", "run_with_cache", "load_pretrained", "ActivationCache"):
@@ -70,20 +87,37 @@ def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 
 def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=8000",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=8000",
         "--window-size=1280,1800",
     ]
-    return subprocess.run([CHROMIUM, *flags, *extra, url], capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [CHROMIUM, *flags, *extra, url], capture_output=True, text=True, timeout=180
+    )
 
 
 def console_errors(stderr: str) -> list[str]:
     lines = [line for line in stderr.splitlines() if ":CONSOLE" in line]
-    return [line for line in lines if "Uncaught" in line or "Failed to load resource" in line or "Error" in line]
+    return [
+        line
+        for line in lines
+        if "Uncaught" in line or "Failed to load resource" in line or "Error" in line
+    ]
 
 
-@pytest.mark.parametrize("page,has_figure", [("", False), ("analyses/cheese_vector/", True), ("maze/", True)])
+@pytest.mark.parametrize(
+    "page,has_figure", [("", False), ("analyses/cheese_vector/", True), ("maze/", True)]
+)
 def test_pages_render_in_headless_chromium(site, tmp_path, page, has_figure) -> None:
     if CHROMIUM is None:
         if os.environ.get("CI"):
@@ -113,12 +147,16 @@ PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 PAGES_WITH_SNIPPETS = sorted(
-    str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if "generated" not in p.parts and PYTHON_BLOCK.search(p.read_text())
+    str(p.relative_to(DOCS))
+    for p in DOCS.rglob("*.md")
+    if "generated" not in p.parts and PYTHON_BLOCK.search(p.read_text())
 )
 
 
 def test_most_pages_have_snippets() -> None:
-    assert {"index.md", "model.md", "maze.md", "analyses/cheese_vector.md"} <= set(PAGES_WITH_SNIPPETS)
+    assert {"index.md", "model.md", "maze.md", "analyses/cheese_vector.md"} <= set(
+        PAGES_WITH_SNIPPETS
+    )
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_SNIPPETS)
