@@ -172,6 +172,7 @@ def run(
     relus: Sequence[str] | None = None,
     rollouts: bool = False,
     rollout_max_steps: int = 256,
+    max_observations: int | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> ReluRemovalResult:
@@ -179,9 +180,14 @@ def run(
 
     ``relus``: the ReLUs considered (default all). ``rollouts``: also the rollout success of
     the original and the all-removed network on the distinct mazes among ``inputs``, from
-    their spawn cells.
+    their spawn cells. ``max_observations``: measure on at most this many of the inputs, a
+    uniform sample drawn with ``seed`` (the greedy search costs ~R²/2 forward passes over
+    all observations for R ReLUs).
     """
     obs = observations(inputs).to(model.device)
+    if max_observations is not None and len(obs) > max_observations:
+        keep = torch.randperm(len(obs), generator=torch.Generator().manual_seed(seed))
+        obs = obs[keep[:max_observations].sort().values.to(obs.device)]
     relus = list(remove_relus(model, relus).relus)
     reference = movement_log_probs_without(model, obs)
 
@@ -222,7 +228,12 @@ def run(
             hooks=tuple(f"{r}_{end}" for r in relus for end in ("in", "out")),
             seed=seed,
             maze_seeds=maze_seeds(inputs),
-            parameters={"tolerance": tolerance, "observations": len(obs), "rollouts": rollouts},
+            parameters={
+                "tolerance": tolerance,
+                "observations": len(obs),
+                "max_observations": max_observations,
+                "rollouts": rollouts,
+            },
         ),
         relus=relus,
         all_removed_kl=all_kl.cpu(),
@@ -243,7 +254,11 @@ ANALYSIS = Analysis(
     options=(
         Option("tolerance", 0.05, "mean KL (nats) the greedy restoration aims for"),
         Option("rollouts", False, "also compare rollout success, original vs every ReLU removed"),
+        Option(
+            "max_observations", None, "at most this many observations (a seeded sample)", kind=int
+        ),
     ),
+    quick={"max_observations": 96},
 )
 
 if __name__ == "__main__":

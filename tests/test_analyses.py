@@ -207,6 +207,11 @@ def test_relu_removal_on_the_real_agent(ppo_s1, obs, tmp_path) -> None:
     assert {"single_relu_kl.html", "greedy_restoration.html"} <= {
         p.name for p in result.save(tmp_path)
     }
+    sampled = relu_removal.run(ppo_s1, obs, tolerance=0.05, max_observations=3, seed=1)
+    assert sampled.all_removed_kl.shape == (3,) and sampled.metadata.parameters["observations"] == 3
+    # The sample is a subset of the inputs: its KLs are among the full run's.
+    full = result.all_removed_kl
+    assert all(torch.isclose(full, kl, atol=1e-5).any() for kl in sampled.all_removed_kl)
 
 
 # --- channel attribution --------------------------------------------------------------------
