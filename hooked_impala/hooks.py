@@ -5,9 +5,9 @@
 ...     out = model(obs)
 
 A hook is ``fn(activation, hook) -> Tensor | None``; a returned tensor replaces the activation
-(or gradient). However a hook is added, ``_attach`` puts a ``LensHandle`` in its point's
-``fwd_hooks``/``bwd_hooks``: the only record, so ``reset_hooks()`` cannot miss one. Any
-``nn.Module`` with ``HookPoint``s that calls ``setup()`` gets the API."""
+(or gradient). Each hook, however added, is one ``LensHandle`` in its point's ``fwd_hooks`` or
+``bwd_hooks``: the only record, so ``reset_hooks()`` misses none. Any ``nn.Module`` with
+``HookPoint``s gets the API by calling ``setup()``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ HookTarget = str | Callable[[str], bool]
 HookSpec = tuple[HookTarget, HookFn]
 NamesFilter = str | Sequence[str] | Callable[[str], bool] | None
 Direction = Literal["fwd", "bwd"]
+_Attachment = tuple[HookTarget, HookFn, Direction]
+_kind = lambda t: (  # what a hook's replacement must keep: shape, dtype, device (else: the type)
+    f"{tuple(t.shape)} {t.dtype} on {t.device}" if isinstance(t, torch.Tensor) else type(t).__name__
+)
 
 
 @dataclass(frozen=True, eq=False)  # identity equality: one fn added twice is two handles
@@ -46,8 +50,7 @@ class LensHandle:
 
 class HookPoint(nn.Module):
     """An identity module whose hooks read and may replace the activation (forward) or its
-    gradient (backward). Hooks are looked up as the tensor passes, so a removed hook never
-    fires again, even for a graph built while it was attached."""
+    gradient (backward), looked up as the tensor passes: a removed hook never fires again."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,12 +83,11 @@ class HookPoint(nn.Module):
         for handle in list(self.fwd_hooks):  # a copy: a hook may add or remove hooks
             out = handle.fn(x, hook=self)
             if out is not None:
-                if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-                    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                if _kind(out) != _kind(x):  # else it fails layers later, naming no hook
                     raise ValueError(
                         f"forward hook {getattr(handle.fn, '__name__', handle.fn)!r} on "
-                        f"{self.name!r} returned {got}; it must return None or a tensor of "
-                        f"shape {tuple(x.shape)}"
+                        f"{self.name!r} returned {_kind(out)}; it must return None or a tensor "
+                        f"like its input: {_kind(x)}"
                     )
                 x = out
         if self.bwd_hooks and x.requires_grad:
@@ -96,8 +98,7 @@ class HookPoint(nn.Module):
     def _run_bwd_hooks(self, grad: torch.Tensor) -> torch.Tensor:
         for handle in list(self.bwd_hooks):
             out = handle.fn(grad, hook=self)
-            if out is not None:
-                grad = out
+            grad = grad if out is None else out
         return grad
 
     def extra_repr(self) -> str:
@@ -106,8 +107,7 @@ class HookPoint(nn.Module):
 
 class HookedRootModule(nn.Module):
     """Base for a model with ``HookPoint``s: build the modules, then call ``setup()``. Hook names
-    are module paths (``embedder.block2.res1.resadd_out``); the class attribute ``hook_aliases``
-    maps extra names onto them wherever a name is accepted."""
+    are module paths; ``hook_aliases`` maps extra names onto them wherever names are accepted."""
 
     hook_aliases: Mapping[str, str] = {}
 
@@ -133,13 +133,10 @@ class HookedRootModule(nn.Module):
             return [self.hook_dict[self.resolve_hook_name(target)]]
         if callable(target):
             return [p for n, p in self.hook_dict.items() if target(n)]
-        raise TypeError(
-            f"a hook target is a hook name or a filter (name -> bool), not {type(target).__name__}"
-        )
+        kind = type(target).__name__
+        raise TypeError(f"a hook target is a hook name or a filter (name -> bool), not {kind}")
 
-    def _attach(
-        self, specs: Iterable[tuple[HookTarget, HookFn, Direction]], is_permanent: bool = False
-    ) -> list[LensHandle]:
+    def _attach(self, specs: Iterable[_Attachment], is_permanent: bool = False) -> list[LensHandle]:
         """The one path by which hooks get on: all of ``specs``, or none if any fails."""
         handles: list[LensHandle] = []
         try:
@@ -171,14 +168,17 @@ class HookedRootModule(nn.Module):
         reset_hooks_end: bool = True,
     ) -> Iterator[HookedRootModule]:
         """Hooks for a ``with`` block, removed on any exit unless ``reset_hooks_end=False``."""
-        specs = [(t, fn, "fwd") for t, fn in fwd_hooks] + [(t, fn, "bwd") for t, fn in bwd_hooks]
-        handles = self._attach(specs)
+        specs = [(p, d) for d, given in (("fwd", fwd_hooks), ("bwd", bwd_hooks)) for p in given]
+        if bad := [d for p, d in specs if not (isinstance(p, tuple | list) and len(p) == 2)]:
+            given = fwd_hooks if bad[0] == "fwd" else bwd_hooks  # a bare ("name", fn) pair, say
+            msg = f"{bad[0]}_hooks must be a list of (name, fn) pairs, also for one: [(name, fn)]"
+            raise TypeError(f"{msg}; got {given!r:.80}")
+        handles = self._attach([(target, fn, d) for (target, fn), d in specs])
         try:
             yield self
         finally:
-            if reset_hooks_end:
-                for handle in handles:
-                    handle.remove()
+            for handle in handles if reset_hooks_end else ():
+                handle.remove()
 
     def run_with_hooks(
         self,
@@ -209,7 +209,10 @@ class HookedRootModule(nn.Module):
         cache = {} if cache is None else cache
         keep = (lambda name: True) if names_filter is None else names_filter
         if not callable(keep):  # a name or a list of names (aliases allowed; typos are named)
-            wanted = [keep] if isinstance(keep, str) else keep
+            wanted = [*keep] if isinstance(keep, Iterable) and not isinstance(keep, str) else [keep]
+            if not all(isinstance(n, str) for n in wanted):  # e.g. 5: "not iterable", unnamed
+                forms = "None, a hook name, a list of hook names or a function name -> bool"
+                raise TypeError(f"names_filter must be {forms}; got {names_filter!r:.80}")
             keep = {self.resolve_hook_name(n) for n in wanted}.__contains__
         names = [n for n in self.hook_dict if keep(n)]
 
@@ -233,18 +236,15 @@ class HookedRootModule(nn.Module):
     ) -> tuple[Any, ActivationCache]:
         """Run the model and return ``(output, cache)``. ``names_filter``: None (every hook), a
         name, a list of names, or ``name -> bool``. ``incl_bwd``: also backpropagate
-        ``backward_of(output)`` (or the output itself if it is a scalar tensor, as with TL's
-        ``return_type="loss"``) and cache gradients as ``<name>_grad``."""
+        ``backward_of(output)`` (or a scalar output) and cache gradients as ``<name>_grad``."""
         cache_dict, fwd, bwd = self.get_caching_hooks(names_filter, incl_bwd, device)
         with self.hooks(fwd, bwd, reset_hooks_end=reset_hooks_end):
             out = self(*model_args, **model_kwargs)
             if incl_bwd:
                 target = backward_of(out) if backward_of is not None else out
                 if not isinstance(target, torch.Tensor) or target.numel() != 1:
-                    raise ValueError(
-                        "incl_bwd=True needs a scalar to differentiate: pass backward_of=lambda "
-                        "out: <scalar tensor>, e.g. lambda out: out.value.sum()"
-                    )
+                    fix = "pass backward_of=lambda out: <scalar>, e.g. lambda out: out.value.sum()"
+                    raise ValueError(f"incl_bwd=True needs a scalar to differentiate: {fix}")
                 target.backward()
         cache = ActivationCache(cache_dict, self.hook_aliases)
         return out, cache.remove_batch_dim() if remove_batch_dim else cache

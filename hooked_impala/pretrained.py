@@ -3,8 +3,10 @@
 ``load_pretrained(name_or_path)`` accepts a registry name (see ``REGISTRY``) or a path.
 Named checkpoints live in the cache directory, ``$HOOKED_IMPALA_HOME`` if set, else the
 platform cache directory (``~/.cache/hooked-impala`` on Linux), under their original file
-names. A missing file is downloaded into a temporary file there and renamed into place only
-after its size and sha256 (when known) check out, so the cache never holds a partial file.
+names. A missing file is downloaded into ``.<name>.part`` there (locked, so a second process
+waits for the first; a killed download's leftover is overwritten) and renamed into place only
+after its size and sha256 check out, or, without a published checksum, after it loads as a
+state dict, so the cache never holds a partial file or an error page.
 
 Three file formats load, all with ``torch.load(..., weights_only=True)``:
 ``{"model_state_dict": ..., "optimizer_state_dict": ...}`` (the paper's checkpoint),
@@ -14,22 +16,31 @@ off the weight shapes.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
+import http.client
 import os
-import pickle
-import tempfile
-import urllib.error
+import re
+import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import IO, Any
 
 import torch
 from platformdirs import user_cache_dir
 from tqdm.auto import tqdm
 
+from hooked_impala.actions import NUM_ACTIONS
 from hooked_impala.model import HookedImpala, ImpalaConfig
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, so two processes downloading one file may clash
+    fcntl = None  # type: ignore[assignment]
 
 ENV_HOME = "HOOKED_IMPALA_HOME"
 BUNDLED_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -160,15 +171,18 @@ def download(
     Tries each URL in turn. Raises ``CheckpointUnavailableError`` naming every URL tried,
     why it failed, and how to place the file by hand.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    _make_cache_folder(directory, info)
     target = directory / info.filename
     failures = []
     for url in info.urls:
         try:
             _download_to(url, target, info, progress, timeout)
             return target
-        except (OSError, CheckpointError) as err:  # URLError, HTTPError, timeouts, bad file
-            failures.append(f"  {url}: {err}")
+        except (OSError, ValueError, http.client.HTTPException) as err:
+            # URLError, HTTPError, timeouts, CheckpointError; IncompleteRead (a cut chunked
+            # transfer) is an HTTPException, whose str() is not a sentence.
+            why = err if isinstance(err, OSError | ValueError) else f"transfer broke off: {err!r}"
+            failures.append(f"  {url}: {why}")
     raise CheckpointUnavailableError(
         f"checkpoint {info.name!r} is not in the cache and could not be downloaded.\n"
         "Tried:\n" + "\n".join(failures) + "\n"
@@ -178,30 +192,106 @@ def download(
     )
 
 
+def _make_cache_folder(directory: Path, info: CheckpointInfo) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # mkdir's bare FileExistsError names neither the variable nor a fix
+        home = os.environ.get(ENV_HOME)
+        if home and Path(home).expanduser() == directory:
+            where, fix = f"${ENV_HOME} ({home})", f"point ${ENV_HOME} at a folder, or unset it"
+        else:
+            where, fix = f"the cache folder {directory}", "pass a folder as cache="
+        why = (
+            "is a file (or lies inside one), not a folder"
+            if isinstance(err, FileExistsError | NotADirectoryError)
+            else f"cannot be created: {err.strerror or err}"
+        )
+        raise CheckpointUnavailableError(
+            f"checkpoint {info.name!r} cannot be downloaded: {where} {why}; {fix}"
+        ) from None
+
+
 def _download_to(
     url: str, target: Path, info: CheckpointInfo, progress: bool, timeout: float
 ) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{info.filename}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            expected = resp.headers.get("Content-Length")
-            expected = int(expected) if expected is not None else info.size
-            received = 0
-            with tqdm(
-                total=expected, unit="B", unit_scale=True, desc=info.filename, disable=not progress
-            ) as bar:
-                while chunk := resp.read(1 << 16):
-                    out.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-        if expected is not None and received != expected:
-            raise CheckpointError(f"connection closed after {received:,} of {expected:,} bytes")
-        verify_file(tmp, info)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # Leftovers of killed downloads by older versions, which used mkstemp's random names.
+    for old in target.parent.glob(f".{glob.escape(info.filename)}.*.part"):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > 3600:  # a live download writes every second
+                old.unlink()
+    part = target.with_name(f".{info.filename}.part")
+    with _locked(part) as out:
+        if target.is_file():  # another process downloaded it while this one waited
+            part.unlink()
+            return
+        try:
+            out.truncate(0)  # what a killed download left
+            _stream(url, out, info, progress, timeout)
+            out.flush()
+            verify_file(part, info)
+            if info.sha256 is None:  # nothing else vouches for the bytes (the paper's file)
+                _check_download(part)
+            os.replace(part, target)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def _locked(part: Path) -> Iterator[IO[bytes]]:
+    """``part`` opened (created 0666 & ~umask, not truncated) and exclusively locked."""
+    while True:
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        out = os.fdopen(os.open(part, flags, 0o666), "r+b")
+        if fcntl is None:
+            break
+        fcntl.flock(out, fcntl.LOCK_EX)  # released on close, also when the process is killed
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(out.fileno()), os.stat(part)):
+                break
+        out.close()  # the holder renamed or removed the file we waited on: lock the new one
+    with out:
+        yield out
+
+
+def _stream(url: str, out: IO[bytes], info: CheckpointInfo, progress: bool, timeout: float) -> None:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        try:
+            announced: int | None = int(resp.headers["Content-Length"])
+        except (TypeError, ValueError):  # absent (chunked) or garbled
+            announced = None
+        if info.size is not None and announced not in (None, info.size):
+            raise CheckpointError(
+                f"the server announces {announced:,} bytes, but {info.name} has {info.size:,}"
+            )
+        expected = info.size if info.size is not None else announced
+        received = 0
+        with tqdm(
+            total=expected, unit="B", unit_scale=True, desc=info.filename, disable=not progress
+        ) as bar:
+            while chunk := resp.read(1 << 16):
+                received += len(chunk)
+                if expected is not None and received > expected:  # stop now, not at its end
+                    raise CheckpointError(
+                        f"the server sent {received:,} bytes so far, more than the {expected:,} "
+                        f"bytes {info.name} has; stopped reading"
+                    )
+                out.write(chunk)
+                bar.update(len(chunk))
+    if expected is not None and received != expected:
+        raise CheckpointError(f"connection closed after {received:,} of {expected:,} bytes")
+
+
+def _check_download(path: Path) -> None:
+    """Refuse what is not a checkpoint (say, an HTML error or login page served with status
+    200) before it is renamed into the cache, where it would fail every later load."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.lstrip().startswith(b"<"):
+        raise CheckpointError(
+            f"the server sent an HTML page, not a PyTorch checkpoint (it begins {head[:32]!r})"
+        )
+    read_state_dict(path, source="the downloaded file")
 
 
 def resolve_checkpoint(
@@ -240,34 +330,48 @@ def resolve_checkpoint(
     return path, info
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The model state dict inside a checkpoint file, in any of the three formats."""
+def load_weights_only(path: Path, source: str | None = None) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a ``CheckpointError`` naming
+    ``source`` (default: the path) says why not, without torch's advice to load arbitrary
+    pickles with ``weights_only=False`` (which it gives even for a text file)."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds on garbage: KeyError, RuntimeError, ...
-        text = str(err).strip()
-        first_line = text.splitlines()[0] if text else type(err).__name__
-        if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in text:
-            raise CheckpointError(
-                f"{path}: holds objects other than plain tensors and containers, so it is "
-                f"not loaded (weights_only=True refuses arbitrary pickles): {first_line}"
-            ) from None
-        raise CheckpointError(
-            f"{path}: cannot be read as a PyTorch checkpoint (truncated, or not a .pth "
-            f"file?): {type(err).__name__}: {first_line}"
-        ) from None
+        text = str(err)
+        if found := re.search(r"Unsupported global: GLOBAL (\S+)", text):
+            why = (
+                f"holds objects other than plain tensors and containers (a pickled "
+                f"{found[1]}), so it is not loaded: unpickling those could run any code"
+            )
+        else:
+            lines = [ln.strip() for ln in text.splitlines() if "weights" not in ln.lower()]
+            detail = next((ln for ln in lines if ln), "").split(". ")[0]  # 1st sentence
+            if path.is_file() and path.stat().st_size == 0:
+                detail = "the file is empty"
+            why = (
+                "cannot be read as a PyTorch checkpoint (truncated, or not a .pth file?): "
+                f"{type(err).__name__}: {detail}"
+            )
+        raise CheckpointError(f"{source or path}: {why}") from None
+
+
+def read_state_dict(path: Path, source: str | None = None) -> dict[str, torch.Tensor]:
+    """The model state dict inside a checkpoint file, in any of the three formats; errors name
+    ``source`` (default: the path)."""
+    name = source or str(path)
+    obj = load_weights_only(path, source)
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
+        raise CheckpointError(f"{name}: holds a {type(obj).__name__}, not a dict of tensors")
     for key in ("model_state_dict", "state_dict"):
         if key in obj:
             obj = obj[key]
             break
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: the state dict is a {type(obj).__name__}, not a dict")
+        raise CheckpointError(f"{name}: the state dict is a {type(obj).__name__}, not a dict")
     not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise CheckpointError(
-            f"{path}: no model state dict found; keys whose values are not tensors: "
+            f"{name}: no model state dict found; keys whose values are not tensors: "
             f"{not_tensors[:10]} (expected a state dict, or one under 'model_state_dict' "
             "or 'state_dict')"
         )
@@ -284,11 +388,21 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], source: str) -> Im
             f"{source}: not an IMPALA maze policy state dict; missing keys {missing} "
             f"(found {len(state)} keys, e.g. {list(state)[:5]})"
         )
+    flat = [k for k in needed if state[k].ndim < 2]
+    if flat:
+        raise CheckpointError(f"{source}: {flat} should be weight matrices or kernels")
+    # Widths may differ from the paper's; the 15 procgen actions may not: a head of another
+    # size would load and fail only at the first forward, naming no file.
+    num_actions = int(state["fc_policy.weight"].shape[0])
+    if num_actions != NUM_ACTIONS:
+        raise CheckpointError(
+            f"{source}: fc_policy has {num_actions} actions; the maze policy has {NUM_ACTIONS}"
+        )
     channels = tuple(int(state[k].shape[0]) for k in needed[:3])
     return ImpalaConfig(
         channels=channels,  # type: ignore[arg-type]
         fc_features=int(state["embedder.fc.weight"].shape[0]),
-        num_actions=int(state["fc_policy.weight"].shape[0]),
+        num_actions=num_actions,
     )
 
 
@@ -333,7 +447,12 @@ def load_pretrained(
     ``checkpoint`` attribute records the name, file and sha256.
     """
     path, info = resolve_checkpoint(name_or_path, Path(cache) if cache else None, progress)
-    state = read_state_dict(path)
+    try:
+        state = read_state_dict(path)
+    except CheckpointError as err:  # e.g. an error page that older versions let into the cache
+        if info is None or info.bundled:
+            raise
+        raise CheckpointError(f"{err}; delete the file to download it again") from None
     model = HookedImpala(config_from_state_dict(state, str(path)))
     check_state_dict(state, model, str(path))
     model.load_state_dict(state)

@@ -341,3 +341,59 @@ def test_import_keeps_freed_memory_unless_opted_out(opt_out, expected) -> None:
     probe = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert probe.stdout.split() == expected.split()
+
+
+# --- bad inputs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int64])
+def test_hook_returning_another_dtype_is_named_where_it_happens(tiny_model, dtype) -> None:
+    # Was a dtype error deep inside the next conv, naming no hook.
+    def to_dtype(activation, hook):
+        return activation.to(dtype)
+
+    with pytest.raises(ValueError) as err:
+        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), fwd_hooks=[(RESADD, to_dtype)])
+    message = str(err.value)
+    assert f"'to_dtype' on '{RESADD}' returned (1, 32, 16, 16) {dtype}" in message
+    assert "like its input: (1, 32, 16, 16) torch.float32 on cpu" in message
+    assert attached(tiny_model) == 0
+
+
+def test_hook_returning_a_tensor_on_another_device_is_named(tiny_model) -> None:
+    def to_meta(activation, hook):
+        return activation.to("meta")
+
+    with pytest.raises(ValueError, match=r"'to_meta' on 'input' returned .* on meta; .* on cpu"):
+        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), fwd_hooks=[("input", to_meta)])
+    assert attached(tiny_model) == 0
+
+
+def test_a_bare_name_fn_pair_instead_of_a_list_is_named(tiny_model, as_in_production) -> None:
+    # Was "too many values to unpack (expected 2)".
+    bare = ("input", double)
+    for way in ("fwd", "bwd"):
+        with pytest.raises(TypeError) as err, tiny_model.hooks(**{f"{way}_hooks": bare}):
+            pass
+        message = str(err.value)
+        assert f"{way}_hooks must be a list of (name, fn) pairs" in message
+        assert "[(name, fn)]" in message and "'input'" in message
+    with pytest.raises(TypeError, match=r"fwd_hooks must be a list of \(name, fn\) pairs"):
+        tiny_model.run_with_hooks(torch.zeros(1, 3, 64, 64), fwd_hooks=bare)
+    assert attached(tiny_model) == 0
+
+
+@pytest.mark.parametrize("names_filter", [5, [RESADD, 5], 2.5])
+def test_names_filter_of_another_kind_is_named(tiny_model, names_filter, as_in_production) -> None:
+    with pytest.raises(TypeError) as err:  # 5 was "'int' object is not iterable"
+        tiny_model.run_with_cache(torch.zeros(1, 3, 64, 64), names_filter=names_filter)
+    message = str(err.value)
+    assert "names_filter must be None, a hook name, a list of hook names" in message
+    assert f"got {names_filter!r}" in message
+    assert attached(tiny_model) == 0
+
+
+@pytest.mark.parametrize("batch", [-1, 0])
+def test_hook_shapes_of_a_batch_below_one_is_named(tiny_model, batch) -> None:
+    with pytest.raises(ValueError, match=f"batch must be a positive integer, got {batch}"):
+        tiny_model.hook_shapes(batch=batch)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import shutil
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from hooked_impala import (
     ImpalaConfig,
     load_pretrained,
 )
+from hooked_impala.files import write_atomically
 from hooked_impala.pretrained import (
     REGISTRY,
     CheckpointInfo,
@@ -328,3 +332,177 @@ def test_registry_entries() -> None:
 def test_cache_copy_loads_by_name(shared_checkpoints, tmp_path) -> None:
     shutil.copy(shared_checkpoints / "model_160022528.pth", tmp_path)
     assert load_pretrained("model_160022528", cache=tmp_path).cfg == ImpalaConfig()
+
+
+def test_concurrent_downloads_of_one_file_share_it(server, tmp_path) -> None:
+    url, body, info = server
+    cache = tmp_path / "cache"
+    with ThreadPoolExecutor(3) as pool:
+        paths = list(pool.map(lambda _: download(info, cache, progress=False), range(3)))
+    assert all(p.read_bytes() == body for p in paths)
+    assert cache_contents(cache) == ["test_ckpt.pth"]
+
+
+# --- bad inputs ---------------------------------------------------------------------------
+
+
+def test_policy_head_of_another_size_fails_at_load_not_at_the_first_forward(tmp_path) -> None:
+    sd = random_state_dict(1, 0)
+    sd["fc_policy.weight"], sd["fc_policy.bias"] = torch.zeros(7, 256), torch.zeros(7)
+    torch.save({"state_dict": sd}, tmp_path / "seven.pth")
+    with pytest.raises(
+        CheckpointError, match=r"seven\.pth: fc_policy has 7 actions; the maze policy has 15"
+    ):
+        load_pretrained(tmp_path / "seven.pth")
+
+
+def test_load_errors_never_pass_on_torchs_weights_only_false_advice(tmp_path) -> None:
+    # torch's own message for any file it cannot load says to retry with weights_only=False,
+    # i.e. to run whatever code the file holds.
+    (tmp_path / "page.pth").write_text("<!DOCTYPE html><html>Sign in</html>")
+    torch.save({"state_dict": random_state_dict(1, 0), "extra": Sneaky()}, tmp_path / "obj.pth")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    for name, why in [
+        ("page.pth", "cannot be read as a PyTorch checkpoint"),
+        ("obj.pth", "a pickled test_pretrained.Sneaky"),
+        ("empty.pth", "the file is empty"),
+    ]:
+        with pytest.raises(CheckpointError) as err:
+            load_pretrained(tmp_path / name)
+        assert f"{name}: " in str(err.value) and why in str(err.value)
+        assert "weights_only" not in str(err.value)
+
+
+class BadHandler(http.server.BaseHTTPRequestHandler):
+    """Servers that misbehave in the ways the downloader must notice."""
+
+    protocol_version = "HTTP/1.1"  # for chunked transfers
+    body = b""
+    sent = 0  # bytes of the endless stream written before the client hung up
+    done = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        if self.path == "/cut-chunk":  # announce a 64 KiB chunk, send 100 bytes, hang up
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"10000\r\n" + self.body[:100])
+        elif self.path == "/endless":  # no Content-Length; 40 MiB for a 2.5 MB file
+            self.end_headers()
+            type(self).sent = 0
+            try:
+                for _ in range(40 * 16):
+                    self.wfile.write(self.body[: 1 << 16].ljust(1 << 16, b"\0"))
+                    type(self).sent += 1 << 16
+            except OSError:  # the client hung up
+                pass
+            self.done.set()
+        else:
+            page = {
+                "/page.html": b"<!DOCTYPE html>\n<html><body>Please sign in</body></html>",
+                "/junk.pth": bytes(range(256)) * 64,
+                "/good.pth": self.body,
+            }[self.path]
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def bad_server(server) -> Iterator[tuple[str, CheckpointInfo]]:
+    _, body, info = server
+    BadHandler.body, BadHandler.done = body, threading.Event()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BadHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", info
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_chunked_transfer_cut_mid_chunk_names_the_url(bad_server, tmp_path) -> None:
+    url, info = bad_server
+    with pytest.raises(CheckpointUnavailableError) as err:  # was a bare IncompleteRead
+        download(replace(info, urls=(f"{url}/cut-chunk",)), tmp_path / "cache", progress=False)
+    assert f"{url}/cut-chunk: transfer broke off: IncompleteRead" in str(err.value)
+    assert cache_contents(tmp_path / "cache") == []
+
+
+def test_stream_longer_than_the_file_stops_as_soon_as_it_is_too_long(bad_server, tmp_path) -> None:
+    url, info = bad_server
+    with pytest.raises(CheckpointUnavailableError) as err:
+        download(replace(info, urls=(f"{url}/endless",)), tmp_path / "cache", progress=False)
+    message = str(err.value)
+    assert (
+        f"{url}/endless: the server sent " in message
+        and f"more than the {info.size:,} bytes" in message
+    )
+    assert BadHandler.done.wait(10)
+    # All 40 MiB had been read and written before; now at most what the sockets buffer is sent.
+    assert BadHandler.sent < 20 << 20
+    assert cache_contents(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize(
+    "served, why",
+    [
+        ("page.html", "the server sent an HTML page, not a PyTorch checkpoint"),
+        ("junk.pth", "the downloaded file: cannot be read as a PyTorch checkpoint"),
+    ],
+)
+def test_unverifiable_download_that_is_no_checkpoint_stays_out_of_the_cache(
+    bad_server, tmp_path, served, why
+) -> None:
+    url, info = bad_server
+    unchecked = replace(info, sha256=None, size=None)  # as the paper's entry: nothing published
+    cache = tmp_path / "cache"
+    with pytest.raises(CheckpointUnavailableError) as err:
+        download(replace(unchecked, urls=(f"{url}/{served}",)), cache, progress=False)
+    assert f"{url}/{served}: {why}" in str(err.value)
+    assert cache_contents(cache) == []
+    # A real checkpoint without a checksum still passes.
+    download(replace(unchecked, urls=(f"{url}/good.pth",)), cache, progress=False)
+    assert cache_contents(cache) == ["test_ckpt.pth"]
+
+
+def test_partial_files_of_killed_downloads_are_overwritten_or_removed(server, tmp_path) -> None:
+    url, body, info = server
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / ".test_ckpt.pth.part").write_bytes(b"x" * (len(body) + 10))
+    older = cache / ".test_ckpt.pth.k3j2x9.part"  # mkstemp's name in earlier versions
+    older.write_bytes(b"y" * 1000)
+    os.utime(older, (0, 0))
+    assert download(info, cache, progress=False).read_bytes() == body
+    assert cache_contents(cache) == ["test_ckpt.pth"]
+
+
+def test_home_variable_pointing_at_a_file_is_named(server, tmp_path, monkeypatch) -> None:
+    url, body, info = server
+    home = tmp_path / "weights.pth"
+    home.write_bytes(b"")
+    monkeypatch.setenv("HOOKED_IMPALA_HOME", str(home))
+    with pytest.raises(CheckpointUnavailableError) as err:  # was a bare FileExistsError
+        load_pretrained(info, progress=False)
+    assert f"$HOOKED_IMPALA_HOME ({home}) is a file" in str(err.value)
+
+
+@pytest.fixture
+def umask_027() -> Iterator[None]:
+    old = os.umask(0o027)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_written_and_downloaded_files_get_the_usual_mode(server, tmp_path, umask_027) -> None:
+    # mkstemp's 0600 made shared caches and report folders unreadable to colleagues.
+    url, body, info = server
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)
+    assert mode(write_atomically(tmp_path / "report.json", "{}")) == 0o640
+    assert mode(download(info, tmp_path / "cache", progress=False)) == 0o640

@@ -9,7 +9,7 @@ import pytest
 import torch
 from maze_art import embed
 
-from hooked_impala import Movement, load_pretrained
+from hooked_impala import CheckpointError, Movement, load_pretrained
 from hooked_impala.maze import (
     ANYWHERE,
     TOP_RIGHT_5,
@@ -228,3 +228,34 @@ def test_bad_config_is_named(as_in_production) -> None:
         TrainConfig(distribution_mode="memory")
     with pytest.raises(ValueError, match="bc_steps must be >= 1, got 0"):
         TrainConfig(bc_steps=0)
+
+
+# --- bad inputs ---------------------------------------------------------------------------
+
+
+def foreign_or_broken_checkpoint(kind: str, path) -> None:
+    if kind == "garbage":  # was a raw UnpicklingError
+        path.write_bytes(b"\x80\x02 not a checkpoint")
+    elif kind == "truncated":  # was a raw OSError, Errno 22
+        torch.save({"config": {}, "model_state_dict": {"w": torch.zeros(10_000)}}, path)
+        path.write_bytes(path.read_bytes()[:20_000])
+    else:  # another program's checkpoint.pt: was a raw KeyError 'config'
+        torch.save({"state_dict": {"w": torch.zeros(3)}}, path)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "foreign"])
+def test_resume_from_an_unusable_checkpoint_names_the_file_and_the_way_out(tmp_path, kind) -> None:
+    path = tmp_path / "checkpoint.pt"
+    foreign_or_broken_checkpoint(kind, path)
+    trainer = Trainer(
+        TrainConfig(bc_mazes=2, bc_steps=2, dagger_rounds=0), tmp_path, progress=False
+    )
+    try:
+        with pytest.raises(CheckpointError) as err:
+            trainer.run(resume=True)
+    finally:
+        trainer.renderer.close()
+    message = str(err.value)
+    assert message.startswith(f"{path}: ")
+    assert f"delete {path} to start afresh, or run without --resume" in message
+    assert "weights_only" not in message

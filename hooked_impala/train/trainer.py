@@ -39,6 +39,7 @@ from hooked_impala.maze import (
 from hooked_impala.maze.render import mode_code
 from hooked_impala.model import HookedImpala, ImpalaConfig
 from hooked_impala.policy import rollout, success_in_region
+from hooked_impala.pretrained import CheckpointError, load_weights_only
 from hooked_impala.train.data import (
     Samples,
     all_cell_samples,
@@ -242,21 +243,37 @@ class Trainer:
         write_atomically_with(self.checkpoint_path, lambda f: torch.save(payload, f))
 
     def load_checkpoint(self) -> None:
-        payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        saved = TrainConfig(**payload["config"])
+        path = self.checkpoint_path
+        # A run killed mid-write cannot leave a broken file (it is written atomically), but a
+        # disk error, a copy or another program's checkpoint.pt can: name it and the way out.
+        fix = f"delete {path} to start afresh, or run without --resume"
+        try:
+            payload = load_weights_only(path)  # its errors omit torch's weights_only=False advice
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}; {fix}") from None
+        try:
+            saved = TrainConfig(**payload["config"])
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise CheckpointError(
+                f"{path}: not a training checkpoint of this version (no usable config: "
+                f"{type(err).__name__}: {err}); {fix}"
+            ) from None
         if saved != self.cfg:
             raise ValueError(
-                f"{self.checkpoint_path} was written with a different config:\n"
-                f"  saved {saved}\n"
-                f"  now   {self.cfg}"
+                f"{path} was written with a different config:\n  saved {saved}\n  now   {self.cfg}"
             )
-        self.model.load_state_dict(payload["model_state_dict"])
-        self.optimizer.load_state_dict(payload["optimizer_state_dict"])
-        self.state = TrainState(**payload["state"])
-        self.batch_generator.set_state(payload["batch_generator"])
-        self.samples = samples_from_specs(
-            payload["specs"].numpy(), self.cfg.distribution_mode, self.renderer
-        )
+        try:
+            self.model.load_state_dict(payload["model_state_dict"])
+            self.optimizer.load_state_dict(payload["optimizer_state_dict"])
+            self.state = TrainState(**payload["state"])
+            self.batch_generator.set_state(payload["batch_generator"])
+            specs = payload["specs"].numpy()
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+            first_line = next(iter(str(err).strip().splitlines()), "")
+            raise CheckpointError(
+                f"{path}: a damaged training checkpoint ({type(err).__name__}: {first_line}); {fix}"
+            ) from None
+        self.samples = samples_from_specs(specs, self.cfg.distribution_mode, self.renderer)
 
     # --- the run ---------------------------------------------------------------------
 
