@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         field = vector_field(
             model, maze, renderer=renderer, label=f"{model.checkpoint.name}, easy seed {maze.seed}"
         )
-        write_figure(out / "maze", "vector_field", field.figure())
+        write_figure(out / "maze", "vector_field", field.figure(renderer=renderer))
         write_figure(out / "maze", "observations", observation_strip(maze, renderer))
         ds = decision_square(maze)
         write_atomically(

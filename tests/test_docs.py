@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -85,7 +87,16 @@ def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
-def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+def require_chromium() -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed")
+
+
+def chromium(
+    url: str, profile: Path, *extra: str, window: str = "1280,1800"
+) -> subprocess.CompletedProcess:
     flags = [
         "--headless",
         "--no-sandbox",
@@ -99,7 +110,7 @@ def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProces
         "--enable-logging=stderr",
         "--v=0",
         "--virtual-time-budget=8000",
-        "--window-size=1280,1800",
+        f"--window-size={window}",
     ]
     return subprocess.run(
         [CHROMIUM, *flags, *extra, url], capture_output=True, text=True, timeout=180
@@ -119,10 +130,7 @@ def console_errors(stderr: str) -> list[str]:
     "page,has_figure", [("", False), ("analyses/cheese_vector/", True), ("maze/", True)]
 )
 def test_pages_render_in_headless_chromium(site, tmp_path, page, has_figure) -> None:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
-        pytest.skip("chromium is not installed")
+    require_chromium()
     httpd, base = serve(site)
     try:
         dom = chromium(f"{base}/{page}", tmp_path / "profile", "--dump-dom")
@@ -141,6 +149,95 @@ def test_pages_render_in_headless_chromium(site, tmp_path, page, has_figure) -> 
         assert re.search(r'<path class="[^"]*"[^>]*d="M', html) or "scatterlayer" in html
     assert console_errors(dom.stderr) == []
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+FIGURE_PLACEHOLDER = re.compile(r"\{\{\s*figure\(")
+PAGES_WITH_FIGURES = {
+    str(p.relative_to(DOCS).with_suffix("")): len(FIGURE_PLACEHOLDER.findall(p.read_text()))
+    for p in sorted(DOCS.rglob("*.md"))
+    if "generated" not in p.parts and FIGURE_PLACEHOLDER.search(p.read_text())
+}
+
+# Appended to a copy of a page: once plotly has drawn (and the site's script has fitted the
+# titles), the boxes of every figure, its SVGs, titles and modebar, and of the content column,
+# written into the DOM for --dump-dom.
+MEASURE = """<script>
+window.addEventListener("load", function () { setTimeout(function () {
+  function box(el) {
+    if (!el) return null;
+    var r = el.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width};
+  }
+  var figures = Array.from(document.querySelectorAll(".plotly-graph-div")).map(function (gd) {
+    var container = gd.closest(".generated-figure");
+    return {
+      column: box(gd.closest(".md-content__inner")),
+      container: box(container),
+      overflow: container.scrollWidth - container.clientWidth,
+      wrapper: box(gd.parentElement),
+      figure: box(gd),
+      svgs: Array.from(gd.querySelectorAll("svg.main-svg")).map(box),
+      title: box(gd.querySelector(".gtitle")),
+      annotations: Array.from(gd.querySelectorAll(".infolayer .annotation")).map(box),
+      modebar: box(gd.querySelector(".modebar")),
+    };
+  });
+  var out = document.createElement("pre");
+  out.id = "figure-geometry";
+  out.textContent = JSON.stringify({
+    figures: figures, page: document.documentElement.scrollWidth, window: window.innerWidth
+  });
+  document.body.appendChild(out);
+}, 2000); });
+</script>"""
+
+
+def inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
+    return inner["left"] >= outer["left"] - slack and inner["right"] <= outer["right"] + slack
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return min(a["right"], b["right"]) > max(a["left"], b["left"]) and min(
+        a["bottom"], b["bottom"]
+    ) > max(a["top"], b["top"])
+
+
+@pytest.mark.parametrize("window", ["1280,1800", "500,1800"])  # desktop, phone
+@pytest.mark.parametrize("page", sorted(PAGES_WITH_FIGURES))
+def test_figures_fit_the_content_column(site, tmp_path, page, window) -> None:
+    require_chromium()
+    source = Path(page)  # docs/<page>.md is built to <page>/index.html
+    index = site / (source.parent if source.name == "index" else source) / "index.html"
+    measured = index.with_name("measure-figures.html")  # same directory: relative links work
+    measured.write_text(index.read_text().replace("</body>", MEASURE + "</body>"))
+    httpd, base = serve(site)
+    try:
+        url = f"{base}/{measured.relative_to(site).as_posix()}"
+        dom = chromium(url, tmp_path / "profile", "--dump-dom", window=window)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        measured.unlink()
+    found = re.search(r'<pre id="figure-geometry">(.*?)</pre>', dom.stdout, re.S)
+    assert found, f"{page}: no measurements\n" + dom.stderr[-2000:]
+    geometry = json.loads(unescape(found.group(1)))
+    figures = geometry["figures"]
+    assert len(figures) == PAGES_WITH_FIGURES[page], figures
+    assert geometry["page"] <= geometry["window"], "the page scrolls sideways"
+    for i, f in enumerate(figures):
+        where = f"{page} figure {i + 1} at {window}: {f}"
+        assert f["svgs"] and f["figure"]["width"] > 100, where  # drawn, not collapsed
+        assert inside(f["container"], f["column"]) and f["overflow"] <= 0, where
+        assert inside(f["figure"], f["container"]) and inside(f["wrapper"], f["container"]), where
+        assert all(inside(svg, f["container"]) for svg in f["svgs"]), where
+        # The figure's own box holds it: nothing spills onto the text below.
+        assert f["wrapper"]["bottom"] >= f["figure"]["bottom"] - 1, where
+        if f["title"] is not None:
+            assert inside(f["title"], f["figure"]), where  # wrapped, not cut off
+        # The modebar (shown on hover) covers no title, subplot titles included.
+        for text in [f["title"], *f["annotations"]]:
+            assert text is None or not overlap(text, f["modebar"]), where
+    assert console_errors(dom.stderr) == []
 
 
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)

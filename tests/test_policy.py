@@ -8,7 +8,7 @@ import torch
 
 from hooked_impala import Movement
 from hooked_impala.maze import Maze, MazeRenderer, Tile, mazes_from_seeds
-from hooked_impala.policy import rollout, vector_field, vector_field_cells
+from hooked_impala.policy import VectorField, rollout, vector_field, vector_field_cells
 
 # One procgen action per movement, to force and recognise moves.
 ACTION_OF_MOVEMENT = {
@@ -85,7 +85,7 @@ def test_vector_field_rejects_walls(tiny_model, easy_maze, renderer) -> None:
 def test_figure_renders_to_standalone_html(tiny_model, easy_maze, renderer, tmp_path) -> None:
     field = vector_field(tiny_model, easy_maze, renderer=renderer)
     fig = field.figure(title="seed 1000")
-    assert len(fig.data) == 3  # maze heatmap, arrow shafts, arrow tips
+    assert len(fig.data) == 3  # maze image, arrow shafts, arrow tips
     assert len(fig.data[2].x) == len(field.cells)
     path = tmp_path / "field.html"
     fig.write_html(path, include_plotlyjs=True)
@@ -93,6 +93,88 @@ def test_figure_renders_to_standalone_html(tiny_model, easy_maze, renderer, tmp_
     assert "Plotly.newPlot" in html and "seed 1000" in html
     # The JavaScript is inside the file, not loaded from a CDN (unreachable offline).
     assert '<script src="https://cdn.plot.ly' not in html and len(html) > 1_000_000
+
+
+def random_field(maze: Maze, is_difference: bool = False) -> VectorField:
+    """A field with arbitrary probabilities: the figure tests need no model."""
+    cells = tuple(vector_field_cells(maze))
+    probs = np.random.default_rng(0).dirichlet(np.ones(len(Movement)), len(cells))
+    return VectorField(maze, cells, probs, "random", is_difference)
+
+
+def image_index(image, x: float, y: float) -> tuple[int, int]:
+    """``z[row, col]`` of the pixel plotly draws at data point (x, y) of a go.Image."""
+    return int(np.floor((y - image.y0) / image.dy + 0.5)), int(
+        np.floor((x - image.x0) / image.dx + 0.5)
+    )
+
+
+def is_cheese_yellow(rgb) -> bool:
+    r, g, b = (int(v) for v in rgb)
+    return r > 220 and g > 200 and b < 150  # cheese (254, 231, 98); walls, floors are not
+
+
+@pytest.mark.parametrize("seed,mode", [(1000, "easy"), (5, "hard")])
+def test_vector_field_figure_draws_arrows_on_cell_centres_of_the_rendered_maze(
+    renderer, seed, mode
+) -> None:
+    maze = Maze.from_seed(seed, distribution_mode=mode)
+    field = random_field(maze)
+    fig = field.figure(renderer=renderer)
+    image, shafts = fig.data[0], fig.data[1]
+    assert image.type == "image" and np.asarray(image.z).shape == (64, 64, 3)
+    # The image is procgen's frame (flipped: array row 0 is world row 0, the bottom) with
+    # only the mouse removed: equal to the real observation outside the mouse's cell.
+    frame = np.flipud(np.asarray(image.z))
+    obs = renderer.observe([maze])[0]
+    size, px = maze.world_size, 64 / maze.world_size
+    row, col = maze.mouse
+    top, left = (size - 1 - row) * px, col * px
+    patch = (
+        slice(int(top) - 1, int(np.ceil(top + px)) + 1),
+        slice(int(left) - 1, int(np.ceil(left + px)) + 1),
+    )
+    outside = np.ones((64, 64), bool)
+    outside[patch] = False
+    assert np.array_equal(frame[outside], obs[outside])
+    assert not np.array_equal(frame[patch], obs[patch])
+    # Upward y axis over the image's exact extent: the world, cell edges at k - 0.5.
+    assert fig.layout.yaxis.autorange in (None, False) and list(fig.layout.yaxis.range) == [
+        -0.5,
+        size - 0.5,
+    ]
+    assert image.x0 - image.dx / 2 == pytest.approx(-0.5)
+    assert image.y0 + 63.5 * image.dy == pytest.approx(size - 0.5)
+    # Each shaft starts on its cell's centre in the rendered image: pixel coordinates
+    # ((col + 0.5) * 64 / size, (size - row - 0.5) * 64 / size) from the top left.
+    bases_x, bases_y = shafts.x[0::3], shafts.y[0::3]
+    assert len(bases_x) == len(field.cells)
+    for (row, col), x, y in zip(field.cells, bases_x, bases_y):
+        assert (x - image.x0) / image.dx + 0.5 == pytest.approx((col + 0.5) * px)
+        assert 64 - ((y - image.y0) / image.dy + 0.5) == pytest.approx((size - row - 0.5) * px)
+
+
+@pytest.mark.parametrize("seed,mode", [(1000, "easy"), (5, "hard")])
+def test_vector_field_figure_is_not_upside_down(renderer, seed, mode) -> None:
+    maze = Maze.from_seed(seed, distribution_mode=mode)
+    image = random_field(maze).figure(renderer=renderer).data[0]
+    z = np.asarray(image.z)
+    row, col = maze.cheese
+    mirror = maze.world_size - 1 - row
+    assert mirror != row
+    # What plotly draws at the cheese cell's centre is the cheese; at its vertical mirror,
+    # where an upside-down image would put it, it is not.
+    assert is_cheese_yellow(z[image_index(image, col, row)])
+    assert not is_cheese_yellow(z[image_index(image, col, mirror)])
+
+
+def test_difference_field_figure_keeps_its_colour(renderer, easy_maze) -> None:
+    plain = random_field(easy_maze).figure(renderer=renderer)
+    diff = random_field(easy_maze, is_difference=True).figure(renderer=renderer)
+    assert plain.data[0].type == diff.data[0].type == "image"
+    assert diff.data[1].line.color != plain.data[1].line.color
+    assert diff.data[2].marker.color == diff.data[1].line.color
+    assert plain.layout.width is None  # no fixed width: the docs fit figures to their column
 
 
 def force_movement(movement: Movement):

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from jaxtyping import UInt8
 
+from hooked_impala.maze.maze import Maze
 from hooked_impala.maze.render import OBS_SHAPE, MazeRenderer
 from hooked_impala.maze.state import state_fields
 
@@ -111,3 +112,18 @@ def observe_mouse_on_cells(
             rows, cols = _patch(cells[i], layout.world_dim)
             out[i, rows, cols] = frame[rows, cols]
     return out
+
+
+def maze_background(
+    maze: Maze, renderer: MazeRenderer | None = None
+) -> UInt8[np.ndarray, "64 64 3"]:
+    """procgen's 64x64 rendering of ``maze`` without the mouse (cheese and walls as seen).
+
+    The same frame ``observe_mouse_on_cells`` builds every observation on: the mouse is
+    moved outside the world, where procgen clips it (it needs an agent entity to render).
+    """
+    state = _EntityLayout(maze.to_state()).with_mice([(_OFF_WORLD, _OFF_WORLD)], None)
+    if renderer is not None:
+        return renderer.observe_states_unchecked([state])[0]
+    with MazeRenderer() as tmp:
+        return tmp.observe_states_unchecked([state])[0]

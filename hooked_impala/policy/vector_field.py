@@ -18,10 +18,12 @@ import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
 
+from hooked_impala import checks
 from hooked_impala.actions import Movement
 from hooked_impala.hooks import HookSpec
-from hooked_impala.maze import Cell, Maze, MazeRenderer, Tile
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze import Cell, Maze, MazeRenderer
+from hooked_impala.maze.render import OBS_SHAPE
+from hooked_impala.maze.sweep import maze_background, observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 
 
@@ -82,19 +84,34 @@ class VectorField:
             is_difference=True,
         )
 
-    def figure(self, title: str | None = None, scale: float = 0.9):
-        """A plotly figure: the maze (walls dark, cheese yellow) with one arrow per cell."""
-        grid = np.asarray(self.maze.world_grid)
-        shade = np.where(grid == Tile.WALL, 0.0, 1.0)
-        shade[grid == Tile.CHEESE] = 0.5
+    def figure(
+        self,
+        title: str | None = None,
+        scale: float = 0.9,
+        renderer: MazeRenderer | None = None,
+    ) -> go.Figure:
+        """A plotly figure: one arrow per cell over procgen's own rendering of the maze.
+
+        The image is the maze with the mouse removed (``maze_background``); the axes are
+        world cells (col, row), row 0 at the bottom, so each arrow starts at its cell's
+        centre in the rendered image. ``renderer`` is reused if given (a temporary one
+        otherwise). Arrows are blue, or red for a difference of two fields.
+        """
+        size = self.maze.world_size
+        # Each world cell is 64 / world_size pixels (not an integer: 15 or 25 cells).
+        # Flipped so that array row 0 is world row 0; with an upward y axis plotly puts
+        # it at the bottom, and pixel i's centre at x0 + i * d.
+        d = size / OBS_SHAPE[0]
+        x0 = y0 = d / 2 - 0.5
         fig = go.Figure(
-            go.Heatmap(
-                z=shade,
-                colorscale=[[0.0, "#3b3b4f"], [0.5, "#f2c14e"], [1.0, "#f4f1ea"]],
-                zmin=0.0,
-                zmax=1.0,
-                showscale=False,
+            go.Image(
+                z=np.flipud(maze_background(self.maze, renderer)),
+                x0=x0,
+                dx=d,
+                y0=y0,
+                dy=d,
                 hoverinfo="skip",
+                name="procgen rendering",
             )
         )
         arrows = self.arrows * scale
@@ -106,44 +123,54 @@ class VectorField:
                 f"cell (row {row}, col {col})<br>"
                 + "<br>".join(f"{m.name}: {p[m]:+.3f}" for m in Movement)
             )
-        color = "#c0392b" if self.is_difference else "#1f4e79"
+        # Saturated colours read on both the dark (easy) and the pale (hard) floor.
+        color = "#e8183c" if self.is_difference else "#1f6fff"
         fig.add_trace(
             go.Scatter(
                 x=xs,
                 y=ys,
                 mode="lines",
-                line={"color": color, "width": 2},
+                line={"color": color, "width": 2.5},
                 hoverinfo="skip",
                 name="net movement",
             )
         )
-        tips_x = [c + dx for (_, c), (dx, _) in zip(self.cells, arrows)]
-        tips_y = [r + dy for (r, _), (_, dy) in zip(self.cells, arrows)]
+        # Arrowheads: plotly's "arrow" points up at angle 0 and turns clockwise; the
+        # axes share a scale, so atan2(dx, dy) is the on-screen direction. A dot marks
+        # an arrow too short to have a direction.
+        length = np.hypot(arrows[:, 0], arrows[:, 1])
         fig.add_trace(
             go.Scatter(
-                x=tips_x,
-                y=tips_y,
+                x=[c + dx for (_, c), (dx, _) in zip(self.cells, arrows)],
+                y=[r + dy for (r, _), (_, dy) in zip(self.cells, arrows)],
                 mode="markers",
-                marker={"size": 4, "color": color},
+                marker={
+                    "symbol": np.where(length > 0.05, "arrow", "circle").tolist(),
+                    "angle": np.degrees(np.arctan2(arrows[:, 0], arrows[:, 1])).tolist(),
+                    "size": np.where(length > 0.05, 9, 4).tolist(),
+                    "color": color,
+                    "line": {"color": "white", "width": 0.5},
+                },
                 text=hover,
                 hoverinfo="text",
                 name="arrow tips",
             )
         )
-        size = grid.shape[0]
+        axis = {
+            "range": [-0.5, size - 0.5],
+            "showgrid": False,
+            "zeroline": False,
+            "constrain": "domain",  # a narrow page shrinks the square, not the range
+        }
         fig.update_layout(
             title=title or self.label,
-            width=620,
-            height=640,
+            height=640,  # no width: the figure fills its container
             showlegend=False,
-            xaxis={"range": [-0.5, size - 0.5], "showgrid": False, "title": "col"},
-            yaxis={
-                "range": [-0.5, size - 0.5],
-                "showgrid": False,
-                "title": "row (0 = bottom)",
-                "scaleanchor": "x",
-            },
-            margin={"l": 40, "r": 10, "t": 50, "b": 40},
+            xaxis={**axis, "title": "col"},
+            # An explicit range also stops plotly reversing the y axis for an image.
+            yaxis={**axis, "title": "row (0 = bottom)", "scaleanchor": "x"},
+            margin={"l": 50, "r": 10, "t": 60, "b": 45},
+            plot_bgcolor="white",
         )
         return fig
 
@@ -185,6 +212,8 @@ def vector_field(
         if own:
             renderer.close()
     batch = torch.from_numpy(obs).to(model.device)
+    if batch_size is not None:
+        checks.integer("batch_size", batch_size, minimum=1)
     step = batch_size or len(cells) or 1
     chunks = []
     with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
