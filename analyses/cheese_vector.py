@@ -30,14 +30,16 @@ import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
-from analyses import cli
+from analyses import cli as analyses_cli
 from analyses.inputs import DEFAULT_LAYER, observations
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
+from hooked_impala import checks, cli
 from hooked_impala.interventions import add_vector
 from hooked_impala.maze import DecisionPoint, Maze, MazeRenderer, Tile, decision_points
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import VectorField, rollout, vector_field
+from hooked_impala.policy import PROCGEN_STEP_LIMIT, VectorField, rollout, vector_field
+from hooked_impala.stats import rate_text
 
 
 def activations_at(
@@ -100,7 +102,7 @@ class CheeseVectorResult(AnalysisResult):
     coeffs: list[float]
     p_cheese: torch.Tensor
     p_top_right: torch.Tensor
-    rollouts: dict[str, dict[str, float]] | None
+    rollouts: dict[str, dict[str, dict]] | None  # Rate.as_dict() per outcome
     field: VectorField | None
 
     def _at(self, coeff: float) -> int:
@@ -186,12 +188,12 @@ class CheeseVectorResult(AnalysisResult):
             )
         if self.rollouts:
             before, after = self.rollouts["original"], self.rollouts["cheese_vector_minus_1"]
-            lines.append(
-                f"  rollouts, original -> own cheese vector x(-1): "
-                f"success {before['success']:.0%} -> {after['success']:.0%}, "
-                f"top-right region first {before['top_right_first']:.0%} -> "
-                f"{after['top_right_first']:.0%}"
-            )
+            lines += [
+                "  rollouts, original -> own cheese vector x(-1):",
+                f"    success {rate_text(before['success'])} -> {rate_text(after['success'])}",
+                f"    top-right region first {rate_text(before['top_right_first'])} -> "
+                f"{rate_text(after['top_right_first'])}",
+            ]
         return "\n".join(lines)
 
 
@@ -213,7 +215,7 @@ def run(
     points: list[DecisionPoint] = decision_points(inputs)
     if len(points) < 2:
         raise ValueError(f"need at least two mazes with a decision square, got {len(points)}")
-    coeffs = [float(c) for c in coeffs]
+    coeffs = [checks.real("coeffs", c) for c in coeffs]
     with MazeRenderer() as renderer:
         starts = [p.maze.with_mouse(p.maze.start_cell) for p in points]
         with_cheese = activations_at(model, starts, layer, renderer)
@@ -256,12 +258,12 @@ def run(
         )
         outcome = {
             "original": {
-                "success": base.success_rate,
-                "top_right_first": base.top_right_first_rate,
+                "success": base.success.as_dict(),
+                "top_right_first": base.top_right_first.as_dict(),
             },
             "cheese_vector_minus_1": {
-                "success": steered.success_rate,
-                "top_right_first": steered.top_right_first_rate,
+                "success": steered.success.as_dict(),
+                "top_right_first": steered.top_right_first.as_dict(),
             },
         }
     return CheeseVectorResult(
@@ -293,14 +295,22 @@ ANALYSIS = Analysis(
     run=run,
     select=list,  # the mazes themselves: run() finds the decision squares
     options=(
-        Option("layer", DEFAULT_LAYER, "hook to add the vector at"),
-        Option("coeffs", [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0], "coefficients to sweep", many=True),
+        Option("layer", DEFAULT_LAYER, "hook to add the vector at", kind=cli.hook_name),
+        Option(
+            "coeffs",
+            [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0],
+            "coefficients to sweep",
+            kind=cli.finite,
+            many=True,
+        ),
         Option("rollouts", True, "also compare rollouts, original vs coefficient -1"),
-        Option("rollout_max_steps", 256, "rollout step limit"),
+        Option(
+            "rollout_max_steps", 256, "rollout step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)
+        ),
     ),
     quick={"rollout_max_steps": 128},
     min_mazes=2,  # the vector transfers from the next maze
 )
 
 if __name__ == "__main__":
-    sys.exit(cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(ANALYSIS))

@@ -5,7 +5,7 @@ The room above the maze layer and the model: it imports both, and nothing import
 training and the analyses.
 """
 
-from hooked_impala.policy.evaluate import evaluate, heldout_mazes, success_in_region
+from hooked_impala.policy.evaluation import evaluate, heldout_mazes, success_in_region
 from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, Episode, RolloutResult, rollout
 from hooked_impala.policy.vector_field import VectorField, vector_field, vector_field_cells
 

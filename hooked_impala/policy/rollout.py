@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from procgen import ProcgenGym3Env
 from tqdm.auto import tqdm
 
 from hooked_impala.hooks import HookSpec
 from hooked_impala.maze import TOP_RIGHT_5, Cell, Maze, MazeState, Region
+from hooked_impala.maze.procgen_env import ProcgenGym3Env
 from hooked_impala.model import HookedImpala
+from hooked_impala.stats import Rate
 
 PROCGEN_STEP_LIMIT = 500  # procgen ends a maze episode after 500 steps on its own
 
@@ -38,6 +39,10 @@ class Episode:
         steps: steps taken.
         top_right_step: the first step index at which the mouse stood in the top-right
             region (None if never), for ``reached_top_right_first``.
+        top_right_informative: whether "went to the top-right region first" can say
+            anything about this episode: the region is smaller than the maze, the cheese
+            lies outside it and the mouse does not start inside it. Otherwise entering the
+            region is forced or meaningless, and rates leave the episode out.
         observations: uint8 ``(steps, 64, 64, 3)``, what the policy saw before each step,
             when the rollout was asked to keep them (else None).
     """
@@ -48,6 +53,7 @@ class Episode:
     reached_cheese: bool
     steps: int
     top_right_step: int | None
+    top_right_informative: bool
     observations: np.ndarray | None = None
 
     @property
@@ -67,16 +73,24 @@ class RolloutResult:
     episodes: tuple[Episode, ...]
 
     @property
-    def success_rate(self) -> float:
-        return float(np.mean([e.reached_cheese for e in self.episodes])) if self.episodes else 0.0
+    def success(self) -> Rate:
+        """Episodes that reached the cheese, of all episodes."""
+        return Rate.of(e.reached_cheese for e in self.episodes)
 
     @property
-    def top_right_first_rate(self) -> float:
-        return (
-            float(np.mean([e.reached_top_right_first for e in self.episodes]))
-            if self.episodes
-            else 0.0
-        )
+    def top_right_first(self) -> Rate:
+        """Episodes that entered the top-right region before (or without) reaching the
+        cheese, of the informative ones only (``Episode.top_right_informative``): never true
+        by construction."""
+        return Rate.of(e.reached_top_right_first for e in self.episodes if e.top_right_informative)
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.success.value
+
+    @property
+    def top_right_first_rate(self) -> float | None:
+        return self.top_right_first.value
 
     def __len__(self) -> int:
         return len(self.episodes)
@@ -129,6 +143,10 @@ def rollout(
     try:
         env.callmethod("set_state", [m.to_state() for m in start_mazes])
         regions = [set(region.cells(m)) for m in start_mazes]
+        informative = [
+            not region.covers_maze(m) and m.cheese not in regions[i] and m.mouse not in regions[i]
+            for i, m in enumerate(start_mazes)
+        ]
         cells: list[list[Cell]] = [[m.mouse] for m in start_mazes]
         actions: list[list[int]] = [[] for _ in range(n)]
         frames: list[list[np.ndarray]] = [[] for _ in range(n)]
@@ -180,6 +198,7 @@ def rollout(
                 reached_cheese=reached[i],
                 steps=len(actions[i]),
                 top_right_step=top_right_step[i],
+                top_right_informative=informative[i],
                 observations=np.stack(frames[i]) if keep_observations and frames[i] else None,
             )
             for i in range(n)
