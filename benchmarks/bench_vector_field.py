@@ -25,7 +25,7 @@ from hooked_impala.policy import vector_field, vector_field_cells
 
 
 def straightforward(model: HookedImpala, maze: Maze, seed: int) -> np.ndarray:
-    from procgen import ProcgenGym3Env
+    from hooked_impala.maze.procgen_env import ProcgenGym3Env
 
     frames = []
     for cell in vector_field_cells(maze):

@@ -45,7 +45,7 @@ def tiny_model() -> HookedImpala:
 @pytest.fixture(scope="session")
 def procgen_obs() -> np.ndarray:
     """Eight real easy-mode maze observations, uint8 (8, 64, 64, 3), after a few steps."""
-    from procgen import ProcgenGym3Env
+    from hooked_impala.maze.procgen_env import ProcgenGym3Env
 
     env = ProcgenGym3Env(
         num=8,

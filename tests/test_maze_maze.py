@@ -7,7 +7,6 @@ import pickle
 
 import numpy as np
 import pytest
-from procgen import ProcgenGym3Env
 
 from hooked_impala.maze import (
     Maze,
@@ -17,6 +16,7 @@ from hooked_impala.maze import (
     Tile,
     mazes_from_seeds,
 )
+from hooked_impala.maze.procgen_env import ProcgenGym3Env
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from procgen import ProcgenGym3Env
 
 from hooked_impala.maze import Maze, MazeRenderer, MazeStateError, Tile, mazes_from_seeds, observe
+from hooked_impala.maze.procgen_env import ProcgenGym3Env
 from hooked_impala.maze.state import state_fields
 
 SEEDS = {"easy": [0, 1, 6, 4242, 2**31 - 2], "hard": [0, 3, 17, 99999, 2**31 - 2]}

@@ -6,8 +6,8 @@ import struct
 
 import numpy as np
 import pytest
-from procgen import ProcgenGym3Env
 
+from hooked_impala.maze.procgen_env import ProcgenGym3Env
 from hooked_impala.maze.state import END_OF_BUFFER, MazeState, MazeStateError, state_fields
 
 WORLD = {"easy": 15, "hard": 25}

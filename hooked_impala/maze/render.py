@@ -97,7 +97,7 @@ class MazeRenderer:
         if self._env is None or self._env.num < want:
             # Imported here so that importing the package does not load procgen's
             # shared library; procgen is only needed once something is rendered.
-            from procgen import ProcgenGym3Env
+            from .procgen_env import ProcgenGym3Env
 
             size = 1
             while size < want:
