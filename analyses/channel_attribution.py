@@ -29,10 +29,11 @@ import torch
 from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
-from analyses import cli
+from analyses import cli as analyses_cli
 from analyses.inputs import DEFAULT_LAYER, Inputs, decision_metric, maze_seeds, observations
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
+from hooked_impala import checks, cli
 from hooked_impala.interventions import (
     Ablation,
     ReplaceChannels,
@@ -273,6 +274,7 @@ def run(
     on its decision square and the default decision metric is used (mazes without one are
     skipped). ``metric(output) -> (N,)`` may be any function of the model's output.
     """
+    ig_steps = checks.integer("ig_steps", ig_steps, minimum=1)
     if baseline not in get_args(Baseline):
         raise ValueError(f"baseline must be one of {get_args(Baseline)}, got {baseline!r}")
     if ablation not in get_args(Ablation):
@@ -346,8 +348,13 @@ ANALYSIS = Analysis(
     run=run,
     select=list,  # the mazes: run() puts each on its decision square
     options=(
-        Option("layer", DEFAULT_LAYER, "hook whose channels are attributed"),
-        Option("ig_steps", 256, "integrated-gradients points (fewer: larger completeness error)"),
+        Option("layer", DEFAULT_LAYER, "hook whose channels are attributed", kind=cli.hook_name),
+        Option(
+            "ig_steps",
+            256,
+            "integrated-gradients points (fewer: larger completeness error)",
+            kind=cli.positive_int,
+        ),
         Option("baseline", "zero", "integrated-gradients baseline", choices=get_args(Baseline)),
         Option("ablation", "mean", "what replaces an ablated channel", choices=get_args(Ablation)),
     ),
@@ -355,4 +362,4 @@ ANALYSIS = Analysis(
 )
 
 if __name__ == "__main__":
-    sys.exit(cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(ANALYSIS))

@@ -11,7 +11,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
@@ -23,8 +22,8 @@ from hooked_impala.maze import MazeRenderer
 DEFAULT_CHECKPOINT = "standin_s1"  # bundled: the scripts run offline
 
 
-def common_parser(prog: str, description: str, mazes: int) -> argparse.ArgumentParser:
-    """The flags every analysis script and the report take."""
+def common_parser(prog: str, description: str, mazes: int, out: str) -> argparse.ArgumentParser:
+    """The flags every analysis script and the report take, each checked on parsing."""
     parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -33,18 +32,7 @@ def common_parser(prog: str, description: str, mazes: int) -> argparse.ArgumentP
         default=DEFAULT_CHECKPOINT,
         help="registry name or path (default: %(default)s)",
     )
-    parser.add_argument(
-        "--mazes", type=int, default=mazes, help="number of mazes (default: %(default)s)"
-    )
-    cli.add_mode_argument(parser)
-    parser.add_argument(
-        "--first-seed",
-        type=int,
-        default=0,
-        help="first level seed to consider (default: %(default)s)",
-    )
-    parser.add_argument("--out", type=Path, default=None, help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    cli.add_common_arguments(parser, mazes=mazes, out=out)
     return parser
 
 
@@ -84,7 +72,9 @@ def model_and_mazes(args: argparse.Namespace):
 def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
     """Parse, load, select, run, print the summary, save."""
     description = sys.modules[analysis.run.__module__].__doc__ or analysis.question
-    parser = common_parser(f"python -m analyses.{analysis.name}", description, mazes=16)
+    parser = common_parser(
+        f"python -m analyses.{analysis.name}", description, mazes=16, out=f"out/{analysis.name}"
+    )
     for option in analysis.options:
         add_option(parser, option)
     args = parser.parse_args(argv)
@@ -92,7 +82,6 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
         parser.error(
             f"--mazes must be at least {analysis.min_mazes} for {analysis.name}, got {args.mazes}"
         )
-    out = args.out or Path("out") / analysis.name
     loaded = model_and_mazes(args)
     if loaded is None:
         return 1
@@ -103,7 +92,7 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
     except (ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    written = result.save(out)
+    written = result.save(args.out)
     print(result.summary())
     print(f"wrote {', '.join(str(p) for p in written)} ({time.perf_counter() - started:.1f} s)")
     return 0

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from jaxtyping import UInt8
 
+from hooked_impala import checks
 from hooked_impala.maze import (
     DEFAULT_MODE,
     TOP_RIGHT_5,
@@ -66,6 +67,8 @@ def select_mazes(
     """The first ``count`` levels from ``first_seed`` that have a decision square and the
     cheese outside the top-right 5×5 region: the mazes where the two goals disagree, as in
     the behavioural studies."""
+    count = checks.integer("count", count, minimum=1)
+    first_seed = checks.integer("first_seed", first_seed, minimum=0, maximum=checks.MAX_SEED)
     chosen: list[Maze] = []
     seed = first_seed
     while len(chosen) < count:

@@ -28,10 +28,11 @@ from plotly.subplots import make_subplots
 from torch.func import jacrev, vmap
 from tqdm.auto import tqdm
 
-from analyses import cli
+from analyses import cli as analyses_cli
 from analyses.inputs import DEFAULT_LAYER, Inputs, at_decision_squares, maze_seeds, observations
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
+from hooked_impala import checks, cli
 from hooked_impala.interventions import replace_activation
 from hooked_impala.model import HookedImpala, PolicyOutput
 
@@ -253,6 +254,7 @@ def run(
     """Jacobians of ``output`` (or of ``of_hook``'s activation) w.r.t. the activation at hook
     ``layer`` at every observation, and their SVDs. ``layer="input"`` differentiates w.r.t.
     the observation. Deterministic: ``seed`` is accepted for the common signature only."""
+    top_k = checks.integer("top_k", top_k, minimum=1)
     obs = observations(inputs).to(model.device)
     wrt = model.resolve_hook_name(layer)
     J = jacobians(model, obs, wrt, output, of_hook, progress=progress)
@@ -296,15 +298,19 @@ ANALYSIS = Analysis(
             "layer",
             DEFAULT_LAYER,
             "hook to differentiate with respect to ('input': the observation)",
+            kind=cli.hook_name,
         ),
         Option("output", "movement_log_probs", "what to differentiate", choices=OUTPUTS),
         Option(
-            "of_hook", None, "differentiate this hook's activation instead of the output", kind=str
+            "of_hook",
+            None,
+            "differentiate this hook's activation instead of the output",
+            kind=cli.hook_name,
         ),
-        Option("top_k", 3, "right-singular vectors kept per observation"),
+        Option("top_k", 3, "right-singular vectors kept per observation", kind=cli.positive_int),
         Option("stack", True, "also the SVD of all Jacobians stacked"),
     ),
 )
 
 if __name__ == "__main__":
-    sys.exit(cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(ANALYSIS))

@@ -25,10 +25,11 @@ import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
-from analyses import cli
+from analyses import cli as analyses_cli
 from analyses.inputs import Inputs, every_open_cell, maze_seeds, observations
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
+from hooked_impala import checks, cli
 from hooked_impala.interventions import remove_relus
 from hooked_impala.maze import Maze
 from hooked_impala.model import HookedImpala
@@ -184,6 +185,9 @@ def run(
     uniform sample drawn with ``seed`` (the greedy search costs ~R²/2 forward passes over
     all observations for R ReLUs).
     """
+    tolerance = checks.real("tolerance", tolerance, minimum=0.0)
+    if max_observations is not None:
+        checks.integer("max_observations", max_observations, minimum=1)
     obs = observations(inputs).to(model.device)
     if max_observations is not None and len(obs) > max_observations:
         keep = torch.randperm(len(obs), generator=torch.Generator().manual_seed(seed))
@@ -252,14 +256,22 @@ ANALYSIS = Analysis(
     run=run,
     select=every_open_cell,  # every state a policy can be in
     options=(
-        Option("tolerance", 0.05, "mean KL (nats) the greedy restoration aims for"),
+        Option(
+            "tolerance",
+            0.05,
+            "mean KL (nats) the greedy restoration aims for",
+            kind=cli.nonnegative,
+        ),
         Option("rollouts", False, "also compare rollout success, original vs every ReLU removed"),
         Option(
-            "max_observations", None, "at most this many observations (a seeded sample)", kind=int
+            "max_observations",
+            None,
+            "at most this many observations (a seeded sample)",
+            kind=cli.positive_int,
         ),
     ),
     quick={"max_observations": 96},
 )
 
 if __name__ == "__main__":
-    sys.exit(cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(ANALYSIS))

@@ -21,7 +21,7 @@ from typing import Any
 
 from analyses import ANALYSES, load
 from analyses.cli import add_option, common_parser, model_and_mazes
-from analyses.result import CheckpointRef
+from analyses.result import CheckpointRef, replaced_folder
 from analyses.spec import Analysis
 from hooked_impala.files import write_atomically
 from hooked_impala.maze import Maze
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None, analyses: Sequence[Analysis] | None 
     """The report over ``analyses`` (default: every analysis of ``analyses.ANALYSES``)."""
     analyses = list(analyses) if analyses is not None else load(ANALYSES)
     names = [a.name for a in analyses]
-    parser = common_parser("python -m analyses.report", __doc__, mazes=8)
+    parser = common_parser("python -m analyses.report", __doc__, mazes=8, out="out/report")
     parser.add_argument(
         "--only",
         nargs="+",
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None, analyses: Sequence[Analysis] | None 
             f"--mazes must be at least {needed} for "
             f"{[a.name for a in chosen if a.min_mazes == needed]}"
         )
-    out = args.out or Path("out/report")
+    out = args.out
     started = time.perf_counter()
     loaded = model_and_mazes(args)
     if loaded is None:
@@ -140,19 +140,21 @@ def main(argv: Sequence[str] | None = None, analyses: Sequence[Analysis] | None 
     checkpoint = CheckpointRef.of(model)
     print(f"checkpoint {checkpoint.name}; mazes {[m.seed for m in mazes]}")
     sections = []
-    for analysis in chosen:
-        t = time.perf_counter()
-        options = overrides.get(analysis.name, {})
-        result = analysis.run_on_mazes(model, mazes, seed=args.seed, quick=True, **options)
-        files = result.save(out / analysis.name)
-        sections.append(Section(analysis, result.summary(), files, time.perf_counter() - t))
-        print(
-            f"\n== {analysis.name} ({sections[-1].seconds:.1f} s)\n{sections[-1].summary}",
-            flush=True,
-        )
-    page = index_page(checkpoint, sections, mazes, time.perf_counter() - started)
-    index = write_atomically(out / "index.html", page)
-    print(f"\nwrote {index}")
+    # The whole report is written aside and swapped in at the end: an interrupted run leaves
+    # the previous report untouched, never a folder mixing two runs.
+    with replaced_folder(out) as staging:
+        for analysis in chosen:
+            t = time.perf_counter()
+            options = overrides.get(analysis.name, {})
+            result = analysis.run_on_mazes(model, mazes, seed=args.seed, quick=True, **options)
+            (staging / analysis.name).mkdir()
+            files = [out / analysis.name / n for n in result.write_into(staging / analysis.name)]
+            seconds = time.perf_counter() - t
+            sections.append(Section(analysis, result.summary(), files, seconds))
+            print(f"\n== {analysis.name} ({seconds:.1f} s)\n{sections[-1].summary}", flush=True)
+        page = index_page(checkpoint, sections, mazes, time.perf_counter() - started)
+        write_atomically(staging / "index.html", page)
+    print(f"\nwrote {out / 'index.html'}")
     return 0
 
 

@@ -5,11 +5,12 @@ extra pages, and ``save(dir)``, which writes them all or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from hooked_impala.files import write_atomically
+from hooked_impala.files import current_umask, write_atomically
 from hooked_impala.maze import Region
 from hooked_impala.model import HookedImpala
 
@@ -75,6 +76,31 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def replaced_folder(out: Path) -> Iterator[Path]:
+    """A fresh sibling folder to write into; when the block ends normally it replaces
+    ``out`` whole, and on any exception (Ctrl-C included) it is deleted and ``out`` is left
+    as it was. So ``out`` holds a complete old result or a complete new one, never a mix.
+
+    The swap is two renames (old aside, new in), so a crash between them leaves ``out``
+    missing with the old one beside it as ``.<name>.old-*``, never a mixture."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide results from others
+    try:
+        yield staging
+        if out.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            out.rename(aside / out.name)
+            staging.rename(out)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 @dataclass(kw_only=True)
 class AnalysisResult:
     """Base of every analysis result; subclasses are keyword-only dataclasses with required
@@ -100,23 +126,15 @@ class AnalysisResult:
 
     def save(self, out_dir: str | Path) -> list[Path]:
         """Write ``result.json`` (metadata + numbers), ``arrays.npz``, ``<figure>.html`` (plotly
-        embedded, no CDN) and the extra pages into ``out_dir``.
-
-        All files are written into a fresh sibling folder that then replaces ``out_dir``, so
-        the folder holds either the previous result or this one, never a mix."""
+        embedded, no CDN) and the extra pages into ``out_dir``, replacing it whole (see
+        ``replaced_folder``)."""
         out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
-            names = self._write_into(staging)
-            if out.exists():
-                shutil.rmtree(out)
-            staging.rename(out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with replaced_folder(out) as staging:
+            names = self.write_into(staging)
         return [out / name for name in names]
 
-    def _write_into(self, folder: Path) -> list[str]:
+    def write_into(self, folder: Path) -> list[str]:
+        """Write the files into an existing ``folder``; their names."""
         document = {"metadata": self.metadata.to_json(), "numbers": to_jsonable(self.numbers())}
         files = {"result.json": json.dumps(document, indent=2, allow_nan=False)}
         arrays = {k: np.asarray(v) for k, v in self.arrays().items()}

@@ -22,14 +22,15 @@ import numpy as np
 import torch
 from circuitsvis.activations import text_neuron_activations
 
-from analyses import cli
+from analyses import cli as analyses_cli
 from analyses.inputs import DEFAULT_LAYER
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
+from hooked_impala import cli
 from hooked_impala.actions import movement_of_action
 from hooked_impala.maze import Maze
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import rollout
+from hooked_impala.policy import PROCGEN_STEP_LIMIT, rollout
 
 DEFAULT_HOOKS = (
     DEFAULT_LAYER,
@@ -146,11 +147,17 @@ ANALYSIS = Analysis(
     run=run,
     select=list,  # the first maze is played
     options=(
-        Option("hooks", list(DEFAULT_HOOKS), "hooks shown (the view's first drop-down)", many=True),
-        Option("max_steps", 128, "episode step limit"),
+        Option(
+            "hooks",
+            list(DEFAULT_HOOKS),
+            "hooks shown (the view's first drop-down)",
+            kind=cli.hook_name,
+            many=True,
+        ),
+        Option("max_steps", 128, "episode step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
     ),
     quick={"max_steps": 48},
 )
 
 if __name__ == "__main__":
-    sys.exit(cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(ANALYSIS))

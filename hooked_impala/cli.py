@@ -1,5 +1,5 @@
 """Command-line plumbing shared by every script of the project (the library's own
-``python -m hooked_impala.policy.evaluate`` and ``python -m hooked_impala.train``, and each
+``python -m hooked_impala.policy.evaluation`` and ``python -m hooked_impala.train``, and each
 ``python -m analyses.<name>``): the common flags, argument types that fail with the flag's
 name, and loading a checkpoint with a one-line error instead of a traceback.
 """
@@ -7,14 +7,86 @@ name, and loading a checkpoint with a one-line error instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from typing import get_args
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, get_args
 
+from hooked_impala import checks
 from hooked_impala.maze import DEFAULT_MODE, DistributionMode, Region
-from hooked_impala.model import HookedImpala
+from hooked_impala.model import HookedImpala, ImpalaConfig
 from hooked_impala.pretrained import CheckpointError, CheckpointUnavailableError, load_pretrained
 
 MODES: tuple[str, ...] = get_args(DistributionMode)
+
+
+def _argparse_type(parse: Callable[[str], Any], check: Callable[[Any], Any], what: str):
+    """An argparse type: parse the text, then apply a ``checks`` function; failures become
+    argparse's own error, which names the flag."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        try:
+            return check(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).replace("value ", "", 1)) from None
+
+    convert.__name__ = what  # argparse names the type in some messages
+    return convert
+
+
+def integer(minimum: int | None = None, maximum: int | None = None):
+    """argparse type: an integer within [minimum, maximum]."""
+    return _argparse_type(int, lambda v: checks.integer("value", v, minimum, maximum), "an integer")
+
+
+def real(minimum: float | None = None):
+    """argparse type: a finite number, at least ``minimum`` if given."""
+    return _argparse_type(float, lambda v: checks.real("value", v, minimum), "a number")
+
+
+positive_int = integer(1)
+seed = integer(0, checks.MAX_SEED)
+finite = real()
+nonnegative = real(0.0)
+output_folder = _argparse_type(str, lambda v: checks.output_folder("value", v), "a folder")
+output_file = _argparse_type(str, lambda v: checks.output_file("value", v), "a file path")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, mazes: int, out: str) -> None:
+    """The flags of every script that runs a checkpoint on mazes, each checked on parsing."""
+    parser.add_argument(
+        "--mazes", type=positive_int, default=mazes, help="number of mazes (default: %(default)s)"
+    )
+    add_mode_argument(parser)
+    parser.add_argument(
+        "--first-seed",
+        type=seed,
+        default=0,
+        help="first level seed to consider (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out", type=output_folder, default=Path(out), help="output folder (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
+
+
+@functools.cache
+def _hook_names_model() -> HookedImpala:
+    # Hook names do not depend on the widths: a one-channel network knows them all.
+    return HookedImpala(ImpalaConfig(channels=(1, 1, 1), fc_features=1))
+
+
+def hook_name(text: str) -> str:
+    """argparse type: a hook name or alias of ``HookedImpala``, checked before loading."""
+    try:
+        return _hook_names_model().resolve_hook_name(text)
+    except KeyError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def region(text: str) -> Region:
@@ -23,6 +95,13 @@ def region(text: str) -> Region:
         return Region.parse(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def mode(text: str) -> str:
+    """argparse type: a distribution mode."""
+    if text not in MODES:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(MODES)}, got {text!r}")
+    return text
 
 
 def add_mode_argument(parser: argparse.ArgumentParser) -> None:

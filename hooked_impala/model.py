@@ -178,6 +178,12 @@ def to_model_input(obs: torch.Tensor) -> Float[torch.Tensor, "n 3 64 64"]:
             )
         obs = obs.float()
         if not _is_transformed(obs) and obs.numel():
+            if not torch.isfinite(obs).all():  # NaN passes every comparison below
+                bad = int((~torch.isfinite(obs)).sum())
+                raise ObservationError(
+                    f"float observations hold {bad} NaN or infinite values; expected values "
+                    "in [0, 1]"
+                )
             low, high = obs.min().item(), obs.max().item()
             if low < 0.0 or high > 1.0:
                 raise ObservationError(
@@ -287,6 +293,8 @@ class HookedImpala(HookedRootModule):
 
     def hook_shapes(self, batch: int = 1) -> dict[str, tuple[int, ...]]:
         """Every hook name with the shape of its activation for a batch of ``batch``."""
+        if not isinstance(batch, int) or batch < 1:  # torch.zeros(-1) names no argument
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
         with torch.no_grad():
             _, cache = self.run_with_cache(
                 torch.zeros(batch, 3, IMAGE_SIZE, IMAGE_SIZE, device=self.device)

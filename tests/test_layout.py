@@ -21,11 +21,17 @@ ROOMS: dict[str, set[str]] = {
     "hooked_impala.actions": set(),
     "hooked_impala.files": set(),
     "hooked_impala.runtime": set(),
+    "hooked_impala.checks": set(),
+    "hooked_impala.stats": set(),
     "hooked_impala.hooks": {"hooked_impala.activation_cache"},
     "hooked_impala.activation_cache": {"hooked_impala.hooks"},
     "hooked_impala.model": {"hooked_impala.hooks", "hooked_impala.actions"},
     "hooked_impala.interventions": {"hooked_impala.hooks", "hooked_impala.model"},
-    "hooked_impala.pretrained": {"hooked_impala.model", "hooked_impala.files"},
+    "hooked_impala.pretrained": {
+        "hooked_impala.model",
+        "hooked_impala.files",
+        "hooked_impala.actions",
+    },
     "hooked_impala.maze": {"hooked_impala.actions"},
     "hooked_impala.policy": {
         "hooked_impala.maze",
@@ -37,8 +43,11 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.pretrained",
         "hooked_impala.runtime",
         "hooked_impala.cli",
+        "hooked_impala.checks",
+        "hooked_impala.stats",
     },
     "hooked_impala.cli": {
+        "hooked_impala.checks",
         "hooked_impala.pretrained",
         "hooked_impala.model",
         "hooked_impala.maze",
@@ -54,6 +63,7 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.pretrained",
         "hooked_impala.runtime",
         "hooked_impala.cli",
+        "hooked_impala.stats",
     },
     "hooked_impala": {"hooked_impala"},  # the package's __init__ re-exports
     "analyses": {"hooked_impala"},
