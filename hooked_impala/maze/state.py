@@ -13,6 +13,12 @@ input byte for byte and costs one ``bytes.join``.
 
 Grid convention: ``MazeState.grid`` is ``grid[y, x]`` = ``grid[row, col]`` exactly as
 procgen stores it (``data[y * w + x]``); row 0 is the *bottom* row of the rendered image.
+
+:meth:`MazeState.parse` also range-checks every field procgen uses as a table index, a size
+or in an assertion (see ``_check_ranges``): procgen does not validate ``set_state`` input, and
+an out-of-range value aborts the whole Python process (``std::out_of_range``, ``fassert``, a
+segfault) when the state is rendered or stepped. :func:`state_fields` only checks structure,
+so it can still show the fields of such a state.
 """
 
 from __future__ import annotations
@@ -155,6 +161,66 @@ assert len(_ENTITY_FIELDS) == 31
 # Sanity limits so that corrupt counts fail cleanly instead of allocating gigabytes.
 _MAX_ENTITIES = 10_000
 _MAX_GRID_SIDE = 1_000
+
+# Value ranges of the fields procgen 0.10.7 indexes tables with, sizes loops by or asserts
+# on. Established by setting one field of a real state and running set_state, observe, steps
+# and a level reset in a subprocess: outside these ranges procgen aborts the process (or
+# hangs). Where procgen survives a wider range than the maze game ever writes (cell codes,
+# sprites, world sizes), only the maze's own values are allowed: anything else is not a maze.
+
+# Grid codes (also drawn for out-of-world cells when the view follows the mouse): codes
+# > 100 fail an fassert in procgen's asset lookup, very negative ones are out_of_range.
+_CELL_CODES = {2: "cheese", 51: "wall", 100: "open"}
+_CELL_CODES_TEXT = ", ".join(f"{c} ({n})" for c, n in _CELL_CODES.items())
+# Entity sprites: asset index = image_type + 100 * image_theme into a 1000-slot table. The
+# maze's sprites (mouse 0, cheese 2, wall 51) have a single theme: theme 1..9 segfaults or
+# throws map::at, >= 10 fails fassert(theme < MAX_IMAGE_THEMES), < 0 is out_of_range.
+_SPRITES = {0: "mouse", 2: "cheese", 51: "wall"}
+_SPRITES_TEXT = ", ".join(f"{c} ({n})" for c, n in _SPRITES.items())
+# procgen's maze background images: background_index 9 throws std::out_of_range.
+_NUM_BACKGROUNDS = 9
+# Scalar fields: (name, test, allowed values, why).
+_SCALAR_RANGES = [
+    (
+        "options.use_generated_assets",
+        lambda v: v == 0,
+        "0",
+        "set_state asserts it is off",
+    ),
+    (
+        "level_seed_rand_gen.is_seeded",
+        lambda v: v != 0,
+        "nonzero",
+        "procgen asserts it at the next level reset",
+    ),
+    ("rand_gen.is_seeded", lambda v: v != 0, "nonzero", "procgen asserts it on the next step"),
+    ("is_waiting_for_step", lambda v: v == 0, "0", "procgen asserts it on the next step"),
+    (
+        "use_procgen_background",
+        lambda v: v == 0,
+        "0",
+        "the maze has no procedural background; other values corrupt procgen's heap",
+    ),
+    (
+        "background_index",
+        lambda v: 0 <= v < _NUM_BACKGROUNDS,
+        f"0..{_NUM_BACKGROUNDS - 1}",
+        f"index into procgen's {_NUM_BACKGROUNDS} maze backgrounds",
+    ),
+    (
+        "out_of_bounds_object",
+        lambda v: v in _CELL_CODES,
+        _CELL_CODES_TEXT,
+        "drawn as the grid code of cells outside the world when the view follows the mouse",
+    ),
+    (
+        "visibility",
+        lambda v: 0 <= v <= _MAX_GRID_SIDE,
+        f"0..{_MAX_GRID_SIDE}",
+        "view size in cells when the view follows the mouse; drawing time is quadratic "
+        "in it: 1e4 takes 11 s, 1e6 hangs",
+    ),
+]
 
 
 class MazeStateError(ValueError):
@@ -309,8 +375,69 @@ def _walk(data: bytes, out: list[FieldInfo] | None) -> dict[str, tuple[int, Any]
     return found
 
 
+def _out_of_range(name: str, f: dict[str, tuple[int, Any]], allowed: str, why: str) -> None:
+    off, value = f[name]
+    raise MazeStateError(
+        f"{name} = {value} at byte offset {off} is out of range: allowed {allowed} ({why})"
+    )
+
+
+def _check_ranges(f: dict[str, tuple[int, Any]]) -> None:
+    """Raise MazeStateError for the first field procgen would crash (or hang) on."""
+    n = f["entities.count"][1]
+    players = [e for e in range(n) if f[f"entities[{e}].type"][1] == PLAYER_TYPE]
+    # procgen asserts it finds an agent; this package edits exactly one mouse.
+    if len(players) != 1:
+        raise MazeStateError(
+            f"entities[*].type: maze state must have exactly one mouse (entity of type "
+            f"{PLAYER_TYPE}), found {len(players)} among entities.count = {n} entities "
+            f"(entity list at byte offset {f['entities.count'][0]})"
+        )
+    for name, ok, allowed, why in _SCALAR_RANGES:
+        if not ok(f[name][1]):
+            _out_of_range(name, f, allowed, why)
+    low = f["level_seed_low"][1]
+    if f["level_seed_high"][1] == low:  # the next seed is drawn modulo high - low: SIGFPE
+        _out_of_range(
+            "level_seed_high",
+            f,
+            f"any value but level_seed_low = {low}",
+            "an empty level-seed range divides by zero at the next level reset",
+        )
+    for e in range(n):
+        if f[f"entities[{e}].image_type"][1] not in _SPRITES:
+            _out_of_range(
+                f"entities[{e}].image_type", f, _SPRITES_TEXT, "index into procgen's sprites"
+            )
+        if f[f"entities[{e}].image_theme"][1] != 0:
+            _out_of_range(f"entities[{e}].image_theme", f, "0", "the maze's sprites have one theme")
+    # procgen draws main_width x main_height cells of the grid; the package's grid is
+    # world_dim x world_dim. A huge main_width makes procgen hang.
+    w = f["grid.w"][1]
+    for name in ("grid.h", "main_width", "main_height", "world_dim"):
+        off, value = f[name]
+        if value != w:
+            raise MazeStateError(
+                f"{name} = {value} at byte offset {off} is out of range: allowed only "
+                f"grid.w = {w} (the world is square and all its sizes must agree)"
+            )
+    off, cells = f["grid.cells"]
+    bad = (cells != 51) & (cells != 100) & (cells != 2)  # three compares: faster than isin
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        value = int(cells[row, col])
+        raise MazeStateError(
+            f"grid.cells[{row}, {col}] (row, col) = {value} at byte offset "
+            f"{off + 4 * (row * w + col)} is out of range: allowed {_CELL_CODES_TEXT} "
+            "(index into procgen's sprites)"
+        )
+
+
 def state_fields(data: bytes) -> list[FieldInfo]:
-    """Every field of a maze state in byte order (for inspection and tests)."""
+    """Every field of a maze state in byte order (for inspection and tests).
+
+    Checks the structure only, not value ranges (see :meth:`MazeState.parse`).
+    """
     out: list[FieldInfo] = []
     _walk(data, out)
     return out
@@ -367,34 +494,23 @@ class MazeState:
 
     @classmethod
     def parse(cls, data: bytes) -> MazeState:
-        """Parse ``get_state`` bytes; raises :class:`MazeStateError` when malformed."""
+        """Parse ``get_state`` bytes; raises :class:`MazeStateError`, naming the field, its
+        value and the allowed range, when they are malformed or hold a value procgen would
+        abort the process on."""
         f = _walk(data, None)
+        _check_ranges(f)
         data = bytes(data)
-        players = [
+        m = next(
             e for e in range(f["entities.count"][1]) if f[f"entities[{e}].type"][1] == PLAYER_TYPE
-        ]
-        if len(players) != 1:
-            raise MazeStateError(
-                f"maze state must have exactly one mouse (entity of type {PLAYER_TYPE}), "
-                f"found {len(players)} among {f['entities.count'][1]} entities "
-                f"(entity list at byte offset {f['entities.count'][0]})"
-            )
-        m = players[0]
-        w, h = f["grid.w"][1], f["grid.h"][1]
-        world = f["world_dim"][1]
-        if not (w == h == world == f["main_width"][1] == f["main_height"][1]):
-            raise MazeStateError(
-                f"inconsistent maze state: grid {w}x{h} (offset {f['grid.w'][0]}), "
-                f"main {f['main_width'][1]}x{f['main_height'][1]}, world_dim {world} "
-                f"(offset {f['world_dim'][0]})"
-            )
+        )
+        w = world = f["world_dim"][1]
         # Splice points: (offset, length) of each parsed group, in byte order.
         groups = [
             (f["step_data.reward"][0], _STEP.size),
             (f["cur_time"][0], 4),
             (f[f"entities[{m}].x"][0], _XY.size),
             (f[f"entities[{m}].is_reflected"][0], 4),
-            (f["grid.cells"][0], 4 * w * h),
+            (f["grid.cells"][0], 4 * w * w),
             (f["maze_dim"][0], _DIMS.size),
         ]
         chunks, pos = [], 0
