@@ -28,9 +28,9 @@ HookSpec = tuple[HookTarget, HookFn]
 NamesFilter = str | Sequence[str] | Callable[[str], bool] | None
 Direction = Literal["fwd", "bwd"]
 _Attachment = tuple[HookTarget, HookFn, Direction]
-_kind = lambda t: (  # what a hook's replacement must keep: shape, dtype, device (else: the type)
-    f"{tuple(t.shape)} {t.dtype} on {t.device}" if isinstance(t, torch.Tensor) else type(t).__name__
-)
+# What a hook's replacement must keep, compared every forward (no strings: _said is for errors)
+_kind = lambda t: (tuple(t.shape), t.dtype, t.device) if isinstance(t, torch.Tensor) else type(t)
+_said = lambda k: f"{k[0]} {k[1]} on {k[2]}" if isinstance(k, tuple) else k.__name__
 
 
 @dataclass(frozen=True, eq=False)  # identity equality: one fn added twice is two handles
@@ -86,8 +86,8 @@ class HookPoint(nn.Module):
                 if _kind(out) != _kind(x):  # else it fails layers later, naming no hook
                     raise ValueError(
                         f"forward hook {getattr(handle.fn, '__name__', handle.fn)!r} on "
-                        f"{self.name!r} returned {_kind(out)}; it must return None or a tensor "
-                        f"like its input: {_kind(x)}"
+                        f"{self.name!r} returned {_said(_kind(out))}; it must return None or a "
+                        f"tensor like its input: {_said(_kind(x))}"
                     )
                 x = out
         if self.bwd_hooks and x.requires_grad:
