@@ -21,6 +21,7 @@ from .geometry import (
     shortest_path,
 )
 from .maze import WORLD_SIZES, Cell, Maze, MazeEditError, Tile, mazes_from_seeds
+from .pixels import layer_position, layer_positions
 from .regions import ANYWHERE, TOP_RIGHT_5, Region, place_cheese
 from .render import DEFAULT_MODE, DISTRIBUTION_MODES, DistributionMode, MazeRenderer, observe
 from .state import MazeState, MazeStateError, state_fields
@@ -46,6 +47,8 @@ __all__ = [
     "decision_square",
     "distance_map",
     "fork_cell",
+    "layer_position",
+    "layer_positions",
     "maze_features",
     "mazes_from_seeds",
     "observe",
