@@ -226,3 +226,75 @@ def test_from_state_of_a_mid_episode_state(renderer) -> None:
     assert np.array_equal(renderer.observe([m])[0], env.observe()[1]["rgb"][0])
     fresh = mazes_from_seeds([9], "hard", renderer=renderer)[0]
     assert np.array_equal(m.world_grid, fresh.world_grid)
+
+
+# --- margin edits and the top-right path -------------------------------------------------
+
+
+def test_margin_cells_open_only_when_asked(hard, renderer, as_in_production) -> None:
+    cell = (hard.margin - 1, 10)  # the wall row just below the inner maze
+    with pytest.raises(MazeEditError, match=r"cell \(4, 10\) is outside the inner maze"):
+        hard.with_open([cell])
+    opened = hard.with_open([cell], margin=True)
+    assert opened.tile(cell) == Tile.OPEN and hard.tile(cell) == Tile.WALL
+    assert cell in opened.open_cells
+    # The opened maze stays valid through later edits and a state round trip.
+    moved = opened.with_mouse(cell).with_cheese(hard.top_right_cell)
+    assert Maze.from_state(moved.to_state()) == moved
+    assert opened.with_walls([cell], margin=True).world_grid.tolist() == hard.world_grid.tolist()
+    with pytest.raises(MazeEditError, match=r"cheese cell \(4, 10\) is outside the inner maze"):
+        opened.with_cheese(cell)
+    with pytest.raises(MazeEditError, match=r"cell \(25, 0\) is outside the 25x25 world"):
+        hard.with_open([(25, 0)], margin=True)
+    # from_grid refuses open margin cells unless told, and then needs the maze size.
+    with pytest.raises(MazeEditError, match="pass margin=True"):
+        Maze.from_grid(opened.world_grid, template=hard, maze_size=15)
+    with pytest.raises(MazeEditError, match="needs maze_size"):
+        Maze.from_grid(opened.world_grid, template=hard, margin=True)
+    rebuilt = Maze.from_grid(opened.world_grid, template=hard, maze_size=15, margin=True)
+    assert rebuilt.world_grid.tolist() == opened.world_grid.tolist()
+    assert np.array_equal(renderer.observe([rebuilt]), renderer.observe([opened]))
+
+
+def _published_top_right_grid(grid: np.ndarray, maze_size: int) -> np.ndarray:
+    """The paper's construction written out independently: with p the margin and W the
+    world size, open column W-1-p from row W-p up, and row W-1 from column W-p right."""
+    world = grid.shape[0]
+    pad = (world - maze_size) // 2
+    out = grid.copy()
+    corner = world - 1 - pad
+    out[corner + 1 :, corner] = Tile.OPEN
+    out[world - 1, corner + 1 :] = Tile.OPEN
+    return out
+
+
+@pytest.mark.parametrize(("mode", "seed"), [("hard", 9), ("hard", 2), ("easy", 5)])
+def test_top_right_path_renders_like_the_published_construction(mode, seed) -> None:
+    from hooked_impala.maze import MazeState
+
+    env = ProcgenGym3Env(num=1, env_name="maze", distribution_mode=mode, start_level=seed,
+                         num_levels=1, rand_seed=0)  # fmt: skip
+    raw = env.callmethod("get_state")[0]
+    parsed = MazeState.parse(raw)
+    assert parsed.maze_dim < parsed.world_dim  # these levels have a margin
+    grid = _published_top_right_grid(parsed.grid, parsed.maze_dim)
+    env.callmethod("set_state", [parsed.replace(grid=grid).to_bytes()])
+    _, expected, _ = env.observe()
+
+    maze = Maze.from_state(raw)
+    path = maze.with_top_right_path()
+    _, original, _ = (env.callmethod("set_state", [raw]), *env.observe())[1:]
+    env.callmethod("set_state", [path.to_state()])
+    _, got, _ = env.observe()
+    env.close()
+    assert np.array_equal(got["rgb"], expected["rgb"])
+    assert not np.array_equal(got["rgb"], original["rgb"])  # the path is visible
+    # Exactly the L is opened: (world - 1 - top) cells up, as many along the top row.
+    new = np.argwhere(path.world_grid != maze.world_grid)
+    assert len(new) == 2 * (maze.world_size - 1 - maze.top_right_cell[0])
+    assert path.mouse == maze.mouse and path.cheese == maze.cheese
+
+
+def test_top_right_path_of_a_maze_without_margin_is_the_maze(renderer) -> None:
+    full = next(m for m in mazes_from_seeds(range(40), "easy", renderer) if m.margin == 0)
+    assert full.with_top_right_path() is full

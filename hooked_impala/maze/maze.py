@@ -21,6 +21,11 @@ clears it after a LEFT move (the plain sprite faces left).
 
 Mazes are immutable; every edit returns a new Maze. Invalid edits raise
 :class:`MazeEditError` naming the cell.
+
+The *margin* (the wall cells between the inner maze and the world's edge) is walls in every
+level procgen generates. Edits refuse margin cells unless asked with ``margin=True``: the
+paper's top-right vector opens a path through it (:meth:`Maze.with_top_right_path`), and
+procgen renders and plays such states like any other. The cheese stays in the inner maze.
 """
 
 from __future__ import annotations
@@ -139,10 +144,10 @@ class Maze:
             raise MazeEditError(f"cell {(r, c)} holds {int(grid[r, c])}, not a Tile code")
         outside = np.ones_like(grid, dtype=bool)
         outside[self.inner_slices] = False
-        margin_open = outside & (grid != Tile.WALL)
-        if margin_open.any():
-            r, c = map(int, np.argwhere(margin_open)[0])
-            raise MazeEditError(f"cell {(r, c)} outside the inner {k}x{k} maze is not a wall")
+        margin_cheese = outside & (grid == _CHEESE)
+        if margin_cheese.any():
+            r, c = map(int, np.argwhere(margin_cheese)[0])
+            raise MazeEditError(f"cheese cell {(r, c)} is outside the inner {k}x{k} maze")
         if np.count_nonzero(grid == Tile.CHEESE) > 1:
             cells = [tuple(map(int, rc)) for rc in np.argwhere(grid == Tile.CHEESE)]
             raise MazeEditError(f"more than one cheese: cells {cells}")
@@ -207,13 +212,14 @@ class Maze:
         reflected: bool = False,
         template: Maze | None = None,
         renderer: MazeRenderer | None = None,
+        margin: bool = False,
     ) -> Maze:
         """A maze with the given world grid, built on a template state.
 
         Args:
             grid: ``(world_size, world_size)`` array of Tile codes, ``grid[row, col]``,
                 row 0 = bottom. At most one CHEESE; cells outside the inner maze must
-                be walls.
+                be walls unless ``margin=True``.
             mouse: the mouse cell; default the inner maze's bottom-left start cell.
             distribution_mode: "easy" (15x15 world) or "hard" (25x25); default: the mode
                 whose world size the grid has.
@@ -223,6 +229,8 @@ class Maze:
             template: a Maze of the same mode supplying everything but grid and mouse
                 (background, RNG state, level seed); default the level of seed 0.
             renderer: used to generate the default template.
+            margin: allow open cells outside the inner maze (``maze_size`` is then
+                required: it cannot be inferred from the open cells).
         """
         arr = np.asarray(grid)
         if distribution_mode is None:
@@ -238,6 +246,8 @@ class Maze:
         if not np.issubdtype(arr.dtype, np.integer):
             raise MazeEditError(f"grid must hold integer Tile codes, got dtype {arr.dtype}")
         if maze_size is None:
+            if margin:
+                raise MazeEditError("from_grid(margin=True) needs maze_size")
             maze_size = _infer_maze_size(arr)
         if template is None:
             template = cls.from_seed(0, distribution_mode, renderer)
@@ -245,8 +255,8 @@ class Maze:
             raise MazeEditError(
                 f"template is a {template.distribution_mode!r} maze, not {distribution_mode!r}"
             )
-        margin = (w - maze_size) // 2
-        mouse = (margin, margin) if mouse is None else _as_cell(mouse, "mouse cell")
+        pad = (w - maze_size) // 2
+        mouse = (pad, pad) if mouse is None else _as_cell(mouse, "mouse cell")
         state = template._state.replace(
             grid=arr,
             maze_dim=int(maze_size),
@@ -258,7 +268,22 @@ class Maze:
             level_complete=0,
             cur_time=0,
         )
-        return cls(state)
+        maze = cls(state)
+        if not margin:
+            maze._refuse_open_margin()
+        return maze
+
+    def _refuse_open_margin(self) -> None:
+        outside = np.ones_like(self.world_grid, dtype=bool)
+        outside[self.inner_slices] = False
+        opened = outside & (self.world_grid != _WALL)
+        if opened.any():
+            r, c = map(int, np.argwhere(opened)[0])
+            k = self.maze_size
+            raise MazeEditError(
+                f"cell {(r, c)} outside the inner {k}x{k} maze is not a wall "
+                "(pass margin=True to open margin cells)"
+            )
 
     # ---------------------------------------------------------------- serialisation
     @property
@@ -436,8 +461,9 @@ class Maze:
         grid[grid == Tile.CHEESE] = Tile.OPEN
         return Maze._edited(self, self._state.replace(grid=grid), grid_changed=True)
 
-    def with_tiles(self, tiles: Mapping[Cell, Tile | int]) -> Maze:
-        """Cells of the inner maze set to Tile.OPEN or Tile.WALL.
+    def with_tiles(self, tiles: Mapping[Cell, Tile | int], *, margin: bool = False) -> Maze:
+        """Cells set to Tile.OPEN or Tile.WALL: cells of the inner maze, or of the whole
+        world with ``margin=True``.
 
         The mouse's cell cannot be walled and the cheese's cell cannot be changed (use
         with_cheese / without_cheese); CHEESE is not accepted here.
@@ -446,7 +472,10 @@ class Maze:
         mouse, cheese = self.mouse, self.cheese
         for raw_cell, value in tiles.items():
             cell = _as_cell(raw_cell)
-            self._check_in_inner(cell, "cell")
+            if margin:
+                self._check_in_world(cell, "cell")
+            else:
+                self._check_in_inner(cell, "cell")
             if value not in (Tile.OPEN, Tile.WALL):
                 raise MazeEditError(
                     f"cell {cell}: with_tiles sets OPEN or WALL only, got {value!r} "
@@ -461,13 +490,27 @@ class Maze:
             grid[cell] = int(value)
         return Maze._edited(self, self._state.replace(grid=grid), grid_changed=True)
 
-    def with_walls(self, cells: Iterable[Cell]) -> Maze:
-        """``cells`` (of the inner maze) turned into walls."""
-        return self.with_tiles({_as_cell(c): Tile.WALL for c in cells})
+    def with_walls(self, cells: Iterable[Cell], *, margin: bool = False) -> Maze:
+        """``cells`` (of the inner maze; of the world with ``margin=True``) made walls."""
+        return self.with_tiles({_as_cell(c): Tile.WALL for c in cells}, margin=margin)
 
-    def with_open(self, cells: Iterable[Cell]) -> Maze:
-        """``cells`` (of the inner maze) opened."""
-        return self.with_tiles({_as_cell(c): Tile.OPEN for c in cells})
+    def with_open(self, cells: Iterable[Cell], *, margin: bool = False) -> Maze:
+        """``cells`` (of the inner maze; of the world with ``margin=True``) opened."""
+        return self.with_tiles({_as_cell(c): Tile.OPEN for c in cells}, margin=margin)
+
+    def with_top_right_path(self) -> Maze:
+        """The paper's top-right maze: an L-shaped path opened through the margin, from the
+        cell above the inner maze's top-right cell straight up to the world's top row, then
+        right along it to the world's top-right corner. Unchanged if there is no margin.
+
+        Activations of this maze minus the maze's are the *top-right vector*.
+        """
+        top, last = self.top_right_cell[0], self.world_size - 1
+        if top == last:
+            return self
+        up = [(row, top) for row in range(top + 1, last + 1)]
+        along = [(last, col) for col in range(top + 1, last + 1)]
+        return self.with_open(up + along, margin=True)
 
 
 def _infer_maze_size(grid: np.ndarray) -> int:
