@@ -15,6 +15,7 @@ from analyses.spec import Analysis
 
 ANALYSES: tuple[str, ...] = (
     "cheese_vector",
+    "top_right_vector",
     "channel_attribution",
     "jacobian_svd",
     "relu_removal",

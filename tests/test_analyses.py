@@ -14,6 +14,7 @@ from analyses import channel_attribution, cheese_vector, cli, jacobian_svd, relu
 from analyses.inputs import DEFAULT_LAYER, observations, select_mazes
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
+from analyses.steering import activations_at
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.interventions import add_vector, relu_names, remove_relus
 from hooked_impala.maze import MazeRenderer, decision_points
@@ -270,7 +271,7 @@ def test_integrated_gradients_are_complete_on_the_real_agent(ppo_s1, mazes, tmp_
 def test_subtracting_the_cheese_vector_gives_the_no_cheese_activations(ppo_s1, mazes) -> None:
     maze = mazes[0]
     vector = cheese_vector.cheese_vector(ppo_s1, maze)
-    no_cheese = cheese_vector.activations_at(ppo_s1, [maze.without_cheese()], DEFAULT_LAYER)
+    no_cheese = activations_at(ppo_s1, [maze.without_cheese()], DEFAULT_LAYER)
     from hooked_impala.maze import observe
 
     obs = torch.from_numpy(observe([maze]))
@@ -301,22 +302,11 @@ def test_cheese_vector_sweep(ppo_s1, mazes, tmp_path) -> None:
     expected = probs[torch.arange(len(points)), torch.tensor([int(p.cheese_move) for p in points])]
     assert torch.allclose(result.p_cheese[0, zero], expected, atol=1e-6)  # coeff 0 = no change
     assert torch.allclose(result.p_cheese[1, zero], expected, atol=1e-6)
-    assert set(result.rollouts) == {"original", "cheese_vector_minus_1"}
+    assert set(result.rollouts) == {"original", "cheese vector x(-1)"}
     assert result.field is not None and np.abs(result.field.probs).max() > 0
     assert {"coefficient_sweep.html", "vector_field_diff.html"} <= {
         p.name for p in result.save(tmp_path)
     }
-
-
-def test_top_right_pair_opens_the_border() -> None:
-    from hooked_impala.maze import Maze, Tile
-
-    maze = Maze.from_seed(3, "easy")
-    opened, original = cheese_vector.top_right_pair(maze)
-    top = maze.margin + maze.maze_size - 1
-    assert original is maze
-    assert all(opened.world_grid[top, c] != Tile.WALL for c in range(maze.margin, top + 1))
-    assert all(opened.world_grid[r, top] != Tile.WALL for r in range(maze.margin, top + 1))
 
 
 def test_cli_smoke(shared_checkpoints, tmp_path, monkeypatch) -> None:

@@ -1,0 +1,236 @@
+"""Steering by activation addition, shared by the cheese-vector and top-right-vector analyses.
+
+A steering vector at a layer is the activation difference of a pair of mazes (same mouse
+cell); ``add_vector(layer, vector, coeff)`` adds ``coeff × vector`` during every forward
+pass. This module measures what that does at the decision squares (P(cheese-ward move),
+P(top-right-ward move) per coefficient, for the maze's own vector and for another maze's)
+and in rollouts, and holds the result type both analyses return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from jaxtyping import Float
+from tqdm.auto import tqdm
+
+from analyses.inputs import DEFAULT_LAYER, observations
+from analyses.result import AnalysisResult
+from analyses.spec import Option
+from hooked_impala import cli
+from hooked_impala.hooks import HookSpec
+from hooked_impala.interventions import add_vector
+from hooked_impala.maze import DecisionPoint, Maze, MazeRenderer
+from hooked_impala.model import HookedImpala
+from hooked_impala.policy import PROCGEN_STEP_LIMIT, VectorField, rollout
+from hooked_impala.stats import rate_text
+
+#: Whose vector is added at each maze's decision square: its own, or the next maze's.
+KINDS = ("self", "transfer")
+
+
+def steering_options(coeffs: Sequence[float], rollout_coeff: float) -> tuple[Option, ...]:
+    """The options of a steering analysis: layer, coefficients (default ``coeffs``), and
+    rollouts comparing the original with the own vector at ``rollout_coeff``."""
+    return (
+        Option("layer", DEFAULT_LAYER, "hook to add the vector at", kind=cli.hook_name),
+        Option("coeffs", list(coeffs), "coefficients to sweep", kind=cli.finite, many=True),
+        Option(
+            "rollouts", True, f"also compare rollouts, original vs coefficient {rollout_coeff:+g}"
+        ),
+        Option(
+            "rollout_max_steps", 256, "rollout step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)
+        ),
+    )
+
+
+def activations_at(
+    model: HookedImpala, mazes: Sequence[Maze], layer: str, renderer: MazeRenderer | None = None
+) -> torch.Tensor:
+    """``(N, *layer_shape)`` activations at ``layer`` for the mazes' observations."""
+    obs = observations(mazes, renderer).to(model.device)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(obs, names_filter=[layer])
+    return cache[model.resolve_hook_name(layer)]
+
+
+def activation_difference(
+    model: HookedImpala,
+    maze_a: Maze,
+    maze_b: Maze,
+    layer: str = DEFAULT_LAYER,
+    renderer: MazeRenderer | None = None,
+) -> torch.Tensor:
+    """act(maze_a) − act(maze_b) at ``layer``: the steering vector of the pair, ``(C, H, W)``."""
+    acts = activations_at(model, [maze_a, maze_b], layer, renderer)
+    return acts[0] - acts[1]
+
+
+def pair_vectors(
+    model: HookedImpala,
+    pairs: Sequence[tuple[Maze, Maze]],
+    layer: str,
+    renderer: MazeRenderer | None = None,
+) -> Float[torch.Tensor, "n ..."]:
+    """``(N, *layer_shape)``: act(a) − act(b) for each pair ``(a, b)``, in two batches."""
+    firsts = activations_at(model, [a for a, _ in pairs], layer, renderer)
+    return firsts - activations_at(model, [b for _, b in pairs], layer, renderer)
+
+
+def decision_probs(
+    model: HookedImpala,
+    points: Sequence[DecisionPoint],
+    obs: torch.Tensor,
+    fwd_hooks: Sequence[HookSpec] = (),
+) -> tuple[Float[torch.Tensor, " n"], Float[torch.Tensor, " n"]]:
+    """P(cheese-ward move), P(top-right-ward move) at each point's decision square, whose
+    observations are ``obs`` ``(N, 64, 64, 3)``, under ``fwd_hooks``."""
+    with torch.no_grad():
+        probs = model.run_with_hooks(obs, fwd_hooks=fwd_hooks).movement_probs.cpu()
+    rows = torch.arange(len(points))
+    cheese = torch.tensor([int(p.cheese_move) for p in points])
+    top = torch.tensor([int(p.top_right_move) for p in points])
+    return probs[rows, cheese], probs[rows, top]
+
+
+def coefficient_sweep(
+    model: HookedImpala,
+    points: Sequence[DecisionPoint],
+    obs: torch.Tensor,
+    layer: str,
+    vectors: Float[torch.Tensor, "n ..."],
+    coeffs: Sequence[float],
+    progress: bool = False,
+) -> tuple[Float[torch.Tensor, "2 k n"], Float[torch.Tensor, "2 k n"]]:
+    """P(cheese-ward), P(top-right-ward) at the decision squares with ``coeff × vector``
+    added, for [each maze's own vector, the next maze's] × coefficient × maze."""
+    p_cheese = torch.zeros(len(KINDS), len(coeffs), len(points))
+    p_top = torch.zeros_like(p_cheese)
+    for i, vecs in enumerate((vectors, vectors.roll(1, dims=0))):
+        bar = tqdm(coeffs, desc=f"coefficients ({KINDS[i]})", disable=not progress)
+        for k, coeff in enumerate(bar):
+            steer = add_vector(layer, vecs, coeff).hooks()
+            p_cheese[i, k], p_top[i, k] = decision_probs(model, points, obs, steer)
+    return p_cheese, p_top
+
+
+def rollout_comparison(
+    model: HookedImpala,
+    starts: Sequence[Maze],
+    conditions: Mapping[str, Sequence[HookSpec]],
+    *,
+    max_steps: int,
+    seed: int,
+    progress: bool = False,
+) -> dict[str, dict[str, dict]]:
+    """Success and top-right-region-first rates (``Rate.as_dict()``) of rollouts from
+    ``starts`` under each named set of hooks (the same sampling seed for all)."""
+    out = {}
+    for name, hooks in conditions.items():
+        played = rollout(
+            model, starts, max_steps=max_steps, seed=seed, fwd_hooks=hooks, progress=progress
+        )
+        out[name] = {
+            "success": played.success.as_dict(),
+            "top_right_first": played.top_right_first.as_dict(),
+        }
+    return out
+
+
+@dataclass(kw_only=True)
+class SteeringResult(AnalysisResult):
+    """Effect of adding steering vectors at the decision squares.
+
+    Attributes:
+        vector: what the vector is ("cheese vector", "top-right vector").
+        coeffs: the coefficients swept.
+        p_cheese, p_top_right: ``(2, K, N)``: [self, transfer] × coefficient × maze, the
+            probability of the cheese-ward / top-right-ward move at the decision square.
+        rollouts: condition -> {"success", "top_right_first"} rates (``Rate.as_dict()``),
+            the first condition being "original"; None if not run.
+        field: a vector-field diff (steered minus original) of the first maze, or None.
+    """
+
+    vector: str
+    layer: str
+    coeffs: list[float]
+    p_cheese: torch.Tensor
+    p_top_right: torch.Tensor
+    rollouts: dict[str, dict[str, dict]] | None
+    field: VectorField | None
+
+    def _mean(self, probs: torch.Tensor, kind: int) -> dict[str, float]:
+        return {str(c): float(probs[kind, k].mean()) for k, c in enumerate(self.coeffs)}
+
+    def numbers(self) -> dict:
+        out = {"mazes": int(self.p_cheese.shape[2]), "coeffs": self.coeffs}
+        for i, kind in enumerate(KINDS):
+            out[kind] = {
+                "mean_p_cheese_move": self._mean(self.p_cheese, i),
+                "mean_p_top_right_move": self._mean(self.p_top_right, i),
+                "median_p_cheese_move": {
+                    str(c): float(self.p_cheese[i, k].median()) for k, c in enumerate(self.coeffs)
+                },
+            }
+        if self.rollouts:
+            out["rollouts"] = self.rollouts
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "coeffs": np.array(self.coeffs),
+            "p_cheese": self.p_cheese.numpy(),
+            "p_top_right": self.p_top_right.numpy(),
+        }
+
+    def figures(self) -> dict[str, go.Figure]:
+        sweep = go.Figure()
+        for i, kind in enumerate(KINDS):
+            dash = "solid" if kind == "self" else "dot"
+            for probs, what, colour in (
+                (self.p_cheese, "cheese-ward", "#d4a017"),
+                (self.p_top_right, "top-right-ward", "#1f4e79"),
+            ):
+                sweep.add_trace(
+                    go.Scatter(
+                        x=self.coeffs,
+                        y=probs[i].mean(1).tolist(),
+                        name=f"P({what}), {kind}",
+                        line={"dash": dash, "color": colour},
+                    )
+                )
+        sweep.update_layout(
+            title=(
+                f"{self.vector.capitalize()} at {self.layer}: decision-square move "
+                f"probabilities ({self.p_cheese.shape[2]} mazes)"
+            ),
+            xaxis_title="coefficient",
+            yaxis_title="mean probability",
+        )
+        figs = {"coefficient_sweep": sweep}
+        if self.field is not None:
+            figs["vector_field_diff"] = self.field.figure(
+                title=f"Vector field: {self.field.label} minus original"
+            )
+        return figs
+
+    def summary(self) -> str:
+        n = self.numbers()
+        lines = [f"{self.vector.capitalize()} at {self.layer} over {n['mazes']} mazes"]
+        for kind in KINDS:
+            for key, what in (
+                ("mean_p_cheese_move", "P(cheese-ward)"),
+                ("mean_p_top_right_move", "P(top-right-ward)"),
+            ):
+                values = ", ".join(f"{c}: {v:.3f}" for c, v in n[kind][key].items())
+                lines.append(f"  {kind:8s} {what} by coeff: {values}")
+        for name, rates in (self.rollouts or {}).items():
+            lines.append(
+                f"  rollouts, {name}: success {rate_text(rates['success'])}, "
+                f"top-right region first {rate_text(rates['top_right_first'])}"
+            )
+        return "\n".join(lines)
