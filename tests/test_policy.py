@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hooked_impala import Movement
+from hooked_impala import HookedImpala, ImpalaConfig, Movement
+from hooked_impala.actions import movement_of_action
 from hooked_impala.maze import Maze, MazeRenderer, Tile, mazes_from_seeds
 from hooked_impala.policy import VectorField, rollout, vector_field, vector_field_cells
 
@@ -254,3 +255,49 @@ def test_rollout_takes_its_mode_from_the_mazes(tiny_model, as_in_production) -> 
         rollout(tiny_model, [easy, hard], max_steps=2, progress=False)
     with pytest.raises(TypeError, match="mazes_from_seeds makes them"):
         rollout(tiny_model, [1, 2], max_steps=2, progress=False)
+
+
+# --- the rollout engine: grid steps, refilled slots, per-maze sampling ----------------------
+
+
+def _replayed_cells(maze, actions):
+    """The mouse's cells when ``actions`` are played from ``maze`` in a fresh procgen env,
+    read back from procgen's state after every step (the ground truth the engine's grid
+    steps must match)."""
+    from hooked_impala.maze import MazeState
+    from hooked_impala.maze.procgen_env import ProcgenGym3Env
+
+    env = ProcgenGym3Env(num=1, env_name="maze", distribution_mode=maze.distribution_mode)
+    env.callmethod("set_state", [maze.to_state()])
+    cells = [maze.mouse]
+    for action in actions:
+        env.act(np.array([action], dtype=np.int32))
+        reward, _, ended = env.observe()
+        if ended[0]:
+            cells.append(maze.cheese if reward[0] > 0 else cells[-1])
+            break
+        state = MazeState.parse(env.callmethod("get_state")[0])
+        cells.append((int(state.mouse_y), int(state.mouse_x)))
+    env.close()
+    return cells
+
+
+@pytest.mark.parametrize("mode", ["easy", "hard"])
+def test_engine_cells_match_procgen_and_slots_do_not_matter(mode) -> None:
+    torch.manual_seed(1)
+    model = HookedImpala(ImpalaConfig()).eval()  # random weights: varied, wall-bumping moves
+    mazes = mazes_from_seeds(range(10), mode)
+    few = rollout(model, mazes, max_steps=40, seed=3, slots=3, progress=False)
+    many = rollout(model, mazes, max_steps=40, seed=3, slots=16, progress=False)
+    for a, b in zip(few.episodes, many.episodes):
+        assert a.actions == b.actions and a.cells == b.cells  # refills change nothing
+    bumped = 0
+    for episode in few.episodes:
+        assert episode.maze in mazes
+        assert list(episode.cells) == _replayed_cells(episode.maze, episode.actions)
+        moves = zip(episode.actions, episode.cells, episode.cells[1:])
+        bumped += sum(movement_of_action(a) != Movement.NOOP and x == y for a, x, y in moves)
+    assert bumped > 0  # the check covered blocked moves, not only free ones
+    assert rollout(model, mazes[:3], max_steps=40, seed=4, progress=False).episodes != tuple(
+        few.episodes[:3]
+    )  # another seed samples other actions

@@ -1,29 +1,61 @@
 """Batched episodes in procgen for a policy, optionally under hooks.
 
-``rollout(model, mazes)`` plays one episode per maze, all mazes in one procgen env, one
-batched forward pass per step. Episodes end on reaching the cheese or after ``max_steps``.
-When an episode ends procgen resets that env to a fresh, unedited level, so each episode
-is tracked until its first end only. The mouse's cell is read from the state after every
-step, which gives the trajectory and whether (and when) it entered the top-right k×k
-region of the inner maze.
+``rollout(model, mazes)`` plays one episode per maze; ``play`` is the engine under it, which
+streams episodes as they finish, for thousands of mazes. A fixed number of procgen envs
+(slots) run side by side with one batched forward pass per step over the slots in play; when
+an episode ends (the cheese, or ``max_steps``) its slot is loaded with the next maze, so the
+batch stays full until the mazes run out.
+
+* The mouse's cell is not read back from procgen: the maze moves it one cell per step in the
+  action's direction unless a wall (or the world's edge) is there, horizontal winning for the
+  diagonal actions (0, 2, 6, 8), and the engine applies the same rule to the maze's grid
+  (``tests/test_policy.py`` replays episodes in procgen and compares every cell). Reading
+  procgen's 23 KB state after every step cost more than the env step itself.
+* Sampled actions draw from each maze's own stream of uniforms, seeded by (run seed, maze
+  seed, mode): an episode does not depend on which slot or batch it ran in, nor on the
+  other mazes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hooked_impala.actions import NUM_ACTIONS, movement_of_action
 from hooked_impala.hooks import HookSpec
-from hooked_impala.maze import TOP_RIGHT_5, Cell, Maze, MazeState, Region
-from hooked_impala.maze.procgen_env import ProcgenGym3Env
+from hooked_impala.maze import TOP_RIGHT_5, Cell, Maze, Region, Tile
+from hooked_impala.maze.procgen_env import ProcgenGym3Env, set_env_state
+from hooked_impala.maze.render import mode_code
 from hooked_impala.model import HookedImpala
 from hooked_impala.stats import Rate
 
 PROCGEN_STEP_LIMIT = 500  # procgen ends a maze episode after 500 steps on its own
+
+#: Hooks for every forward pass, or a function of the indices (into the mazes) of the
+#: episodes in the batch returning them — for interventions with one value per maze.
+Hooks = Sequence[HookSpec] | Callable[[np.ndarray], Sequence[HookSpec]]
+
+_MOVES = np.array([movement_of_action(a).delta for a in range(NUM_ACTIONS)], dtype=np.int64)
+_NOOP = 4
+
+
+def action_uniforms(run_seed: int, maze: Maze, steps: int) -> np.ndarray:
+    """The uniforms that sample the actions of ``maze``'s episode: one per step."""
+    key = [int(run_seed), int(maze.seed), mode_code(maze.distribution_mode)]
+    return np.random.default_rng(key).random(steps)
+
+
+def _moved(grid: np.ndarray, cell: Cell, action: int) -> Cell:
+    """Where the mouse is after ``action`` from ``cell``: procgen's grid step."""
+    row, col = cell[0] + int(_MOVES[action, 0]), cell[1] + int(_MOVES[action, 1])
+    size = grid.shape[0]
+    if 0 <= row < size and 0 <= col < size and grid[row, col] != Tile.WALL:
+        return row, col
+    return cell
 
 
 @dataclass(frozen=True)
@@ -96,9 +128,143 @@ class RolloutResult:
         return len(self.episodes)
 
 
-def _mouse_cell(state: bytes) -> Cell:
-    parsed = MazeState.parse(state)
-    return int(parsed.mouse_y), int(parsed.mouse_x)
+class _Slot:
+    """One env's current episode."""
+
+    def __init__(self, index: int, maze: Maze, region: Region, max_steps: int, seed: int):
+        self.index, self.maze = index, maze
+        self.grid = maze.world_grid
+        self.cells = [maze.mouse]
+        self.actions: list[int] = []
+        self.frames: list[np.ndarray] = []
+        self.region = set(region.cells(maze))
+        self.informative = (
+            not region.covers_maze(maze)
+            and maze.cheese not in self.region
+            and maze.mouse not in self.region
+        )
+        self.top_right_step = 0 if maze.mouse in self.region else None
+        self.uniforms = action_uniforms(seed, maze, max_steps)
+        self.reached = False
+
+    def advance(self, action: int, ended: bool, rewarded: bool) -> None:
+        self.actions.append(action)
+        if ended:  # procgen already reset this env: the last cell is the cheese's or stays
+            self.reached = rewarded
+            self.cells.append(self.maze.cheese if rewarded else self.cells[-1])
+        else:
+            self.cells.append(_moved(self.grid, self.cells[-1], action))
+        if self.top_right_step is None and self.cells[-1] in self.region:
+            self.top_right_step = len(self.actions)
+
+    def episode(self) -> Episode:
+        return Episode(
+            maze=self.maze,
+            cells=tuple(self.cells),
+            actions=tuple(self.actions),
+            reached_cheese=self.reached,
+            steps=len(self.actions),
+            top_right_step=self.top_right_step,
+            top_right_informative=self.informative,
+            observations=np.stack(self.frames) if self.frames else None,
+        )
+
+
+def play(
+    model: HookedImpala,
+    mazes: Iterable[Maze],
+    *,
+    max_steps: int = PROCGEN_STEP_LIMIT,
+    greedy: bool = False,
+    seed: int = 0,
+    fwd_hooks: Hooks = (),
+    region: Region = TOP_RIGHT_5,
+    keep_observations: bool = False,
+    slots: int = 256,
+) -> Iterator[tuple[int, Episode]]:
+    """Play one episode per maze and yield ``(index of the maze, episode)`` as each ends
+    (not in input order). ``mazes`` may be a lazy iterable; all of one distribution mode.
+    See :func:`rollout` for the arguments; ``slots`` is the number of envs (the batch)."""
+    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
+        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
+    if not (isinstance(slots, int) and slots >= 1):
+        raise ValueError(f"slots must be a positive int, got {slots!r}")
+    queue = enumerate(mazes)
+    first = next(queue, None)
+    if first is None:
+        return
+    mode = first[1].distribution_mode if isinstance(first[1], Maze) else None
+    if isinstance(mazes, Sequence):
+        slots = min(slots, len(mazes))
+
+    def checked(item: tuple[int, object]) -> tuple[int, Maze]:
+        index, maze = item
+        if not isinstance(maze, Maze):
+            raise TypeError(
+                "rollout takes Maze values (mazes_from_seeds makes them), got "
+                f"{type(maze).__name__} at index {index}"
+            )
+        if maze.distribution_mode != mode:
+            raise ValueError(
+                f"one rollout plays one distribution mode; maze {index} is "
+                f"{maze.distribution_mode!r}, the first is {mode!r}"
+            )
+        return index, maze
+
+    pending = iter([checked(first)])
+    env = ProcgenGym3Env(num=slots, env_name="maze", distribution_mode=mode, num_threads=0)
+    try:
+        table: list[_Slot | None] = [None] * slots
+
+        def load(i: int) -> None:
+            item = next(pending, None) or next(queue, None)
+            if item is None:
+                table[i] = None
+                return
+            index, maze = checked(item)
+            set_env_state(env, i, maze.to_state())
+            table[i] = _Slot(index, maze, region, max_steps, seed)
+
+        for i in range(slots):
+            load(i)
+        static = None if callable(fwd_hooks) else list(fwd_hooks)
+        with torch.no_grad(), model.hooks(fwd_hooks=static or []):
+            while True:
+                busy = [i for i, slot in enumerate(table) if slot is not None]
+                if not busy:
+                    break
+                _, obs, _ = env.observe()
+                batch = torch.from_numpy(obs["rgb"][busy]).to(model.device)
+                if static is None:
+                    indices = np.array([table[i].index for i in busy])
+                    with model.hooks(fwd_hooks=list(fwd_hooks(indices))):
+                        logits = model(batch).logits
+                else:
+                    logits = model(batch).logits
+                chosen = _choose(logits.double().cpu(), [table[i] for i in busy], greedy)
+                actions = np.full(slots, _NOOP, dtype=np.int32)
+                actions[busy] = chosen
+                env.act(actions)
+                reward, _, ended = env.observe()
+                for k, i in enumerate(busy):
+                    slot = table[i]
+                    if keep_observations:
+                        slot.frames.append(obs["rgb"][i].copy())
+                    slot.advance(int(chosen[k]), bool(ended[i]), bool(reward[i] > 0))
+                    if ended[i] or len(slot.actions) == max_steps:
+                        yield slot.index, slot.episode()
+                        load(i)
+    finally:
+        env.close()
+
+
+def _choose(logits: torch.Tensor, slots: list[_Slot], greedy: bool) -> np.ndarray:
+    """Each slot's action: the most probable, or the inverse CDF at its next uniform."""
+    if greedy:
+        return logits.argmax(-1).numpy()
+    cdf = torch.softmax(logits, -1).cumsum(-1).numpy()
+    u = np.array([slot.uniforms[len(slot.actions)] for slot in slots])
+    return np.minimum((cdf < u[:, None]).sum(-1), NUM_ACTIONS - 1)
 
 
 def rollout(
@@ -108,10 +274,11 @@ def rollout(
     max_steps: int = PROCGEN_STEP_LIMIT,
     greedy: bool = False,
     seed: int = 0,
-    fwd_hooks: Sequence[HookSpec] = (),
+    fwd_hooks: Hooks = (),
     region: Region = TOP_RIGHT_5,
     keep_observations: bool = False,
     progress: bool = True,
+    slots: int = 256,
 ) -> RolloutResult:
     """Play one episode per maze, in the mazes' own distribution mode.
 
@@ -121,86 +288,37 @@ def rollout(
             seeds use ``mazes_from_seeds(seeds, mode)``.
         max_steps: at most this many steps per episode (procgen's own limit is 500).
         greedy: take the most probable action instead of sampling.
-        seed: seeds the action sampling; the same inputs and seed give the same episodes.
-        fwd_hooks: hooks active during every forward pass (an intervention).
+        seed: seeds the action sampling, per maze (see the module docstring): the same maze
+            and seed give the same episode, whatever else is in the batch.
+        fwd_hooks: hooks active during every forward pass (an intervention), or a function
+            of the indices into ``mazes`` of the episodes in the batch returning them.
         region: the region for ``reached_top_right_first`` (default the top-right 5×5).
         keep_observations: store each episode's observations (``Episode.observations``).
+        slots: envs played side by side (the forward batch).
+
+    Returns:
+        The episodes in the order of ``mazes``.
     """
-    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
-        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
     start_mazes = list(mazes)
-    if not start_mazes:
-        return RolloutResult(())
     if not all(isinstance(m, Maze) for m in start_mazes):
         kinds = sorted({type(m).__name__ for m in start_mazes})
         raise TypeError(f"rollout takes Maze values (mazes_from_seeds makes them), got {kinds}")
     modes = sorted({m.distribution_mode for m in start_mazes})
     if len(modes) > 1:
         raise ValueError(f"one rollout plays one distribution mode; these mazes mix {modes}")
-
-    n = len(start_mazes)
-    env = ProcgenGym3Env(num=n, env_name="maze", distribution_mode=modes[0], num_threads=0)
-    try:
-        env.callmethod("set_state", [m.to_state() for m in start_mazes])
-        regions = [set(region.cells(m)) for m in start_mazes]
-        informative = [
-            not region.covers_maze(m) and m.cheese not in regions[i] and m.mouse not in regions[i]
-            for i, m in enumerate(start_mazes)
-        ]
-        cells: list[list[Cell]] = [[m.mouse] for m in start_mazes]
-        actions: list[list[int]] = [[] for _ in range(n)]
-        frames: list[list[np.ndarray]] = [[] for _ in range(n)]
-        reached = [False] * n
-        top_right_step = [0 if m.mouse in regions[i] else None for i, m in enumerate(start_mazes)]
-        live = np.ones(n, dtype=bool)
-        generator = torch.Generator().manual_seed(seed)
-        with (
-            model.hooks(fwd_hooks=fwd_hooks),
-            torch.no_grad(),
-            tqdm(total=max_steps, desc="rollout", disable=not progress, unit="step") as bar,
+    episodes: list[Episode | None] = [None] * len(start_mazes)
+    with tqdm(total=len(start_mazes), desc="rollout", disable=not progress, unit="ep") as bar:
+        for index, episode in play(
+            model,
+            start_mazes,
+            max_steps=max_steps,
+            greedy=greedy,
+            seed=seed,
+            fwd_hooks=fwd_hooks,
+            region=region,
+            keep_observations=keep_observations,
+            slots=slots,
         ):
-            for step in range(max_steps):
-                _, obs, _ = env.observe()
-                logits = model(torch.from_numpy(obs["rgb"]).to(model.device)).logits.cpu()
-                if greedy:
-                    chosen = logits.argmax(-1)
-                else:
-                    chosen = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[
-                        :, 0
-                    ]
-                env.act(chosen.numpy().astype(np.int32))
-                reward, _, first = env.observe()
-                states = env.callmethod("get_state")
-                for i in np.flatnonzero(live):
-                    actions[i].append(int(chosen[i]))
-                    if keep_observations:
-                        frames[i].append(obs["rgb"][i].copy())
-                    if first[i]:  # the episode ended: procgen already reset this env
-                        live[i] = False
-                        reached[i] = bool(reward[i] > 0)
-                        cells[i].append(start_mazes[i].cheese if reached[i] else cells[i][-1])
-                    else:
-                        cells[i].append(_mouse_cell(states[i]))
-                    if top_right_step[i] is None and cells[i][-1] in regions[i]:
-                        top_right_step[i] = step + 1
-                bar.update(1)
-                bar.set_postfix(live=int(live.sum()), cheese=sum(reached), refresh=False)
-                if not live.any():
-                    break
-    finally:
-        env.close()
-    return RolloutResult(
-        tuple(
-            Episode(
-                maze=start_mazes[i],
-                cells=tuple(cells[i]),
-                actions=tuple(actions[i]),
-                reached_cheese=reached[i],
-                steps=len(actions[i]),
-                top_right_step=top_right_step[i],
-                top_right_informative=informative[i],
-                observations=np.stack(frames[i]) if keep_observations and frames[i] else None,
-            )
-            for i in range(n)
-        )
-    )
+            episodes[index] = episode
+            bar.update(1)
+    return RolloutResult(tuple(episodes))
