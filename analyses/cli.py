@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from analyses.inputs import select_mazes
+from analyses.inputs import Levels, select_mazes
 from analyses.spec import Analysis, Option
 from hooked_impala import cli
 from hooked_impala.maze import MazeRenderer
@@ -73,7 +73,10 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
     """Parse, load, select, run, print the summary, save."""
     description = sys.modules[analysis.run.__module__].__doc__ or analysis.question
     parser = common_parser(
-        f"python -m analyses.{analysis.name}", description, mazes=16, out=f"out/{analysis.name}"
+        f"python -m analyses.{analysis.name}",
+        description,
+        mazes=analysis.levels or 16,
+        out=f"out/{analysis.name}",
     )
     for option in analysis.options:
         add_option(parser, option)
@@ -82,13 +85,22 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
         parser.error(
             f"--mazes must be at least {analysis.min_mazes} for {analysis.name}, got {args.mazes}"
         )
-    loaded = model_and_mazes(args)
-    if loaded is None:
-        return 1
     options = {o.name: getattr(args, o.name) for o in analysis.options}
+    if analysis.levels is None:
+        loaded = model_and_mazes(args)
+        if loaded is None:
+            return 1
+        run = lambda: analysis.run_on_mazes(*loaded, seed=args.seed, progress=True, **options)
+    else:  # every level of --mazes seeds from --first-seed
+        torch.manual_seed(args.seed)
+        model = cli.load_model(args.checkpoint)
+        if model is None:
+            return 1
+        levels = Levels(args.mode, range(args.first_seed, args.first_seed + args.mazes))
+        run = lambda: analysis.run(model, levels, seed=args.seed, progress=True, **options)
     started = time.perf_counter()
     try:
-        result = analysis.run_on_mazes(*loaded, seed=args.seed, progress=True, **options)
+        result = run()
     except (ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -7,7 +7,8 @@ analysis declares (``Analysis.select``) which inputs it takes from a set of maze
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,7 +30,36 @@ from hooked_impala.model import PolicyOutput
 from hooked_impala.policy import vector_field_cells
 
 DEFAULT_LAYER = "embedder.block2.res1.resadd_out"  # the paper's cheese-vector layer
-Inputs = Sequence[Maze] | np.ndarray | torch.Tensor
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Every level of a range of seeds, in one distribution mode: the input of the analyses
+    that study a whole population of mazes (behaviour statistics, probes), not only the
+    selected ones. Mazes are generated on demand, a block at a time."""
+
+    mode: DistributionMode
+    seeds: range
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seeds, range) or self.seeds.step != 1 or len(self.seeds) == 0:
+            raise ValueError(f"Levels takes a non-empty range of seeds, got {self.seeds!r}")
+        checks.integer("first seed", self.seeds.start, minimum=0, maximum=checks.MAX_SEED)
+        checks.integer("last seed", self.seeds.stop - 1, minimum=0, maximum=checks.MAX_SEED)
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def __str__(self) -> str:
+        return f"{len(self)} {self.mode} levels (seeds {self.seeds.start}..{self.seeds.stop - 1})"
+
+    def mazes(self, renderer: MazeRenderer | None = None, block: int = 512) -> Iterator[Maze]:
+        """The levels, in seed order."""
+        for start in range(0, len(self.seeds), block):
+            yield from mazes_from_seeds(self.seeds[start : start + block], self.mode, renderer)
+
+
+Inputs = Sequence[Maze] | np.ndarray | torch.Tensor | Levels
 
 
 def observations(
@@ -54,6 +84,8 @@ def maze_seeds(inputs: Inputs) -> tuple[int, ...]:
     """The distinct level seeds of maze inputs, in first-seen order (none for observations)."""
     if isinstance(inputs, (torch.Tensor, np.ndarray)):
         return ()
+    if isinstance(inputs, Levels):
+        return tuple(inputs.seeds)
     return tuple(dict.fromkeys(m.seed for m in inputs))
 
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyses.inputs import Inputs
+from analyses.inputs import Inputs, Levels
 from analyses.result import AnalysisResult
-from hooked_impala.maze import Maze
+from hooked_impala.maze import DEFAULT_MODE, Maze
 from hooked_impala.model import HookedImpala
 
 
@@ -47,6 +47,10 @@ class Analysis:
     picks its inputs from the standard maze set (decision squares, every open cell, ...);
     ``quick`` overrides options for the report and the docs (small, fast settings);
     ``min_mazes``: fewer mazes than this make no sense for it.
+
+    ``levels``: the analysis studies a population of levels instead (``inputs`` is
+    :class:`~analyses.inputs.Levels`, every level of a range of seeds, and ``select`` is not
+    used): ``--mazes`` defaults to this many, the report and the docs use ``quick_levels``.
     """
 
     name: str
@@ -56,6 +60,8 @@ class Analysis:
     options: tuple[Option, ...] = ()
     quick: Mapping[str, Any] = field(default_factory=dict)
     min_mazes: int = 1
+    levels: int | None = None
+    quick_levels: int = 200
 
     def run_on_mazes(
         self,
@@ -69,4 +75,9 @@ class Analysis:
     ) -> AnalysisResult:
         """Select the inputs from ``mazes`` and run, with ``quick`` settings if asked."""
         chosen = {**(self.quick if quick else {}), **options}
-        return self.run(model, self.select(mazes), seed=seed, progress=progress, **chosen)
+        if self.levels is None:
+            inputs = self.select(mazes)
+        else:
+            mode = mazes[0].distribution_mode if mazes else DEFAULT_MODE
+            inputs = Levels(mode, range(self.quick_levels if quick else self.levels))
+        return self.run(model, inputs, seed=seed, progress=progress, **chosen)
