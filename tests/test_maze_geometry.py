@@ -156,8 +156,16 @@ def test_features_with_a_decision_square(templates, mode) -> None:
         "steps_to_top_right": 8,
         "steps_decision_to_cheese": 2,
         "euclid_decision_to_cheese": 2.0,
+        "steps_decision_to_top_right": 6,  # up 2, right 4
+        "euclid_decision_to_top_right": math.sqrt(20),
+        "steps_decision_to_top_right_region": 0,  # the 5x5 region is the whole maze
+        "euclid_decision_to_top_right_region": 0.0,
+        "steps_cheese_to_top_right": 8,  # back left 2, up 2, right 4
         "euclid_cheese_to_top_right": math.sqrt(8),
-        "euclid_decision_to_top_right_region": 0.0,  # the 5x5 region is the whole maze
+        "steps_cheese_to_top_right_region": 0,
+        "euclid_cheese_to_top_right_region": 0.0,
+        "cheese_up_right_from_decision": True,  # two steps right
+        "decision_to_left_wall": 0,
         "cheese_in_top_right_region": True,
     }
     f3 = maze_features(maze, k=3)  # region rows/cols 2..4: nearest open cell is the cheese
@@ -165,6 +173,10 @@ def test_features_with_a_decision_square(templates, mode) -> None:
     f2 = maze_features(maze, k=2)  # region rows/cols 3..4; open (3,4), (4,3), (4,4)
     assert f2.euclid_decision_to_top_right_region == pytest.approx(math.sqrt(13))
     assert f2.cheese_in_top_right_region is False
+    assert (f2.steps_decision_to_top_right_region, f2.steps_cheese_to_top_right_region) == (5, 7)
+    assert f2.euclid_cheese_to_top_right_region == pytest.approx(math.sqrt(5))  # to (3, 4)
+    # From the inner top-left the cheese lies below: not reachable by up/right moves.
+    assert maze_features(maze, start=w(4, 0)).cheese_up_right_from_decision is False
     # From another start (inner top-left) the paths split right there.
     assert decision_square(maze, start=w(4, 0)) == w(4, 0)
     assert maze_features(maze, start=w(4, 0)).steps_to_cheese == 4

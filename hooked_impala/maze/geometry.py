@@ -197,9 +197,15 @@ def _euclid(a: Cell, b: Cell) -> float:
 class MazeFeatures:
     """Maze features used by the behavioural studies (distances in cells, world coords).
 
-    ``*_region`` distances are to the nearest non-wall cell of the top-right ``k x k``
-    region of the inner maze. Fields are None when undefined (no cheese, no decision
-    square).
+    ``steps_*`` are shortest-path lengths through open cells, ``euclid_*`` straight-line
+    distances between cell centres. ``*_region`` distances are to the nearest non-wall cell
+    of the top-right ``k x k`` region of the inner maze; ``top_right`` is the inner maze's
+    top-right cell. Fields are None when undefined (no cheese, no decision square).
+
+    ``cheese_up_right_from_decision``: the cheese can be reached from the decision square
+    moving only up and right through open cells. ``decision_to_left_wall``: columns between
+    the decision square and the inner maze's left edge (the mouse itself always starts at
+    that edge, so its own distance says nothing).
     """
 
     maze_size: int
@@ -211,32 +217,83 @@ class MazeFeatures:
     steps_to_top_right: int | None
     steps_decision_to_cheese: int | None
     euclid_decision_to_cheese: float | None
-    euclid_cheese_to_top_right: float | None
-    euclid_decision_to_top_right_region: float | None
-    cheese_in_top_right_region: bool | None
+    steps_decision_to_top_right: int | None = None
+    euclid_decision_to_top_right: float | None = None
+    steps_decision_to_top_right_region: int | None = None
+    euclid_decision_to_top_right_region: float | None = None
+    steps_cheese_to_top_right: int | None = None
+    euclid_cheese_to_top_right: float | None = None
+    steps_cheese_to_top_right_region: int | None = None
+    euclid_cheese_to_top_right_region: float | None = None
+    cheese_up_right_from_decision: bool | None = None
+    decision_to_left_wall: int | None = None
+    cheese_in_top_right_region: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+def _reachable_up_right(grid: np.ndarray, source: Cell, goal: Cell) -> bool:
+    """A path from ``source`` to ``goal`` of UP and RIGHT moves only, through open cells."""
+    if goal[0] < source[0] or goal[1] < source[1]:
+        return False
+    reach = np.zeros((goal[0] - source[0] + 1, goal[1] - source[1] + 1), dtype=bool)
+    for i in range(reach.shape[0]):
+        for j in range(reach.shape[1]):
+            if grid[source[0] + i, source[1] + j] == Tile.WALL:
+                continue
+            reach[i, j] = (
+                (i, j) == (0, 0) or (i > 0 and reach[i - 1, j]) or (j > 0 and reach[i, j - 1])
+            )
+    return bool(reach[-1, -1])
+
+
 def maze_features(maze: Maze, start: Cell | None = None, k: int = 5) -> MazeFeatures:
     """The decision square and the distances the behavioural literature regresses on."""
     start = _start(maze, start)
+    grid = maze.world_grid
     cheese, top_right = maze.cheese, maze.top_right_cell
     p_cheese = path_to_cheese(maze, start)
     p_top = path_to_top_right(maze, start)
     ds = fork_cell(p_cheese, p_top)
     region = Region("top-right", k).cells(maze)
-    region_open = [c for c in region if maze.world_grid[c] != Tile.WALL]
+    region_open = [c for c in region if grid[c] != Tile.WALL]
 
-    steps_ds_cheese = euclid_ds_cheese = euclid_ds_region = None
-    if ds is not None and cheese is not None and p_cheese is not None:
-        # A fresh BFS rather than the tail of the start->cheese path: equal in procgen's
-        # tree mazes, but only the BFS is a shortest path once edits add loops.
-        steps_ds_cheese = len(shortest_path(maze.world_grid, ds, cheese)) - 1
-        euclid_ds_cheese = _euclid(ds, cheese)
-        if region_open:
-            euclid_ds_region = min(_euclid(ds, c) for c in region_open)
+    def steps_to_region(dist: np.ndarray) -> int | None:
+        # A fresh BFS rather than the tails of paths from the start: equal in procgen's tree
+        # mazes, but only the BFS is a shortest path once edits add loops.
+        reached = [int(dist[c]) for c in region_open if dist[c] >= 0]
+        return min(reached) if reached else None
+
+    def euclid_to_region(cell: Cell) -> float | None:
+        return min(_euclid(cell, c) for c in region_open) if region_open else None
+
+    def steps(dist: np.ndarray, cell: Cell) -> int | None:
+        return int(dist[cell]) if dist[cell] >= 0 else None
+
+    from_ds: dict[str, Any] = {}
+    if ds is not None and cheese is not None:
+        dist = _bfs(grid, ds)[0]
+        from_ds = {
+            "steps_decision_to_cheese": steps(dist, cheese),
+            "euclid_decision_to_cheese": _euclid(ds, cheese),
+            "steps_decision_to_top_right": steps(dist, top_right),
+            "euclid_decision_to_top_right": _euclid(ds, top_right),
+            "steps_decision_to_top_right_region": steps_to_region(dist),
+            "euclid_decision_to_top_right_region": euclid_to_region(ds),
+            "cheese_up_right_from_decision": _reachable_up_right(grid, ds, cheese),
+            "decision_to_left_wall": ds[1] - maze.margin,
+        }
+    from_cheese: dict[str, Any] = {}
+    if cheese is not None:
+        dist = _bfs(grid, cheese)[0]
+        from_cheese = {
+            "steps_cheese_to_top_right": steps(dist, top_right),
+            "euclid_cheese_to_top_right": _euclid(cheese, top_right),
+            "steps_cheese_to_top_right_region": steps_to_region(dist),
+            "euclid_cheese_to_top_right_region": euclid_to_region(cheese),
+            "cheese_in_top_right_region": cheese in region,
+        }
     return MazeFeatures(
         maze_size=maze.maze_size,
         start=start,
@@ -245,9 +302,6 @@ def maze_features(maze: Maze, start: Cell | None = None, k: int = 5) -> MazeFeat
         decision_square=ds,
         steps_to_cheese=None if p_cheese is None else len(p_cheese) - 1,
         steps_to_top_right=None if p_top is None else len(p_top) - 1,
-        steps_decision_to_cheese=steps_ds_cheese,
-        euclid_decision_to_cheese=euclid_ds_cheese,
-        euclid_cheese_to_top_right=None if cheese is None else _euclid(cheese, top_right),
-        euclid_decision_to_top_right_region=euclid_ds_region,
-        cheese_in_top_right_region=None if cheese is None else cheese in region,
+        **{"steps_decision_to_cheese": None, "euclid_decision_to_cheese": None, **from_ds},
+        **from_cheese,
     )
