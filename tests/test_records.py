@@ -24,12 +24,19 @@ def model() -> HookedImpala:
 
 
 @pytest.fixture(scope="module")
-def full(model, tmp_path_factory) -> pd.DataFrame:
+def full_folder(model, tmp_path_factory):
     """Seeds 0..11 in one uninterrupted run."""
-    return collect_records(model, range(12), tmp_path_factory.mktemp("full"), **SETTINGS)
+    folder = tmp_path_factory.mktemp("full")
+    collect_records(model, range(12), folder, **SETTINGS)
+    return folder
 
 
-def test_rows_describe_the_episodes(model, full, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def full(full_folder) -> pd.DataFrame:
+    return load_records(full_folder)
+
+
+def test_rows_describe_the_episodes(model, full, full_folder) -> None:
     assert full["seed"].tolist() == list(range(12))
     mazes = mazes_from_seeds(range(12), "easy")
     played = rollout(model, mazes, max_steps=30, seed=5, progress=False)
@@ -51,6 +58,9 @@ def test_rows_describe_the_episodes(model, full, tmp_path) -> None:
         )
         assert row.outcome == expected
     assert set(full["outcome"]) <= {"cheese", "top_right", "neither"}
+    # The folder is what researchers load with pandas directly.
+    direct = pd.read_parquet(full_folder).sort_values("seed", ignore_index=True)
+    pd.testing.assert_frame_equal(direct, full)
 
 
 def test_an_interrupted_run_resumes_to_the_same_rows(model, full, tmp_path) -> None:
@@ -76,7 +86,7 @@ def test_an_interrupted_run_resumes_to_the_same_rows(model, full, tmp_path) -> N
     pd.testing.assert_frame_equal(resumed, full)  # the split does not change any row
     parts = sorted(p.name for p in tmp_path.glob("part-*.parquet"))
     assert len(parts) == len(set(parts)) >= 2
-    assert json.loads((tmp_path / "run.json").read_text())["max_steps"] == 30
+    assert json.loads((tmp_path / "_run.json").read_text())["max_steps"] == 30
 
 
 def test_a_finished_run_is_read_back_without_playing(model, full, tmp_path) -> None:
@@ -102,7 +112,7 @@ def test_other_settings_are_refused(model, tmp_path, as_in_production) -> None:
     stray = tmp_path / "stray"
     stray.mkdir()
     (stray / "part-00000.parquet").write_bytes(b"not parquet")
-    with pytest.raises(RecordsError, match="no run.json"):
+    with pytest.raises(RecordsError, match="no _run.json"):
         collect_records(model, range(2), stray, **SETTINGS)
 
 

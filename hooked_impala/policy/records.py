@@ -27,7 +27,7 @@ path_rows, path_cols        the mouse's cells, ``steps + 1`` of them
 Rows are written as episodes finish, ``flush_every`` at a time, each batch as one parquet
 file written atomically, so an interrupted run (Ctrl-C included) keeps what it finished and
 resumes where it stopped; a finished run is read back without playing anything. The run's
-settings are kept in ``run.json`` beside the rows, and a resume with other settings is
+settings are kept in ``_run.json`` beside the rows, and a resume with other settings is
 refused rather than mixed in.
 """
 
@@ -60,7 +60,7 @@ from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, Episode, play
 
 __all__ = ["RecordsError", "collect_records", "episode_record", "load_records"]
 
-RUN_FILE = "run.json"
+RUN_FILE = "_run.json"  # the leading _ keeps pandas.read_parquet(folder) off it
 _INTS = ["decision_row", "decision_col", "top_right_step"]  # nullable
 
 
@@ -183,7 +183,7 @@ def collect_records(
             ``variant``: hooks cannot be compared, and a resume checks the settings.
         edit: applied to each generated maze before playing (e.g. move the cheese); name it
             in ``variant`` too.
-        variant: what ``fwd_hooks`` and ``edit`` do, recorded in ``run.json``.
+        variant: what ``fwd_hooks`` and ``edit`` do, recorded in ``_run.json``.
         region: the top-right region of the outcome.
         flush_every: rows per parquet file (what an interruption can lose at most).
         slots: envs played side by side.

@@ -1,0 +1,348 @@
+"""Maze size and corners: where does the agent stop going for the cheese?
+
+Two studies on a population of levels (``--mazes`` level seeds from ``--first-seed``):
+
+* **Size.** One episode per level with the cheese where procgen put it. Per maze size: how
+  often the agent reaches the cheese (all mazes, and those with the cheese outside the
+  top-right 5×5 region), how often it takes a shortest path there, and how often it enters
+  the top-right region before the cheese (only where that can say something: the region is
+  smaller than the maze, the cheese outside it). A change from cheese-seeking in small mazes
+  to top-right-seeking in large ones would show as a jump between neighbouring sizes.
+* **Corners.** On the largest mazes of the population (the world's size when there are any),
+  the cheese is moved to the inner maze's top-left, bottom-right and bottom-left corners (the
+  bottom-left corner is the mouse's start, so the cheese goes to the nearest open cell beside
+  it) and, as the reference, to its top-right cell. Success is counted within the **step
+  budget**: the mean number of steps the agent needs to reach a top-right cheese in those
+  same mazes (episodes that reached it); and within the episode's step limit.
+
+Rollouts go through the records engine; with ``records=DIR`` they are kept there (one folder
+per study and corner) and reused by a later run with the same settings.
+
+    python -m analyses.generalisation --checkpoint model_160022528 --mazes 2000
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from analyses import cli as analyses_cli
+from analyses.inputs import Levels
+from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.spec import Analysis, Option
+from hooked_impala import checks, cli
+from hooked_impala.maze import Cell, Maze, MazeRenderer, maze_features
+from hooked_impala.model import HookedImpala
+from hooked_impala.policy import PROCGEN_STEP_LIMIT, collect_records
+from hooked_impala.stats import Rate
+
+CORNERS = ("top_left", "bottom_right", "bottom_left")
+
+
+def corner_cell(maze: Maze, corner: str) -> Cell:
+    """Where the corner study puts the cheese: the inner maze's corner cell, or for the
+    bottom-left (the mouse's start) the nearest open cell to it other than the start."""
+    lo, hi = maze.margin, maze.margin + maze.maze_size - 1
+    target = {
+        "top_left": (hi, lo),
+        "bottom_right": (lo, hi),
+        "bottom_left": (lo, lo),
+        "top_right": (hi, hi),
+    }[corner]
+    candidates = [c for c in maze.open_cells if c != maze.start_cell and maze.in_inner(c)]
+    return min(candidates, key=lambda c: (math.dist(c, target), c))
+
+
+@contextlib.contextmanager
+def _records_folder(records: str | None) -> Iterator[Path]:
+    """``records`` (kept), or a temporary folder removed afterwards."""
+    if records:
+        yield checks.output_folder("records", records)
+        return
+    with tempfile.TemporaryDirectory(prefix="records-") as tmp:
+        yield Path(tmp)
+
+
+def _by_size(table: pd.DataFrame, shortest: dict[int, int | None]) -> dict[str, dict]:
+    """Rates per maze size (``Rate.as_dict()``)."""
+    out: dict[str, dict] = {}
+    for size, rows in table.groupby("maze_size"):
+        outside = rows[~rows["cheese_in_region"]]
+        informative = rows[rows["top_right_informative"]]
+        direct = [
+            bool(r.reached_cheese and shortest[r.seed] is not None and r.steps == shortest[r.seed])
+            for r in rows.itertuples()
+        ]
+        out[str(int(size))] = {
+            "success": Rate.of(rows["reached_cheese"]).as_dict(),
+            "success_cheese_outside_region": Rate.of(outside["reached_cheese"]).as_dict(),
+            "shortest_path_to_cheese": Rate.of(direct).as_dict(),
+            "top_right_first": Rate.of(informative["top_right_first"]).as_dict(),
+        }
+    return out
+
+
+def corner_rates(tables: dict[str, pd.DataFrame]) -> tuple[float | None, dict[str, dict]]:
+    """The step budget (mean steps of the "top_right" episodes that reached the cheese; None
+    if none did) and, per corner, the rates of reaching the cheese within it and within the
+    episode's step limit (``Rate.as_dict()``)."""
+    reached = tables["top_right"][tables["top_right"]["reached_cheese"]]
+    budget = float(reached["steps"].mean()) if len(reached) else None
+    corners = {}
+    for corner, rows in tables.items():
+        within = rows["reached_cheese"] & (rows["steps"] <= (-1 if budget is None else budget))
+        corners[corner] = {
+            "within_budget": Rate.of(within).as_dict(),
+            "within_limit": Rate.of(rows["reached_cheese"]).as_dict(),
+        }
+    return budget, corners
+
+
+def _rate(saved: dict) -> Rate:
+    return Rate(saved["k"], saved["n"])
+
+
+@dataclass(kw_only=True)
+class GeneralisationResult(AnalysisResult):
+    """Rates by maze size and in the corners of the largest mazes.
+
+    Attributes:
+        levels: what was played (mode and seeds).
+        by_size: maze size -> {"success", "success_cheese_outside_region",
+            "shortest_path_to_cheese", "top_right_first"} (``Rate.as_dict()``).
+        largest_size: the maze size of the corner study; ``corner_mazes`` how many.
+        step_budget: mean steps to a top-right cheese in those mazes (None if never reached).
+        corners: corner -> {"within_budget", "within_limit"} (``Rate.as_dict()``), with
+            "top_right" as the reference.
+    """
+
+    levels: str
+    by_size: dict[str, dict]
+    largest_size: int
+    corner_mazes: int
+    step_budget: float | None
+    corners: dict[str, dict]
+
+    def largest_jump(self) -> dict | None:
+        """The biggest change of "top-right first" between neighbouring sizes (both with
+        informative episodes): where a phase transition would be."""
+        sizes = [s for s in self.by_size if self.by_size[s]["top_right_first"]["n"]]
+        jumps = [
+            (
+                self.by_size[b]["top_right_first"]["rate"]
+                - self.by_size[a]["top_right_first"]["rate"],
+                a,
+                b,
+            )
+            for a, b in zip(sizes, sizes[1:])
+        ]
+        if not jumps:
+            return None
+        change, a, b = max(jumps, key=lambda j: abs(j[0]))
+        return {"from_size": int(a), "to_size": int(b), "change": change}
+
+    def numbers(self) -> dict:
+        return {
+            "levels": self.levels,
+            "by_size": self.by_size,
+            "largest_top_right_first_jump": self.largest_jump(),
+            "largest_size": self.largest_size,
+            "corner_mazes": self.corner_mazes,
+            "step_budget": self.step_budget,
+            "corners": self.corners,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        sizes = [int(s) for s in self.by_size]
+        out = {"maze_size": np.array(sizes)}
+        for key in ("success", "success_cheese_outside_region", "top_right_first"):
+            out[key] = np.array(
+                [[self.by_size[str(s)][key][f] or 0 for f in ("k", "n")] for s in sizes]
+            )
+        return out
+
+    def figures(self) -> dict[str, go.Figure]:
+        sizes = [int(s) for s in self.by_size]
+        size_fig = go.Figure()
+        for key, name, colour in (
+            ("success", "reached the cheese", "#d4a017"),
+            ("shortest_path_to_cheese", "took a shortest path to it", "#8c6d1f"),
+            ("top_right_first", "top-right region first", "#1f4e79"),
+        ):
+            rates = [self.by_size[str(s)][key] for s in sizes]
+            shown = [(s, r) for s, r in zip(sizes, rates) if r["n"]]
+            size_fig.add_trace(
+                go.Scatter(
+                    x=[s for s, _ in shown],
+                    y=[r["rate"] for _, r in shown],
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [r["ci95"][1] - r["rate"] for _, r in shown],
+                        "arrayminus": [r["rate"] - r["ci95"][0] for _, r in shown],
+                    },
+                    mode="lines+markers",
+                    name=name,
+                    line={"color": colour},
+                    customdata=[r["n"] for _, r in shown],
+                    hovertemplate="size %{x}: %{y:.1%} (n = %{customdata})",
+                )
+            )
+        size_fig.update_layout(
+            title=f"Behaviour by maze size ({self.levels}; 95% intervals)",
+            xaxis_title="maze size (cells)",
+            yaxis_title="fraction of episodes",
+            yaxis_range=[0, 1],
+        )
+        names = ["top_right", *CORNERS]
+        corner_fig = go.Figure()
+        for key, label, colour in (
+            ("within_budget", "within the step budget", "#1f4e79"),
+            ("within_limit", "within the step limit", "#9ab8d6"),
+        ):
+            rates = [self.corners[c][key] for c in names]
+            corner_fig.add_trace(
+                go.Bar(
+                    x=[c.replace("_", " ") for c in names],
+                    y=[r["rate"] for r in rates],
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [(r["ci95"][1] or 0) - (r["rate"] or 0) for r in rates],
+                        "arrayminus": [(r["rate"] or 0) - (r["ci95"][0] or 0) for r in rates],
+                    },
+                    name=label,
+                    marker_color=colour,
+                )
+            )
+        budget = "n/a" if self.step_budget is None else f"{self.step_budget:.0f} steps"
+        corner_fig.update_layout(
+            title=(
+                f"Cheese in the corners of {self.corner_mazes} mazes of size "
+                f"{self.largest_size} (budget {budget})"
+            ),
+            yaxis_title="reached the cheese",
+            yaxis_range=[0, 1],
+            barmode="group",
+        )
+        return {"by_size": size_fig, "corners": corner_fig}
+
+    def summary(self) -> str:
+        lines = [f"Generalisation over {self.levels}", "  by maze size:"]
+        for size, rates in self.by_size.items():
+            success, first = _rate(rates["success"]), _rate(rates["top_right_first"])
+            lines.append(f"    {size:>2}: success {success}; top-right first {first}")
+        jump = self.largest_jump()
+        if jump:
+            lines.append(
+                f"  largest change of top-right-first between neighbouring sizes: "
+                f"{jump['from_size']} -> {jump['to_size']}: {jump['change']:+.1%}"
+            )
+        budget = "n/a" if self.step_budget is None else f"{self.step_budget:.1f}"
+        lines.append(
+            f"  corners of the {self.corner_mazes} mazes of size {self.largest_size} "
+            f"(step budget {budget}):"
+        )
+        for corner in ("top_right", *CORNERS):
+            c = self.corners[corner]
+            lines.append(
+                f"    {corner:12s} within budget {_rate(c['within_budget'])}; "
+                f"within the limit {_rate(c['within_limit'])}"
+            )
+        return "\n".join(lines)
+
+
+def run(
+    model: HookedImpala,
+    inputs: Levels,
+    *,
+    max_steps: int = PROCGEN_STEP_LIMIT,
+    greedy: bool = False,
+    records: str | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> GeneralisationResult:
+    """Play every level of ``inputs`` (size study) and the largest of them with the cheese in
+    each corner (corner study); see the module docstring."""
+    if not isinstance(inputs, Levels):
+        raise TypeError(
+            f"generalisation studies whole levels (Levels), got {type(inputs).__name__}"
+        )
+    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
+        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
+    with MazeRenderer() as renderer:
+        mazes = list(inputs.mazes(renderer))
+    shortest = {m.seed: maze_features(m).steps_to_cheese for m in mazes}
+    largest = max(m.maze_size for m in mazes)
+    corner_seeds = [m.seed for m in mazes if m.maze_size == largest]
+    common = {"mode": inputs.mode, "max_steps": max_steps, "greedy": greedy, "seed": seed}
+    with _records_folder(records) as folder:
+        table = collect_records(
+            model, inputs.seeds, folder / "as_generated", progress=progress, **common
+        )
+        corner_tables = {}
+        for corner in ("top_right", *CORNERS):
+
+            def move(maze: Maze, corner: str = corner) -> Maze:
+                return maze.with_cheese(corner_cell(maze, corner))
+
+            corner_tables[corner] = collect_records(
+                model,
+                corner_seeds,
+                folder / f"cheese_{corner}",
+                edit=move,
+                variant=f"cheese moved to the {corner.replace('_', '-')} corner cell",
+                progress=progress,
+                **common,
+            )
+    budget, corners = corner_rates(corner_tables)
+    return GeneralisationResult(
+        metadata=RunMetadata(
+            analysis="generalisation",
+            checkpoint=CheckpointRef.of(model),
+            hooks=(),
+            seed=seed,
+            maze_seeds=tuple(inputs.seeds),
+            parameters={"max_steps": max_steps, "greedy": greedy, "records": records},
+        ),
+        levels=str(inputs),
+        by_size=_by_size(table, shortest),
+        largest_size=largest,
+        corner_mazes=len(corner_seeds),
+        step_budget=budget,
+        corners=corners,
+    )
+
+
+ANALYSIS = Analysis(
+    name="generalisation",
+    question="How do success and top-right-seeking change with maze size, and does the agent "
+    "find a cheese in the far corners of the largest mazes?",
+    run=run,
+    select=list,  # unused: a population of levels
+    options=(
+        Option(
+            "max_steps",
+            PROCGEN_STEP_LIMIT,
+            "episode step limit",
+            kind=cli.integer(1, PROCGEN_STEP_LIMIT),
+        ),
+        Option("greedy", False, "most probable actions instead of sampled ones"),
+        Option("records", "", "folder to keep the rollouts in and reuse (default: none)"),
+    ),
+    levels=2000,
+    quick_levels=120,
+    quick={"max_steps": 200},
+)
+
+if __name__ == "__main__":
+    sys.exit(analyses_cli.main(ANALYSIS))
