@@ -16,6 +16,9 @@ from analyses.spec import Analysis
 ANALYSES: tuple[str, ...] = (
     "cheese_vector",
     "top_right_vector",
+    "cheese_channels",
+    "resample",
+    "generalisation",
     "channel_attribution",
     "jacobian_svd",
     "relu_removal",
