@@ -18,6 +18,7 @@ ANALYSES: tuple[str, ...] = (
     "top_right_vector",
     "cheese_channels",
     "resample",
+    "behaviour",
     "generalisation",
     "channel_attribution",
     "jacobian_svd",

@@ -23,23 +23,18 @@ per study and corner) and reused by a later run with the same settings.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from analyses import cli as analyses_cli
-from analyses.inputs import Levels
+from analyses.inputs import Levels, records_folder
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
-from hooked_impala import checks, cli
+from analyses.spec import ROLLOUT_OPTIONS, Analysis
 from hooked_impala.maze import Cell, Maze, MazeRenderer, maze_features
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, collect_records
@@ -60,16 +55,6 @@ def corner_cell(maze: Maze, corner: str) -> Cell:
     }[corner]
     candidates = [c for c in maze.open_cells if c != maze.start_cell and maze.in_inner(c)]
     return min(candidates, key=lambda c: (math.dist(c, target), c))
-
-
-@contextlib.contextmanager
-def _records_folder(records: str | None) -> Iterator[Path]:
-    """``records`` (kept), or a temporary folder removed afterwards."""
-    if records:
-        yield checks.output_folder("records", records)
-        return
-    with tempfile.TemporaryDirectory(prefix="records-") as tmp:
-        yield Path(tmp)
 
 
 def _by_size(table: pd.DataFrame, shortest: dict[int, int | None]) -> dict[str, dict]:
@@ -285,7 +270,7 @@ def run(
     largest = max(m.maze_size for m in mazes)
     corner_seeds = [m.seed for m in mazes if m.maze_size == largest]
     common = {"mode": inputs.mode, "max_steps": max_steps, "greedy": greedy, "seed": seed}
-    with _records_folder(records) as folder:
+    with records_folder(records) as folder:
         table = collect_records(
             model, inputs.seeds, folder / "as_generated", progress=progress, **common
         )
@@ -329,16 +314,7 @@ ANALYSIS = Analysis(
     "find a cheese in the far corners of the largest mazes?",
     run=run,
     select=list,  # unused: a population of levels
-    options=(
-        Option(
-            "max_steps",
-            PROCGEN_STEP_LIMIT,
-            "episode step limit",
-            kind=cli.integer(1, PROCGEN_STEP_LIMIT),
-        ),
-        Option("greedy", False, "most probable actions instead of sampled ones"),
-        Option("records", "", "folder to keep the rollouts in and reuse (default: none)"),
-    ),
+    options=ROLLOUT_OPTIONS,
     levels=2000,
     quick_levels=120,
     quick={"max_steps": 200},

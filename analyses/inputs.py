@@ -7,8 +7,11 @@ analysis declares (``Analysis.select``) which inputs it takes from a set of maze
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -60,6 +63,17 @@ class Levels:
 
 
 Inputs = Sequence[Maze] | np.ndarray | torch.Tensor | Levels
+
+
+@contextlib.contextmanager
+def records_folder(records: str | Path | None) -> Iterator[Path]:
+    """Where an analysis keeps its rollout records: ``records`` (checked, kept, reused by a
+    later run with the same settings), or for None / "" a temporary folder removed after."""
+    if records not in (None, ""):
+        yield checks.output_folder("records", records)
+        return
+    with tempfile.TemporaryDirectory(prefix="records-") as tmp:
+        yield Path(tmp)
 
 
 def observations(

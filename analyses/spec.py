@@ -15,8 +15,10 @@ from typing import Any
 
 from analyses.inputs import Inputs, Levels
 from analyses.result import AnalysisResult
+from hooked_impala import cli
 from hooked_impala.maze import DEFAULT_MODE, Maze
 from hooked_impala.model import HookedImpala
+from hooked_impala.policy import PROCGEN_STEP_LIMIT
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,23 @@ class Analysis:
             mode = mazes[0].distribution_mode if mazes else DEFAULT_MODE
             inputs = Levels(mode, range(self.quick_levels if quick else self.levels))
         return self.run(model, inputs, seed=seed, progress=progress, **chosen)
+
+
+#: The options of the analyses built on rollout records (``run(..., max_steps, greedy,
+#: records)``): the step limit, sampled or greedy actions, and where to keep the records.
+ROLLOUT_OPTIONS = (
+    Option(
+        "max_steps",
+        PROCGEN_STEP_LIMIT,
+        "step limit of an episode (procgen's own is 500)",
+        kind=cli.integer(1, PROCGEN_STEP_LIMIT),
+    ),
+    Option("greedy", False, "most probable actions instead of sampled ones"),
+    Option(
+        "records",
+        None,
+        "folder for the rollout records; a rerun with the same folder and settings reuses "
+        "them (default: a temporary folder)",
+        kind=cli.output_folder,
+    ),
+)
