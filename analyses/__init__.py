@@ -20,6 +20,7 @@ ANALYSES: tuple[str, ...] = (
     "resample",
     "behaviour",
     "generalisation",
+    "probes",
     "channel_attribution",
     "jacobian_svd",
     "relu_removal",
