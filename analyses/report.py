@@ -125,11 +125,13 @@ def main(argv: Sequence[str] | None = None, analyses: Sequence[Analysis] | None 
     except ValueError as err:
         parser.error(str(err))
     chosen = [a for a in analyses if not args.only or a.name in args.only]
-    needed = max(a.min_mazes for a in chosen)
+    # Analyses of a population of levels play their own quick_levels, not the --mazes.
+    on_mazes = [a for a in chosen if a.levels is None]
+    needed = max((a.min_mazes for a in on_mazes), default=1)
     if args.mazes < needed:
         parser.error(
             f"--mazes must be at least {needed} for "
-            f"{[a.name for a in chosen if a.min_mazes == needed]}"
+            f"{[a.name for a in on_mazes if a.min_mazes == needed]}"
         )
     out = args.out
     started = time.perf_counter()

@@ -87,6 +87,13 @@ ANALYSIS_FLAGS = [
     ("jacobian_svd", ["--of-hook", "nope"], "--of-hook", "unknown hook name"),
     ("trajectory_view", ["--max-steps", "0"], "--max-steps", ">= 1"),
     ("trajectory_view", ["--hooks", "input", "embedder.nothing"], "--hooks", "unknown hook"),
+    ("top_right_vector", ["--coeffs", "1", "nan"], "--coeffs", "finite"),
+    ("cheese_channels", ["--layer", "embedder.block9"], "--layer", "unknown hook name"),
+    ("behaviour", ["--max-steps", "0"], "--max-steps", ">= 1"),
+    ("behaviour", ["--splits", "0"], "--splits", ">= 1"),
+    ("generalisation", ["--max-steps", "501"], "--max-steps", "<= 500"),
+    ("probes", ["--without-cheese", "1.5"], "--without-cheese", "[0, 1)"),
+    ("probes", ["--hooks", "embedder.nothing"], "--hooks", "unknown hook name"),
 ]
 
 
