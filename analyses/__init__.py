@@ -17,6 +17,7 @@ ANALYSES: tuple[str, ...] = (
     "cheese_vector",
     "top_right_vector",
     "cheese_channels",
+    "retarget",
     "resample",
     "behaviour",
     "generalisation",
