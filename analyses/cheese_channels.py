@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from analyses import cli as analyses_cli
 from analyses.channel_attribution import spearman
+from analyses.channels import spatial_shape
 from analyses.inputs import DEFAULT_LAYER, observations
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
@@ -76,17 +77,6 @@ def cheese_placements(
             chosen = rng.choice(len(candidates), size=cells_per_maze, replace=False)
         out += [(index, candidates[int(i)]) for i in chosen]
     return out
-
-
-def spatial_shape(model: HookedImpala, layer: str) -> tuple[int, int, int]:
-    """``(C, H, W)`` of a square spatial layer; ValueError naming the hook otherwise."""
-    shape = model.hook_shapes(1)[layer]
-    if len(shape) != 4 or shape[2] != shape[3]:
-        raise ValueError(
-            f"cheese channels need a spatial (N, C, H, W) layer with H == W; {layer!r} has "
-            f"shape {('N', *shape[1:])}"
-        )
-    return shape[1], shape[2], shape[3]
 
 
 class IndicatorCorrelation:

@@ -34,6 +34,7 @@ from analyses.steering import (
     SteeringResult,
     activation_difference,
     coefficient_sweep,
+    field_diff,
     pair_vectors,
     rollout_comparison,
     steering_options,
@@ -42,7 +43,6 @@ from hooked_impala import checks
 from hooked_impala.interventions import add_vector
 from hooked_impala.maze import Maze, MazeRenderer, decision_points
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import vector_field
 
 __all__ = ["CheeseVectorResult", "activation_difference", "cheese_vector", "run"]
 
@@ -101,14 +101,8 @@ def run(
         p_cheese, p_top = coefficient_sweep(model, points, obs, layer, vectors, coeffs, progress)
         diff = None
         if field:
-            original = vector_field(model, starts[0], renderer=renderer, label="original")
-            diff = vector_field(
-                model,
-                starts[0],
-                fwd_hooks=add_vector(layer, vectors[0], -1.0).hooks(),
-                renderer=renderer,
-                label="cheese vector ×(−1)",
-            ).diff(original)
+            steer = add_vector(layer, vectors[0], -1.0).hooks()
+            diff = field_diff(model, starts[0], steer, "cheese vector ×(−1)", renderer)
     outcome = None
     if rollouts:
         outcome = rollout_comparison(

@@ -36,6 +36,7 @@ from jaxtyping import Float, UInt8
 from tqdm.auto import tqdm
 
 from analyses import cli as analyses_cli
+from analyses.channels import check_channels
 from analyses.inputs import DEFAULT_LAYER
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
@@ -136,22 +137,6 @@ def pair_sources(target: Maze, source: Maze, rng: np.random.Generator) -> Source
         cells = [c for c in source.open_cells if c != target.cheese and source.in_inner(c)]
         different = _cheese_on(source, cells[int(rng.integers(len(cells)))])
     return SourcePair(target=target, same=same, different=different)
-
-
-def check_channels(channels: Sequence[int], layer_channels: int, layer: str) -> tuple[int, ...]:
-    """Distinct channel indices of a ``layer_channels``-channel layer, as a tuple."""
-    chosen = tuple(checks.integer("channels", c, minimum=0) for c in channels)
-    if not chosen:
-        raise ValueError("channels must name at least one channel")
-    bad = [c for c in chosen if c >= layer_channels]
-    if bad:
-        raise ValueError(
-            f"channel {bad[0]} does not exist at {layer!r}: it has {layer_channels} channels "
-            f"(0..{layer_channels - 1})"
-        )
-    if len(set(chosen)) != len(chosen):
-        raise ValueError(f"channels must be distinct, got {list(chosen)}")
-    return chosen
 
 
 def resample_effects(
@@ -430,14 +415,14 @@ def _choose_channels(
     if channels is not None and cheese_channels is not None:
         raise ValueError("pass channels or cheese_channels, not both")
     if channels is not None:
-        return check_channels(channels, layer_channels, layer), "given"
+        return tuple(check_channels(channels, layer_channels, layer)), "given"
     k = default_subset_size(layer_channels) if cheese_channels is None else cheese_channels
     k = checks.integer("cheese_channels", k, minimum=1, maximum=layer_channels)
     from analyses import cheese_channels as ranking_analysis  # only needed on this path
 
     ranking = ranking_analysis.run(model, mazes, layer=layer, seed=seed).ranking
     chosen = tuple(int(c) for c in list(ranking)[:k])
-    return check_channels(chosen, layer_channels, layer), f"cheese_channels top {k}"
+    return tuple(check_channels(chosen, layer_channels, layer)), f"cheese_channels top {k}"
 
 
 def run(

@@ -42,6 +42,7 @@ from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
 from analyses import cli as analyses_cli
+from analyses.channels import check_channels, spatial_shape
 from analyses.inputs import DEFAULT_LAYER
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
@@ -150,36 +151,6 @@ def geometric_means(
 # --- the clamp and the forward passes --------------------------------------------------------
 
 
-def layer_grid_size(model: HookedImpala, layer: str) -> tuple[int, int]:
-    """(channels, spatial size) of a square convolutional ``layer``; ValueError otherwise."""
-    with torch.no_grad():
-        blank = torch.zeros(1, 64, 64, 3, dtype=torch.uint8, device=model.device)
-        _, cache = model.run_with_cache(blank, names_filter=[layer])
-    shape = tuple(cache[layer].shape)
-    if len(shape) != 4 or shape[2] != shape[3]:
-        raise ValueError(
-            f"layer {layer!r} has shape {shape[1:]}: clamping at a cell needs a square "
-            "(C, H, W) convolutional layer"
-        )
-    return shape[1], shape[2]
-
-
-def check_channels(channels: Sequence[int], n_channels: int, layer: str) -> list[int]:
-    """Distinct channel indices in 0..n_channels-1, or a ValueError naming the bad ones."""
-    chosen = [checks.integer("channels", c) for c in channels]
-    if not chosen:
-        raise ValueError("channels must name at least one channel (or set cheese_channels > 0)")
-    bad = [c for c in chosen if not 0 <= c < n_channels]
-    if bad:
-        raise ValueError(
-            f"channels {bad} do not exist at {layer!r}: it has {n_channels} channels "
-            f"(0..{n_channels - 1})"
-        )
-    if len(set(chosen)) != len(chosen):
-        raise ValueError(f"channels {chosen} repeat a channel")
-    return chosen
-
-
 def clamp_at_cells(
     layer: str,
     channels: Sequence[int],
@@ -275,7 +246,7 @@ def retarget_maze(
     ``channels`` clamped to ``magnitude`` at the target's grid square, with the cheese moved
     to the target."""
     layer = model.resolve_hook_name(layer)
-    _, layer_size = layer_grid_size(model, layer)
+    _, layer_size, _ = spatial_shape(model, layer)
     maze = maze.with_mouse(maze.start_cell)
     paths, skipped = target_paths(maze)
     if targets is None:
@@ -420,7 +391,7 @@ def target_rollouts(
     its episode is checked against each of the maze's targets."""
     if not mazes:
         return {"clamped": [], "original": [], "cheese_moved": []}
-    _, layer_size = layer_grid_size(model, layer)
+    _, layer_size, _ = spatial_shape(model, layer)
     starts = [m.with_mouse(m.start_cell) for m in mazes]
     positions = torch.from_numpy(layer_positions(list(targets), starts[0].world_size, layer_size))
 
@@ -906,7 +877,7 @@ def choose_channels(
 ) -> tuple[list[int], str]:
     """The channels to clamp and how they were chosen: ``channels`` when ``cheese_channels``
     is 0, else the ``cheese_channels`` best of ``analyses.cheese_channels``' ranking."""
-    n_channels, _ = layer_grid_size(model, layer)
+    n_channels, _, _ = spatial_shape(model, layer)
     k = checks.integer("cheese_channels", cheese_channels, minimum=0, maximum=n_channels)
     explicit = list(channels)
     if k == 0:
@@ -957,7 +928,7 @@ def fraction_modified(
     observations."""
     if not mazes:
         return modified_numbers(ModifiedCount(0, 0, 0), 0)
-    _, layer_size = layer_grid_size(model, layer)
+    _, layer_size, _ = spatial_shape(model, layer)
     with MazeRenderer() as renderer:
         obs = renderer.observe([m.with_mouse(m.start_cell) for m in mazes])
     clamp = clamp_at_cells(layer, channels, magnitude, cells, mazes[0].world_size, layer_size)
@@ -996,7 +967,7 @@ def run(
     if len(modes) > 1:
         raise ValueError(f"retarget runs one distribution mode at a time; these mazes mix {modes}")
     layer = model.resolve_hook_name(layer)
-    layer_grid_size(model, layer)
+    spatial_shape(model, layer)
     if magnitude is not None:
         magnitude = checks.real("magnitude", magnitude)
     max_targets = checks.integer("max_targets", max_targets, minimum=0)

@@ -26,7 +26,7 @@ from hooked_impala.hooks import HookSpec
 from hooked_impala.interventions import add_vector
 from hooked_impala.maze import DecisionPoint, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import PROCGEN_STEP_LIMIT, VectorField, rollout
+from hooked_impala.policy import PROCGEN_STEP_LIMIT, VectorField, rollout, vector_field
 from hooked_impala.stats import rate_text
 
 #: Whose vector is added at each maze's decision square: its own, or the next maze's.
@@ -116,6 +116,19 @@ def coefficient_sweep(
             steer = add_vector(layer, vecs, coeff).hooks()
             p_cheese[i, k], p_top[i, k] = decision_probs(model, points, obs, steer)
     return p_cheese, p_top
+
+
+def field_diff(
+    model: HookedImpala,
+    maze: Maze,
+    fwd_hooks: Sequence[HookSpec],
+    label: str,
+    renderer: MazeRenderer | None = None,
+) -> VectorField:
+    """The vector field of ``maze`` under ``fwd_hooks`` minus the original field."""
+    original = vector_field(model, maze, renderer=renderer, label="original")
+    steered = vector_field(model, maze, fwd_hooks=fwd_hooks, renderer=renderer, label=label)
+    return steered.diff(original)
 
 
 def rollout_comparison(

@@ -38,6 +38,7 @@ from analyses.steering import (
     SteeringResult,
     coefficient_sweep,
     decision_probs,
+    field_diff,
     pair_vectors,
     rollout_comparison,
     steering_options,
@@ -46,7 +47,6 @@ from hooked_impala import checks
 from hooked_impala.interventions import add_vector, hooks_of
 from hooked_impala.maze import Maze, MazeRenderer, decision_points
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import vector_field
 
 #: The composition conditions: which vectors are added (cheese at −1, top-right at +1).
 CONDITIONS = ("neither", "cheese vector x(-1)", "top-right vector x(+1)", "both")
@@ -198,14 +198,8 @@ def run(
         ]
         diff = None
         if field:
-            original = vector_field(model, starts[0], renderer=renderer, label="original")
-            diff = vector_field(
-                model,
-                starts[0],
-                fwd_hooks=add_vector(layer, vectors[0], 1.0).hooks(),
-                renderer=renderer,
-                label="top-right vector ×(+1)",
-            ).diff(original)
+            steer = add_vector(layer, vectors[0], 1.0).hooks()
+            diff = field_diff(model, starts[0], steer, "top-right vector ×(+1)", renderer)
     outcome = None
     if rollouts:
         outcome = rollout_comparison(

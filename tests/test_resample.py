@@ -121,7 +121,7 @@ def test_tv_matches_a_hand_computation_on_one_observation(ppo_s1, mazes) -> None
 def test_bad_channels_layers_and_options(tiny_model, mazes) -> None:
     two = mazes[:2]
     cases = [
-        ({"channels": [32]}, ValueError, "channel 32 does not exist .* 32 channels"),
+        ({"channels": [32]}, ValueError, r"channels \[32\] do not exist .* 32 channels"),
         ({"channels": [-1]}, ValueError, "channels must be >= 0"),
         ({"channels": [3, 3]}, ValueError, "distinct"),
         ({"channels": []}, ValueError, "at least one channel"),

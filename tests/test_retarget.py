@@ -200,9 +200,9 @@ def test_clamping_a_channel_to_the_value_it_has_changes_nothing(corridor, easy_m
     ("options", "says"),
     [
         ({"channels": [8], "cheese_channels": 0}, r"channels \[8\] do not exist .* 8 channels"),
-        ({"channels": [-1], "cheese_channels": 0}, r"channels \[-1\] do not exist"),
+        ({"channels": [-1], "cheese_channels": 0}, r"channels must be >= 0, got -1"),
         ({"channels": [], "cheese_channels": 0}, "at least one channel"),
-        ({"channels": [1, 1], "cheese_channels": 0}, "repeat a channel"),
+        ({"channels": [1, 1], "cheese_channels": 0}, "channels must be distinct"),
         ({"channels": [1], "cheese_channels": 2}, "both choose the channels"),
         ({"cheese_channels": 9}, "cheese_channels must be >= 0 and <= 8"),
         (
@@ -210,7 +210,7 @@ def test_clamping_a_channel_to_the_value_it_has_changes_nothing(corridor, easy_m
             "magnitude must be a finite",
         ),
         ({"channels": [1], "cheese_channels": 0, "magnitude": "5"}, "magnitude must be a number"),
-        ({"channels": [1], "cheese_channels": 0, "layer": "embedder.fc_out"}, "square"),
+        ({"channels": [1], "cheese_channels": 0, "layer": "embedder.fc_out"}, "spatial"),
         ({"channels": [1], "cheese_channels": 0, "rollout_steps": 0}, "rollout_steps must be >= 1"),
         ({"channels": [1], "cheese_channels": 0, "batch_size": 0}, "batch_size must be >= 1"),
         (
