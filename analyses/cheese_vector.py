@@ -108,7 +108,10 @@ def run(
         outcome = rollout_comparison(
             model,
             starts,
-            {"original": [], "cheese vector x(-1)": add_vector(layer, vectors, -1.0).hooks()},
+            layer,
+            vectors,
+            -1.0,
+            "cheese vector x(-1)",
             max_steps=rollout_max_steps,
             seed=seed,
             progress=progress,

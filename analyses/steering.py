@@ -9,7 +9,7 @@ and in rollouts, and holds the result type both analyses return.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,16 +134,25 @@ def field_diff(
 def rollout_comparison(
     model: HookedImpala,
     starts: Sequence[Maze],
-    conditions: Mapping[str, Sequence[HookSpec]],
+    layer: str,
+    vectors: Float[torch.Tensor, "n ..."],
+    coeff: float,
+    label: str,
     *,
     max_steps: int,
     seed: int,
     progress: bool = False,
 ) -> dict[str, dict[str, dict]]:
     """Success and top-right-region-first rates (``Rate.as_dict()``) of rollouts from
-    ``starts`` under each named set of hooks (the same sampling seed for all)."""
+    ``starts``, "original" and ``label`` (each maze with ``coeff ×`` its own vector), with
+    the same per-maze sampling streams."""
+
+    def steer(indices: np.ndarray) -> list[HookSpec]:
+        # The engine batches only the episodes still playing: give each its own vector.
+        return add_vector(layer, vectors[torch.as_tensor(indices)], coeff).hooks()
+
     out = {}
-    for name, hooks in conditions.items():
+    for name, hooks in (("original", []), (label, steer)):
         played = rollout(
             model, starts, max_steps=max_steps, seed=seed, fwd_hooks=hooks, progress=progress
         )

@@ -205,7 +205,10 @@ def run(
         outcome = rollout_comparison(
             model,
             starts,
-            {"original": [], "top-right vector x(+1)": add_top.hooks()},
+            layer,
+            vectors,
+            1.0,
+            "top-right vector x(+1)",
             max_steps=rollout_max_steps,
             seed=seed,
             progress=progress,
