@@ -13,6 +13,7 @@ on a model anywhere.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -254,11 +255,8 @@ def network_size(model: HookedImpala) -> int:
     """Activation values of one forward pass: the outputs of every conv, pool, ReLU,
     residual add and linear layer (the ``*_in`` hooks, ``flatten_out`` and ``input`` repeat
     values counted elsewhere). s=1: 401,936; s=4: 1,606,160."""
-    with torch.no_grad():
-        _, cache = model.run_with_cache(
-            torch.zeros(1, 64, 64, 3, dtype=torch.uint8, device=model.device)
-        )
-    return sum(v.numel() for k, v in cache.items() if _computed_by_a_layer(k))
+    shapes = model.hook_shapes(1)
+    return sum(math.prod(shape[1:]) for name, shape in shapes.items() if _computed_by_a_layer(name))
 
 
 def count_modified(

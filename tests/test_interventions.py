@@ -12,7 +12,9 @@ from hooked_impala.interventions import (
     ablation_values,
     add_vector,
     clamp_channels,
+    count_modified,
     hooks_of,
+    network_size,
     relu_names,
     remove_relus,
     replace_activation,
@@ -98,3 +100,72 @@ def test_remove_relus_composes_with_other_interventions(model, obs) -> None:
     assert sum(len(p.fwd_hooks) for p in model.hook_dict.values()) == 0
     with pytest.raises(ValueError, match="unknown ReLUs"):
         remove_relus(model, ["embedder.relu9"])
+
+
+# --- clamps at one position, and counting what an intervention changes ----------------------
+
+
+def test_clamp_at_positions_changes_only_those_values(model, obs, as_in_production) -> None:
+    clean = seen_downstream(model, obs)
+    at = torch.tensor([[0, 0], [3, 7], [15, 15]])  # one (i, j) per observation
+    got = seen_downstream(model, obs, clamp_channels(LAYER, [1, 5], 2.5, at=at))
+    changed = torch.zeros_like(clean, dtype=torch.bool)
+    for n, (i, j) in enumerate(at.tolist()):
+        assert got[n, [1, 5], i, j].eq(2.5).all()
+        changed[n, [1, 5], i, j] = True
+    assert torch.equal(got[~changed], clean[~changed])
+    one_for_all = seen_downstream(model, obs, clamp_channels(LAYER, [0], -1.0, at=(2, 3)))
+    assert one_for_all[:, 0, 2, 3].eq(-1.0).all()
+    for bad, says in (
+        (dict(at=(16, 0)), r"must lie in the 16x16 grid"),
+        (dict(at=torch.zeros(2, 2, dtype=torch.long)), r"2 clamp positions .* batch of 3"),
+        (dict(at=(1.5, 2.0)), r"\(i, j\) pair or \(N, 2\) ints"),
+        (dict(channels=[8]), r"channels \[8\] at .* it has 8"),
+        (dict(channels=[]), "at least one channel"),
+    ):
+        kwargs = {"channels": [0], "at": (0, 0), **bad}
+        with pytest.raises(ValueError, match=says):
+            seen_downstream(
+                model, obs, clamp_channels(LAYER, kwargs["channels"], 1.0, at=kwargs["at"])
+            )
+
+
+def test_count_modified_counts_exactly_what_changed(model, obs) -> None:
+    with torch.no_grad():  # the same batch: convolutions may round differently per batch size
+        _, cache = model.run_with_cache(obs[:1], names_filter=[LAYER])
+    own = float(cache[LAYER][0, 2, 4, 4])
+    same = clamp_channels(LAYER, [2], own, at=(4, 4))  # observation 0 keeps its value
+    counted = count_modified(model, obs[:1], same.hooks())
+    assert counted.changed == 0 and counted.at_hooks == cache[LAYER][0].numel()
+    two = count_modified(model, obs, clamp_channels(LAYER, [1, 2], 1e3, at=(4, 4)).hooks())
+    assert two.changed == 2 * len(obs)
+    assert two.fraction == pytest.approx(2 / network_size(model))
+    # The network's size: every layer's output once (not the *_in copies, the flattened
+    # view or the observation), counted here from the model's own hook shapes.
+    shapes = model.hook_shapes(1)
+    expected = sum(
+        torch.Size(shape[1:]).numel()
+        for name, shape in shapes.items()
+        if name != "input" and not name.endswith(("_in", "flatten_out"))
+    )
+    assert network_size(model) == expected
+    assert network_size(HookedImpala(ImpalaConfig()).eval()) == 401_936  # s = 1, as documented
+
+
+def test_layer_positions() -> None:
+    from hooked_impala.maze import layer_position, layer_positions
+
+    # A layer as fine as the world: each cell is its own square, rows counted from the top.
+    for world in (15, 25):
+        cells = [(r, c) for r in range(world) for c in range(world)]
+        got = layer_positions(cells, world, world)
+        assert got.tolist() == [[world - 1 - r, c] for r, c in cells]
+    # Block 2's 16x16 grid: centres of cells (row, col) at pixel (w-1-row+1/2)*64/w.
+    assert layer_position((0, 0), 25, 16) == (15, 0)
+    assert layer_position((24, 24), 25, 16) == (0, 15)
+    assert layer_position((12, 12), 25, 16) == (8, 8)  # pixel 32.0: the square below/right
+    assert layer_position((7, 7), 15, 64) == (32, 32)
+    with pytest.raises(ValueError, match=r"cell \(15, 0\) is outside the 15x15 world"):
+        layer_positions([(15, 0)], 15, 16)
+    with pytest.raises(ValueError, match="layer_size"):
+        layer_positions([(0, 0)], 15, 65)

@@ -12,8 +12,10 @@ batch stays full until the mazes run out.
   (``tests/test_policy.py`` replays episodes in procgen and compares every cell). Reading
   procgen's 23 KB state after every step cost more than the env step itself.
 * Sampled actions draw from each maze's own stream of uniforms, seeded by (run seed, maze
-  seed, mode): an episode does not depend on which slot or batch it ran in, nor on the
-  other mazes.
+  seed, mode): an episode does not depend on which slot it ran in nor on the other mazes,
+  up to float rounding: a convolution may round differently for another batch size, which
+  changes a sampled action only if its uniform lies within that rounding (~1e-7) of a
+  boundary of the cumulative distribution.
 """
 
 from __future__ import annotations
