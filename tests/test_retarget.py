@@ -12,7 +12,7 @@ import torch
 from maze_art import embed
 
 from analyses import cli as analyses_cli
-from analyses import retarget
+from analyses import retarget, retarget_paths
 from analyses.inputs import DEFAULT_LAYER, select_mazes
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala import cli as library_cli
@@ -74,7 +74,7 @@ def inner(maze: Maze, row: int, col: int) -> tuple[int, int]:
 def test_geometric_means_and_spearman_on_known_values() -> None:
     probs = np.array([0.5, 0.125, 0.9, 0.0, 0.3])
     segment = np.array([0, 0, 1, 2, 2])
-    assert np.allclose(retarget.geometric_means(probs, segment, 3), [0.25, 0.9, 0.0])
+    assert np.allclose(retarget_paths.geometric_means(probs, segment, 3), [0.25, 0.9, 0.0])
     assert retarget.spearman(np.arange(5.0), np.arange(5.0) ** 3) == pytest.approx(1.0)
     assert retarget.spearman(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)
     # Ties take their mean rank: ranks (0.5, 0.5, 2, 3) against (0, 1, 2, 3).
@@ -91,17 +91,17 @@ def test_steps_to_a_path_through_the_maze() -> None:
     grid = np.array(
         [[open_, open_, open_], [open_, wall, wall], [open_, open_, open_]], dtype=np.int32
     )
-    dist = retarget.steps_to_cells(grid, [(0, 0), (0, 1), (0, 2)])
+    dist = retarget_paths.steps_to_cells(grid, [(0, 0), (0, 1), (0, 2)])
     assert dist.tolist() == [[0, 0, 0], [1, -1, -1], [2, 3, 4]]
 
 
 def test_targets_skip_the_start_and_the_cells_behind_the_cheese(corridor) -> None:
-    paths, skipped = retarget.target_paths(corridor)
+    paths, skipped = retarget_paths.target_paths(corridor)
     assert skipped == {
-        corridor.start_cell: retarget.SKIP_START,
-        inner(corridor, 4, 2): retarget.SKIP_THROUGH_CHEESE,
-        inner(corridor, 4, 3): retarget.SKIP_THROUGH_CHEESE,
-        inner(corridor, 4, 4): retarget.SKIP_THROUGH_CHEESE,
+        corridor.start_cell: retarget_paths.SKIP_START,
+        inner(corridor, 4, 2): retarget_paths.SKIP_THROUGH_CHEESE,
+        inner(corridor, 4, 3): retarget_paths.SKIP_THROUGH_CHEESE,
+        inner(corridor, 4, 4): retarget_paths.SKIP_THROUGH_CHEESE,
     }
     assert corridor.cheese in paths  # the cheese's own cell is a target
     assert len(paths[inner(corridor, 2, 0)]) - 1 == 10
@@ -140,7 +140,7 @@ def test_path_probabilities_equal_the_geometric_mean_of_direct_forwards(corridor
         ):
             probs = model.run_with_hooks(obs, fwd_hooks=hooks).movement_probs.double()
             expected[name] = math.prod(probs[steps, torch.tensor(moves)].tolist()) ** (1 / 10)
-    result = retarget.retarget_maze(
+    result = retarget_paths.retarget_maze(
         model, corridor, layer=DEFAULT_LAYER, channels=[3, 5], magnitude=4.0,
         targets=[target, inner(corridor, 0, 2)], batch_size=3,
     )  # fmt: skip
@@ -163,20 +163,20 @@ def test_clamping_a_channel_to_the_value_it_has_changes_nothing(corridor, easy_m
     auto = retarget.auto_magnitude(model, [maze, corridor], DEFAULT_LAYER, [K])
     assert auto == retarget.AUTO_MAGNITUDE_MULTIPLE * CONSTANT  # its typical peak is 0.5
 
-    paths, _ = retarget.target_paths(maze)
+    paths, _ = retarget_paths.target_paths(maze)
     targets = list(paths)[::12]
-    same = retarget.retarget_maze(
+    same = retarget_paths.retarget_maze(
         model, maze, layer=DEFAULT_LAYER, channels=[K], magnitude=CONSTANT, targets=targets
     )
     assert np.array_equal(same.clamped, same.original)
-    other = retarget.retarget_maze(
+    other = retarget_paths.retarget_maze(
         model, maze, layer=DEFAULT_LAYER, channels=[K], magnitude=CONSTANT + 1, targets=targets
     )
     assert not np.array_equal(other.clamped, other.original)
 
     cells = targets[: len(obs)]
     for value, changed in ((CONSTANT, 0), (CONSTANT + 1, len(obs))):
-        clamp = retarget.clamp_at_cells(DEFAULT_LAYER, [K], value, cells, maze.world_size, 16)
+        clamp = retarget_paths.clamp_at_cells(DEFAULT_LAYER, [K], value, cells, maze.world_size, 16)
         count = count_modified(model, obs, clamp.hooks())
         assert count.changed == changed
         assert count.fraction == changed / (network_size(model) * len(obs))
