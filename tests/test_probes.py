@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import RidgeClassifier
 
-from analyses import probe_estimators, probes
+from analyses import probe_data, probe_estimators, probes
 from analyses.cli import main as analyses_main
 from analyses.inputs import Levels
 from hooked_impala import HookedImpala, ImpalaConfig
@@ -87,17 +87,17 @@ def test_conv_probe_gradient_is_autograds() -> None:
 
 def test_split_is_by_maze_and_seeded() -> None:
     seeds = range(100, 150)
-    split = probes.split_levels(seeds, 0.2, seed=3)
+    split = probe_data.split_levels(seeds, 0.2, seed=3)
     parts = [set(split[name].tolist()) for name in ("train", "validation", "test")]
     assert sum(len(p) for p in parts) == 50 and set().union(*parts) == set(seeds)
     assert (len(parts[2]), len(parts[1])) == (10, 5)
-    again = probes.split_levels(seeds, 0.2, seed=3)
+    again = probe_data.split_levels(seeds, 0.2, seed=3)
     assert all(np.array_equal(split[k], again[k]) for k in split)
-    assert not np.array_equal(split["test"], probes.split_levels(seeds, 0.2, seed=4)["test"])
+    assert not np.array_equal(split["test"], probe_data.split_levels(seeds, 0.2, seed=4)["test"])
     with pytest.raises(ValueError, match="at least 3 levels"):
-        probes.split_levels(range(2), 0.2, seed=0)
+        probe_data.split_levels(range(2), 0.2, seed=0)
     with pytest.raises(ValueError, match="test_fraction must be in"):
-        probes.split_levels(seeds, 0.95, seed=0)
+        probe_data.split_levels(seeds, 0.95, seed=0)
 
 
 def detector_oracle(result: probes.ProbesResult, model: HookedImpala, **placement) -> np.ndarray:
@@ -109,7 +109,7 @@ def detector_oracle(result: probes.ProbesResult, model: HookedImpala, **placemen
     squares = layer_positions(cells, world, side)
     hits = []
     with MazeRenderer() as renderer:
-        for batch, _ in probes.probe_observations(
+        for batch, _ in probe_data.probe_observations(
             result.split_seeds["test"], "easy", renderer=renderer, **placement
         ):
             with torch.no_grad():
