@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -57,8 +57,8 @@ class RunMetadata:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON types for tensors, arrays, numpy scalars, enums and regions. Non-finite
-    floats become None (``NaN`` is not JSON)."""
+    """Plain JSON types for tensors, arrays, numpy scalars, enums, regions and paths.
+    Non-finite floats become None (``NaN`` is not JSON)."""
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -69,7 +69,7 @@ def to_jsonable(value: Any) -> Any:
         return to_jsonable(value.item())
     if isinstance(value, Enum):
         return value.name
-    if isinstance(value, Region):
+    if isinstance(value, (Region, PurePath)):
         return str(value)
     if isinstance(value, float) and not np.isfinite(value):
         return None

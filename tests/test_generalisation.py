@@ -86,7 +86,7 @@ def test_rates_by_size() -> None:
 def test_end_to_end_matches_its_records(ppo_s1, tmp_path) -> None:
     levels = Levels("easy", range(40))
     records = tmp_path / "records"
-    result = generalisation.run(ppo_s1, levels, max_steps=40, records=str(records))
+    result = generalisation.run(ppo_s1, levels, max_steps=40, records=records)  # a Path, as the CLI
     table = pd.read_parquet(records / "as_generated")
     assert len(table) == 40
     for size, rows in table.groupby("maze_size"):
