@@ -716,8 +716,10 @@ def run(
 
     ``records``: the folder the rollout records are written to; a rerun with the same folder
     and the same checkpoint, mode, ``max_steps``, ``greedy`` and ``seed`` reads them back
-    instead of playing again (and plays only levels it lacks). None or "": a temporary
-    folder, deleted afterwards. ``seed`` fixes both the sampled actions and the splits.
+    instead of playing again (and plays only levels it lacks). "auto" (the command line's
+    default): a folder under ``out/records`` named by the analysis, checkpoint and settings,
+    so the same command resumes an interrupted run. None or "": a temporary folder, deleted
+    afterwards. ``seed`` fixes both the sampled actions and the splits.
     """
     if not isinstance(inputs, Levels):
         raise ValueError(
@@ -730,7 +732,15 @@ def run(
     if l1_c <= 0:
         raise ValueError(f"l1_c (the inverse L1 strength) must be > 0, got {l1_c}")
     seed = checks.integer("seed", seed, minimum=0, maximum=checks.MAX_SEED)
-    with records_folder(records) as folder:
+    with records_folder(
+        records,
+        analysis="behaviour",
+        checkpoint=CheckpointRef.of(model).name,
+        mode=inputs.mode,
+        max_steps=max_steps,
+        greedy=bool(greedy),
+        seed=seed,
+    ) as folder:
         frame = collect_records(
             model,
             inputs.seeds,

@@ -16,7 +16,9 @@ Two studies on a population of levels (``--mazes`` level seeds from ``--first-se
   same mazes (episodes that reached it); and within the episode's step limit.
 
 Rollouts go through the records engine; with ``records=DIR`` they are kept there (one folder
-per study and corner) and reused by a later run with the same settings.
+per study and corner) and reused by a later run with the same settings; ``records="auto"``
+(the command line's default) picks a folder under ``out/records`` named by the analysis,
+checkpoint and settings, so rerunning a command resumes it.
 
     python -m analyses.generalisation --checkpoint model_160022528 --mazes 2000
 """
@@ -270,7 +272,15 @@ def run(
     largest = max(m.maze_size for m in mazes)
     corner_seeds = [m.seed for m in mazes if m.maze_size == largest]
     common = {"mode": inputs.mode, "max_steps": max_steps, "greedy": greedy, "seed": seed}
-    with records_folder(records) as folder:
+    with records_folder(
+        records,
+        analysis="generalisation",
+        checkpoint=CheckpointRef.of(model).name,
+        mode=inputs.mode,
+        max_steps=max_steps,
+        greedy=bool(greedy),
+        seed=seed,
+    ) as folder:
         table = collect_records(
             model, inputs.seeds, folder / "as_generated", progress=progress, **common
         )

@@ -65,10 +65,30 @@ class Levels:
 Inputs = Sequence[Maze] | np.ndarray | torch.Tensor | Levels
 
 
+#: ``records="auto"`` keeps an analysis's rollouts under this folder, one subfolder per
+#: analysis, checkpoint and settings, so rerunning the same command resumes or reuses them.
+AUTO_RECORDS = Path("out/records")
+
+
 @contextlib.contextmanager
-def records_folder(records: str | Path | None) -> Iterator[Path]:
-    """Where an analysis keeps its rollout records: ``records`` (checked, kept, reused by a
-    later run with the same settings), or for None / "" a temporary folder removed after."""
+def records_folder(
+    records: str | Path | None,
+    *,
+    analysis: str,
+    checkpoint: str,
+    mode: DistributionMode,
+    max_steps: int,
+    greedy: bool,
+    seed: int,
+) -> Iterator[Path]:
+    """Where an analysis keeps its rollout records: ``records`` itself (checked, kept, reused
+    by a later run with the same settings); for "auto" a folder under ``AUTO_RECORDS`` named
+    by the analysis, checkpoint and settings; for None / "" a temporary folder removed
+    afterwards."""
+    if records == "auto":
+        name = Path(checkpoint).stem.replace(" ", "_").strip("()") or "model"
+        policy = "greedy" if greedy else f"sampled-seed{seed}"
+        records = AUTO_RECORDS / f"{analysis}-{name}-{mode}-{policy}-max{max_steps}"
     if records not in (None, ""):
         yield checks.output_folder("records", records)
         return

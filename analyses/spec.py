@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from analyses.inputs import Inputs, Levels
@@ -85,6 +86,11 @@ class Analysis:
         return self.run(model, inputs, seed=seed, progress=progress, **chosen)
 
 
+def records_flag(text: str) -> str | Path:
+    """argparse type of ``--records``: "auto", or a folder results can be written into."""
+    return "auto" if text == "auto" else cli.output_folder(text)
+
+
 #: The options of the analyses built on rollout records (``run(..., max_steps, greedy,
 #: records)``): the step limit, sampled or greedy actions, and where to keep the records.
 ROLLOUT_OPTIONS = (
@@ -97,9 +103,10 @@ ROLLOUT_OPTIONS = (
     Option("greedy", False, "most probable actions instead of sampled ones"),
     Option(
         "records",
-        None,
-        "folder for the rollout records; a rerun with the same folder and settings reuses "
-        "them (default: a temporary folder)",
-        kind=cli.output_folder,
+        "auto",
+        "folder for the rollout records, reused (or resumed) by a rerun with the same "
+        "settings; 'auto': a folder under out/records named by the analysis, checkpoint and "
+        "settings",
+        kind=records_flag,
     ),
 )

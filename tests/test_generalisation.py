@@ -102,3 +102,19 @@ def test_end_to_end_matches_its_records(ppo_s1, tmp_path) -> None:
     assert again.numbers() == result.numbers()
     saved = {p.name for p in result.save(tmp_path / "out")}
     assert {"result.json", "by_size.html", "corners.html"} <= saved
+
+
+def test_auto_records_folders_are_named_by_their_settings(tmp_path, monkeypatch) -> None:
+    from analyses import inputs
+
+    monkeypatch.setattr(inputs, "AUTO_RECORDS", tmp_path)
+    settings = dict(analysis="behaviour", checkpoint="model_160022528", mode="easy", seed=0)
+    with inputs.records_folder("auto", max_steps=500, greedy=False, **settings) as a:
+        pass
+    with inputs.records_folder("auto", max_steps=500, greedy=True, **settings) as b:
+        pass
+    assert a == tmp_path / "behaviour-model_160022528-easy-sampled-seed0-max500"
+    assert b == tmp_path / "behaviour-model_160022528-easy-greedy-max500"
+    with inputs.records_folder(None, max_steps=5, greedy=False, **settings) as temporary:
+        assert temporary.is_dir()
+    assert not temporary.exists()  # removed afterwards
