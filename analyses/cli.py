@@ -96,8 +96,10 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
         model = cli.load_model(args.checkpoint)
         if model is None:
             return 1
-        levels = Levels(args.mode, range(args.first_seed, args.first_seed + args.mazes))
-        run = lambda: analysis.run(model, levels, seed=args.seed, progress=True, **options)
+        seeds = range(args.first_seed, args.first_seed + args.mazes)  # checked by Levels, in run
+        run = lambda: analysis.run(
+            model, Levels(args.mode, seeds), seed=args.seed, progress=True, **options
+        )
     started = time.perf_counter()
     try:
         result = run()
