@@ -91,15 +91,16 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
         if loaded is None:
             return 1
         run = lambda: analysis.run_on_mazes(*loaded, seed=args.seed, progress=True, **options)
-    else:  # every level of --mazes seeds from --first-seed
+    else:  # every level of --mazes seeds from --first-seed, checked before any work
+        try:
+            levels = Levels(args.mode, range(args.first_seed, args.first_seed + args.mazes))
+        except ValueError as err:
+            parser.error(f"--first-seed/--mazes: {err}")
         torch.manual_seed(args.seed)
         model = cli.load_model(args.checkpoint)
         if model is None:
             return 1
-        seeds = range(args.first_seed, args.first_seed + args.mazes)  # checked by Levels, in run
-        run = lambda: analysis.run(
-            model, Levels(args.mode, seeds), seed=args.seed, progress=True, **options
-        )
+        run = lambda: analysis.run(model, levels, seed=args.seed, progress=True, **options)
     started = time.perf_counter()
     try:
         result = run()

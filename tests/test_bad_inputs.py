@@ -94,6 +94,7 @@ ANALYSIS_FLAGS = [
     ("retarget", ["--rollout-steps", "501"], "--rollout-steps", "<= 500"),
     ("behaviour", ["--max-steps", "0"], "--max-steps", ">= 1"),
     ("behaviour", ["--splits", "0"], "--splits", ">= 1"),
+    ("behaviour", ["--first-seed", "2147483000", "--mazes", "1000"], "--mazes", "last seed"),
     ("generalisation", ["--max-steps", "501"], "--max-steps", "<= 500"),
     ("probes", ["--without-cheese", "1.5"], "--without-cheese", "[0, 1)"),
     ("probes", ["--hooks", "embedder.nothing"], "--hooks", "unknown hook name"),
