@@ -19,7 +19,7 @@ from jaxtyping import Float
 from tqdm.auto import tqdm
 
 from analyses.inputs import DEFAULT_LAYER, observations
-from analyses.result import AnalysisResult
+from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Option
 from hooked_impala import cli
 from hooked_impala.hooks import HookSpec
@@ -161,6 +161,25 @@ def rollout_comparison(
             "top_right_first": played.top_right_first.as_dict(),
         }
     return out
+
+
+def steering_metadata(
+    analysis: str,
+    model: HookedImpala,
+    layer: str,
+    points: Sequence[DecisionPoint],
+    seed: int,
+    **parameters: object,
+) -> RunMetadata:
+    """The run metadata of a steering analysis over ``points``' mazes."""
+    return RunMetadata(
+        analysis=analysis,
+        checkpoint=CheckpointRef.of(model),
+        hooks=(layer,),
+        seed=seed,
+        maze_seeds=tuple(p.maze.seed for p in points),
+        parameters=parameters,
+    )
 
 
 @dataclass(kw_only=True)

@@ -32,7 +32,6 @@ from plotly.subplots import make_subplots
 
 from analyses import cli as analyses_cli
 from analyses.inputs import DEFAULT_LAYER, observations
-from analyses.result import CheckpointRef, RunMetadata
 from analyses.spec import Analysis
 from analyses.steering import (
     SteeringResult,
@@ -41,6 +40,7 @@ from analyses.steering import (
     field_diff,
     pair_vectors,
     rollout_comparison,
+    steering_metadata,
     steering_options,
 )
 from hooked_impala import checks
@@ -214,18 +214,16 @@ def run(
             progress=progress,
         )
     return TopRightVectorResult(
-        metadata=RunMetadata(
-            analysis="top_right_vector",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(layer,),
-            seed=seed,
-            maze_seeds=tuple(p.maze.seed for p in points),
-            parameters={
-                "coeffs": coeffs,
-                "rollouts": rollouts,
-                "rollout_max_steps": rollout_max_steps,
-                "field": field,
-            },
+        metadata=steering_metadata(
+            "top_right_vector",
+            model,
+            layer,
+            points,
+            seed,
+            coeffs=coeffs,
+            rollouts=rollouts,
+            rollout_max_steps=rollout_max_steps,
+            field=field,
         ),
         vector="top-right vector",
         layer=layer,
