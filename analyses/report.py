@@ -148,7 +148,13 @@ def main(argv: Sequence[str] | None = None, analyses: Sequence[Analysis] | None 
         for analysis in chosen:
             t = time.perf_counter()
             options = overrides.get(analysis.name, {})
-            result = analysis.run_on_mazes(model, mazes, seed=args.seed, quick=True, **options)
+            try:
+                result = analysis.run_on_mazes(model, mazes, seed=args.seed, quick=True, **options)
+            except ValueError as err:  # e.g. too few of these mazes suit it: say so, go on
+                seconds = time.perf_counter() - t
+                sections.append(Section(analysis, f"not run on these mazes: {err}", [], seconds))
+                print(f"\n== {analysis.name}: not run on these mazes: {err}", flush=True)
+                continue
             (staging / analysis.name).mkdir()
             files = [out / analysis.name / n for n in result.write_into(staging / analysis.name)]
             seconds = time.perf_counter() - t
