@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from constructed import only_channel_reaches_output, small_model
 
 from analyses import ANALYSES, channel_attribution, cheese_vector, cli, jacobian_svd, relu_removal
 from analyses.inputs import DEFAULT_LAYER, observations, select_mazes
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
 from analyses.steering import activations_at
-from hooked_impala import HookedImpala, ImpalaConfig
+from hooked_impala import HookedImpala
 from hooked_impala.interventions import add_vector, relu_names, remove_relus
 from hooked_impala.maze import MazeRenderer, decision_points
 
@@ -33,11 +34,6 @@ def obs(mazes):
     from hooked_impala.maze import observe
 
     return torch.from_numpy(observe([p.maze for p in decision_points(mazes)]))
-
-
-def small_model(seed: int = 0) -> HookedImpala:
-    torch.manual_seed(seed)
-    return HookedImpala(ImpalaConfig(channels=(4, 8, 8), fc_features=32)).eval()
 
 
 # --- Jacobian SVD --------------------------------------------------------------------------
@@ -216,24 +212,6 @@ def test_relu_removal_on_the_real_agent(ppo_s1, obs, tmp_path) -> None:
 
 
 # --- channel attribution --------------------------------------------------------------------
-
-
-def only_channel_reaches_output(k: int) -> HookedImpala:
-    """Every path from the default layer to the logits runs through channel k."""
-    model = small_model(3)
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if name.startswith(("embedder.block2.res2", "embedder.block3.res")) and isinstance(
-                module, torch.nn.Conv2d
-            ):
-                module.weight.zero_()
-                module.bias.zero_()
-        conv = model.embedder.block3.conv
-        keep = conv.weight[:, k].clone()
-        conv.weight.zero_()
-        conv.weight[:, k] = keep
-        conv.bias.zero_()
-    return model
 
 
 def test_all_methods_rank_the_only_channel_first(obs) -> None:

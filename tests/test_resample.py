@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from constructed import only_channel_reaches_output
 
 from analyses import resample
 from analyses.inputs import DEFAULT_LAYER, select_mazes
-from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.interventions import replace_activation
 from hooked_impala.maze import MazeRenderer, Tile, observe
 
@@ -24,27 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 def mazes():
     with MazeRenderer() as r:
         return select_mazes(4, "easy", first_seed=0, renderer=r)
-
-
-def only_channel_reaches_output(k: int) -> HookedImpala:
-    """Every path from the default layer to the logits runs through channel k (the network of
-    tests/test_analyses.py: block2.res2 and block3's residual convs zeroed, so they pass their
-    input through, and block3's first conv reading channel k only)."""
-    torch.manual_seed(3)
-    model = HookedImpala(ImpalaConfig(channels=(4, 8, 8), fc_features=32)).eval()
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if name.startswith(("embedder.block2.res2", "embedder.block3.res")) and isinstance(
-                module, torch.nn.Conv2d
-            ):
-                module.weight.zero_()
-                module.bias.zero_()
-        conv = model.embedder.block3.conv
-        keep = conv.weight[:, k].clone()
-        conv.weight.zero_()
-        conv.weight[:, k] = keep
-        conv.bias.zero_()
-    return model
 
 
 def test_total_variation_by_hand() -> None:

@@ -9,12 +9,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from constructed import small_model
 from maze_art import embed
 
 from analyses import cli as analyses_cli
 from analyses import retarget, retarget_paths
 from analyses.inputs import DEFAULT_LAYER, select_mazes
-from hooked_impala import HookedImpala, ImpalaConfig
+from hooked_impala import HookedImpala
 from hooked_impala import cli as library_cli
 from hooked_impala.actions import Movement
 from hooked_impala.interventions import clamp_channels, count_modified, network_size
@@ -33,11 +34,6 @@ CORRIDOR = """
 # # # # .
 S . . . .
 """
-
-
-def small_model(seed: int = 0) -> HookedImpala:
-    torch.manual_seed(seed)
-    return HookedImpala(ImpalaConfig(channels=(4, 8, 8), fc_features=32)).eval()
 
 
 def constant_channel_model() -> HookedImpala:
