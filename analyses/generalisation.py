@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -254,7 +255,7 @@ def run(
     *,
     max_steps: int = PROCGEN_STEP_LIMIT,
     greedy: bool = False,
-    records: str | None = None,
+    records: str | Path | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> GeneralisationResult:
