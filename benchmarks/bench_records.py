@@ -11,6 +11,9 @@ counts policy steps per second. Two references:
   shrinks at the end, when the last long episodes play on alone): engine / this isolates
   what the issue calls the overhead, env stepping and bookkeeping (goal: >= 0.8).
 
+And, within the engine's own run, the share of its time spent in its forward passes (from
+the first hook point to the last): the same ratio without the noise between two runs.
+
 Also ``collect_records`` end to end (maze generation and parquet included). Not a test: run
 it alone, on an idle machine.
 """
@@ -37,7 +40,7 @@ def main() -> None:
     parser.add_argument("--mazes", type=int, default=2048)
     parser.add_argument("--slots", type=int, default=256)
     parser.add_argument("--mode", default="easy")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     if args.checkpoint == "random":
         torch.manual_seed(0)
@@ -50,14 +53,18 @@ def main() -> None:
         full = median_seconds(lambda: model(obs), args.repeats) / len(obs)  # s per observation
 
     sizes: list[int] = []  # the engine's batch at every step, recorded by a hook on the input
+    inside = [0.0]  # seconds spent inside the engine's forward passes (first to last hook)
 
-    def record(activation, hook):
+    def enter(activation, hook):
         sizes.append(activation.shape[0])
+        inside.append(-time.perf_counter())
 
+    def leave(activation, hook):
+        inside[-1] += time.perf_counter()
+
+    hooks = [("input", enter), (list(model.hook_dict)[-1], leave)]
     start = time.perf_counter()
-    steps = sum(
-        e.steps for _, e in play(model, mazes, slots=args.slots, fwd_hooks=[("input", record)])
-    )
+    steps = sum(e.steps for _, e in play(model, mazes, slots=args.slots, fwd_hooks=hooks))
     engine = time.perf_counter() - start
     start = time.perf_counter()
     with torch.no_grad():
@@ -80,6 +87,7 @@ def main() -> None:
         f"  engine (play)                   {steps / engine:8.0f} steps/s: "
         f"{full * steps / engine:.3f} of full batches, "
         f"{same_batches / engine:.3f} of the same batches (env stepping and bookkeeping)\n"
+        f"  the engine's own forward passes   {sum(inside) / engine:.3f} of its time (same run)\n"
         f"  collect_records                 {steps / recorded:8.0f} steps/s: "
         f"{same_batches / recorded:.3f} of the same batches (generation and parquet included)"
     )

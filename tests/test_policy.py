@@ -301,3 +301,33 @@ def test_engine_cells_match_procgen_and_slots_do_not_matter(mode) -> None:
     assert rollout(model, mazes[:3], max_steps=40, seed=4, progress=False).episodes != tuple(
         few.episodes[:3]
     )  # another seed samples other actions
+
+
+def test_engine_moves_the_tail_into_smaller_envs_without_changing_an_episode(
+    monkeypatch,
+) -> None:
+    """Once the mazes run out, live episodes move into smaller procgen envs: each move must
+    continue the game exactly (observations, cells, the end at the cheese)."""
+    import importlib
+
+    from hooked_impala import load_pretrained
+
+    engine = importlib.import_module("hooked_impala.policy.rollout")  # the module, not the function
+
+    model = load_pretrained("standin_s1", progress=False)  # solves small mazes at varied speeds
+    mazes = mazes_from_seeds(range(12), "easy")
+    moved = []
+    read = engine.get_env_state
+    monkeypatch.setattr(engine, "get_env_state", lambda env, i: moved.append(i) or read(env, i))
+    batched = rollout(model, mazes, max_steps=60, seed=5, keep_observations=True, progress=False)
+    assert len(moved) > 0  # the tail did move
+    assert len({e.steps for e in batched.episodes}) > 3 and any(
+        e.reached_cheese for e in batched.episodes
+    )
+    for maze, episode in zip(mazes, batched.episodes):
+        alone = rollout(
+            model, [maze], max_steps=60, seed=5, keep_observations=True, progress=False
+        ).episodes[0]  # one env, never moved
+        assert episode.actions == alone.actions and episode.cells == alone.cells
+        assert episode.reached_cheese == alone.reached_cheese
+        np.testing.assert_array_equal(episode.observations, alone.observations)

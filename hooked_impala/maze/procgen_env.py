@@ -14,7 +14,9 @@ import io
 with contextlib.redirect_stderr(io.StringIO()):
     from procgen import ProcgenGym3Env
 
-__all__ = ["ProcgenGym3Env", "set_env_state"]
+__all__ = ["ProcgenGym3Env", "get_env_state", "set_env_state"]
+
+_MAX_STATE_BYTES = 2**20  # procgen's own bound on a serialized game (env.MAX_STATE_SIZE)
 
 
 def set_env_state(env: ProcgenGym3Env, index: int, state: bytes) -> None:
@@ -27,3 +29,13 @@ def set_env_state(env: ProcgenGym3Env, index: int, state: bytes) -> None:
     if not 0 <= index < env.num:
         raise IndexError(f"env index {index} is outside the batch of {env.num}")
     env.call_c_func("set_state", index, state, len(state))
+
+
+def get_env_state(env: ProcgenGym3Env, index: int) -> bytes:
+    """The serialized state of env ``index`` of a batch (``env.callmethod("get_state")``
+    reads every env; this reads one)."""
+    if not 0 <= index < env.num:
+        raise IndexError(f"env index {index} is outside the batch of {env.num}")
+    buffer = env._ffi.new(f"char[{_MAX_STATE_BYTES}]")
+    size = env.call_c_func("get_state", index, buffer, _MAX_STATE_BYTES)
+    return bytes(env._ffi.buffer(buffer, size))

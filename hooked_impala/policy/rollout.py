@@ -16,6 +16,10 @@ batch stays full until the mazes run out.
   up to float rounding: a convolution may round differently for another batch size, which
   changes a sampled action only if its uniform lies within that rounding (~1e-7) of a
   boundary of the cumulative distribution.
+* Once the mazes run out, the batch shrinks as episodes end. Stepping all the envs for a
+  handful of live episodes would make env stepping the larger cost of that tail, so when at
+  most half the envs are in play the live episodes move (procgen's serialized state) into a
+  new env of their size.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from tqdm.auto import tqdm
 from hooked_impala.actions import NUM_ACTIONS, movement_of_action
 from hooked_impala.hooks import HookSpec
 from hooked_impala.maze import TOP_RIGHT_5, Cell, Maze, Region, Tile
-from hooked_impala.maze.procgen_env import ProcgenGym3Env, set_env_state
+from hooked_impala.maze.procgen_env import ProcgenGym3Env, get_env_state, set_env_state
 from hooked_impala.maze.render import mode_code
 from hooked_impala.model import HookedImpala
 from hooked_impala.stats import Rate
@@ -216,14 +220,20 @@ def play(
         return index, maze
 
     pending = iter([checked(first)])
-    env = ProcgenGym3Env(num=slots, env_name="maze", distribution_mode=mode, num_threads=0)
+
+    def new_env(size: int) -> ProcgenGym3Env:
+        return ProcgenGym3Env(num=size, env_name="maze", distribution_mode=mode, num_threads=0)
+
+    env = new_env(slots)
     try:
         table: list[_Slot | None] = [None] * slots
+        exhausted = False
 
         def load(i: int) -> None:
-            item = next(pending, None) or next(queue, None)
+            nonlocal exhausted
+            item = None if exhausted else next(pending, None) or next(queue, None)
             if item is None:
-                table[i] = None
+                exhausted, table[i] = True, None
                 return
             index, maze = checked(item)
             set_env_state(env, i, maze.to_state())
@@ -237,8 +247,13 @@ def play(
                 busy = [i for i, slot in enumerate(table) if slot is not None]
                 if not busy:
                     break
+                if exhausted and len(busy) <= len(table) // 2:
+                    env = _moved_into(new_env(len(busy)), env, busy)
+                    table = [table[i] for i in busy]
+                    busy = list(range(len(table)))
                 _, obs, _ = env.observe()
-                rgb = obs["rgb"] if len(busy) == slots else obs["rgb"][busy]  # no copy if full
+                full = len(busy) == len(table)
+                rgb = obs["rgb"] if full else obs["rgb"][busy]  # no copy if full
                 batch = torch.from_numpy(rgb).to(model.device)
                 if static is None:
                     indices = np.array([table[i].index for i in busy])
@@ -247,7 +262,7 @@ def play(
                 else:
                     logits = model(batch).logits
                 chosen = _choose(logits.double().cpu(), [table[i] for i in busy], greedy)
-                actions = np.full(slots, _NOOP, dtype=np.int32)
+                actions = np.full(len(table), _NOOP, dtype=np.int32)
                 actions[busy] = chosen
                 env.act(actions)
                 reward, _, ended = env.observe()
@@ -261,6 +276,19 @@ def play(
                         load(i)
     finally:
         env.close()
+
+
+def _moved_into(target: ProcgenGym3Env, source: ProcgenGym3Env, envs: list[int]) -> ProcgenGym3Env:
+    """``target`` (``len(envs)`` envs) now playing the games of ``source``'s ``envs`` in
+    order; ``source`` is closed (``target`` too if the move fails)."""
+    try:
+        for k, i in enumerate(envs):
+            set_env_state(target, k, get_env_state(source, i))
+    except BaseException:
+        target.close()
+        raise
+    source.close()
+    return target
 
 
 def _choose(logits: torch.Tensor, slots: list[_Slot], greedy: bool) -> np.ndarray:
