@@ -61,7 +61,7 @@ def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
 def model_and_mazes(args: argparse.Namespace):
     """The checkpoint and the standard mazes the common flags ask for (None: error printed)."""
     torch.manual_seed(args.seed)
-    model = cli.load_model(args.checkpoint)
+    model = cli.load_model(args.checkpoint, args.device)
     if model is None:
         return None
     with MazeRenderer() as renderer:
@@ -97,7 +97,7 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             parser.error(f"--first-seed/--mazes: {err}")
         torch.manual_seed(args.seed)
-        model = cli.load_model(args.checkpoint)
+        model = cli.load_model(args.checkpoint, args.device)
         if model is None:
             return 1
         run = lambda: analysis.run(model, levels, seed=args.seed, progress=True, **options)

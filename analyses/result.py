@@ -27,17 +27,25 @@ from hooked_impala.model import HookedImpala
 
 @dataclass(frozen=True, kw_only=True)
 class CheckpointRef:
-    """Which weights produced a result (``name`` is "(in-memory model)" for an unsaved one)."""
+    """Which weights produced a result (``name`` is "(in-memory model)" for an unsaved one)
+    and where they ran: the device and dtype (results agree across devices only up to float
+    rounding)."""
 
     name: str
     sha256: str | None
+    device: str = "cpu"
+    dtype: str = "float32"
 
     @classmethod
     def of(cls, model: HookedImpala) -> CheckpointRef:
         record = model.checkpoint
+        where = {
+            "device": str(model.device),
+            "dtype": str(model.fc_policy.weight.dtype).removeprefix("torch."),
+        }
         if record is None:
-            return cls(name="(in-memory model)", sha256=None)
-        return cls(name=record.name, sha256=record.sha256)
+            return cls(name="(in-memory model)", sha256=None, **where)
+        return cls(name=record.name, sha256=record.sha256, **where)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import torch
-from timing import median_seconds
+from timing import add_device_argument, chosen_device, median_seconds
 
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.runtime import SYSTEM_MALLOC_ENV, allocator_tuned
@@ -32,16 +32,16 @@ def forward_and_cache_seconds(
     return plain, cached
 
 
-def measure(batch: int, repeats: int) -> None:
+def measure(batch: int, repeats: int, device: torch.device) -> None:
     """Time this process as it was started (its allocator is set at import)."""
     opted_out = os.environ.get(SYSTEM_MALLOC_ENV, "") not in ("", "0")
     name = f"(b) {SYSTEM_MALLOC_ENV}=1" if opted_out else "(a) import hooked_impala"
     state = "[freed memory kept]" if allocator_tuned() else "[glibc default]"
     label = f"{name:<33} {state:<19}"
     torch.manual_seed(0)
-    obs = torch.randint(0, 256, (batch, 64, 64, 3), dtype=torch.uint8)
+    obs = torch.randint(0, 256, (batch, 64, 64, 3), dtype=torch.uint8).to(device)
     for scale in (1, 4):
-        model = HookedImpala(ImpalaConfig.from_scale(scale)).eval()
+        model = HookedImpala(ImpalaConfig.from_scale(scale)).to(device).eval()
         plain, cached = forward_and_cache_seconds(model, obs, repeats)
         print(
             f"{label} s={scale}: forward {plain * 1e3:7.1f} ms   run_with_cache (all "
@@ -57,17 +57,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_device_argument(parser)
     args = parser.parse_args()
+    device = chosen_device(args)
     if args.child:
-        measure(args.batch, args.repeats)
+        measure(args.batch, args.repeats, device)
         return
     threads = torch.get_num_threads()
-    print(f"batch {args.batch}, median of {args.repeats}, torch threads {threads}", flush=True)
+    print(
+        f"batch {args.batch}, median of {args.repeats}, device {device}, torch threads {threads}",
+        flush=True,
+    )
     base_env = {k: v for k, v in os.environ.items() if k != SYSTEM_MALLOC_ENV}
     for extra in ({}, {SYSTEM_MALLOC_ENV: "1"}):
         # A fresh process each: the allocator is set once, at import, for the whole process.
         cmd = [sys.executable, __file__, "--batch", str(args.batch)]
-        cmd += ["--repeats", str(args.repeats), "--child"]
+        cmd += ["--repeats", str(args.repeats), "--device", str(device), "--child"]
         subprocess.run(cmd, env={**base_env, **extra}, check=True)
 
 

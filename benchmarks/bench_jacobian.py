@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from timing import median_seconds
+from timing import add_device_argument, chosen_device, median_seconds
 
 from analyses.inputs import DEFAULT_LAYER, select_mazes
 from analyses.jacobian_svd import jacobians
@@ -27,16 +27,18 @@ def main() -> None:
     )
     parser.add_argument("--observations", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    add_device_argument(parser)
     args = parser.parse_args()
+    device = chosen_device(args)
     points = decision_points(select_mazes(args.observations, "easy"))
-    obs = torch.from_numpy(observe([p.maze for p in points]))
+    obs = torch.from_numpy(observe([p.maze for p in points])).to(device)
     print(
-        f"{len(obs)} observations, median of {args.repeats}, "
+        f"{len(obs)} observations, median of {args.repeats}, device {device}, "
         f"torch threads {torch.get_num_threads()}"
     )
     for scale in (1, 4):
         torch.manual_seed(0)
-        model = HookedImpala(ImpalaConfig.from_scale(scale)).eval()
+        model = HookedImpala(ImpalaConfig.from_scale(scale)).to(device).eval()
         with torch.no_grad():
             forward = median_seconds(lambda: model(obs), args.repeats)
         jac = median_seconds(lambda: jacobians(model, obs, DEFAULT_LAYER), args.repeats)

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 import torch
-from timing import median_seconds
+from timing import add_device_argument, chosen_device, median_seconds
 
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained
 from hooked_impala.maze import mazes_from_seeds, observe
@@ -41,14 +41,16 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=256)
     parser.add_argument("--mode", default="easy")
     parser.add_argument("--repeats", type=int, default=10)
+    add_device_argument(parser)
     args = parser.parse_args()
+    device = chosen_device(args)
     if args.checkpoint == "random":
         torch.manual_seed(0)
-        model = HookedImpala(ImpalaConfig()).eval()
+        model = HookedImpala(ImpalaConfig()).to(device).eval()
     else:
-        model = load_pretrained(args.checkpoint, progress=False)
+        model = load_pretrained(args.checkpoint, device=device, progress=False)
     mazes = mazes_from_seeds(range(args.mazes), args.mode)
-    obs = torch.from_numpy(observe(mazes[: args.slots]))
+    obs = torch.from_numpy(observe(mazes[: args.slots])).to(device)
     with torch.no_grad():
         full = median_seconds(lambda: model(obs), args.repeats) / len(obs)  # s per observation
 
@@ -80,7 +82,8 @@ def main() -> None:
     assert int(table["steps"].sum()) == steps == sum(sizes)  # the same episodes
     print(
         f"{args.checkpoint} ({args.mode}, {args.mazes} mazes, {steps} steps in {len(sizes)} "
-        f"batches (mean {steps / len(sizes):.0f}), {args.slots} slots, torch threads "
+        f"batches (mean {steps / len(sizes):.0f}), {args.slots} slots, device {device}, "
+        f"torch threads "
         f"{torch.get_num_threads()})\n"
         f"  bare forward, full batches      {1 / full:8.0f} obs/s\n"
         f"  bare forward, the engine's batches {steps / same_batches:5.0f} obs/s\n"

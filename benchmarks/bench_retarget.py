@@ -52,8 +52,9 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    cli.add_device_argument(parser)
     args = parser.parse_args()
-    model = cli.load_model(args.checkpoint)
+    model = cli.load_model(args.checkpoint, args.device)
     if model is None:
         raise SystemExit(1)
     renderer = MazeRenderer()
@@ -74,7 +75,7 @@ def main() -> None:
     cells = vector_field_cells(maze)
     reps = int(np.ceil(args.batch_size / len(cells)))
     obs = torch.from_numpy(observe_mouse_on_cells(maze.to_state(), cells * reps, renderer))
-    obs = obs[: args.batch_size]
+    obs = obs[: args.batch_size].to(model.device)
     batches = int(np.ceil(result.forwards / len(obs)))
 
     def bare():  # as many observations as the heatmap runs, in full batches
@@ -92,7 +93,7 @@ def main() -> None:
     print(
         f"{args.checkpoint}: hard seed {maze.seed} ({maze.maze_size}x{maze.maze_size}), "
         f"{len(result.targets)} targets, {result.forwards} forwards, {args.repeats} repeats, "
-        f"torch threads {torch.get_num_threads()}\n"
+        f"device {model.device}, torch threads {torch.get_num_threads()}\n"
         f"bare forward {statistics.median(bare_times) * 1e3:.3f} ms/obs (batch {len(obs)}) | "
         f"heatmap {statistics.median(heatmap_times):.2f} s | ratio per repeat "
         f"{', '.join(f'{r:.3f}' for r in ratios)}; median {statistics.median(ratios):.3f} "

@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 import torch
-from timing import median_seconds
+from timing import add_device_argument, chosen_device, median_seconds
 
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.maze import Maze, MazeRenderer
@@ -36,7 +36,8 @@ def straightforward(model: HookedImpala, maze: Maze, seed: int) -> np.ndarray:
         frames.append(env.observe()[1]["rgb"][0])
         env.close()
     with torch.no_grad():
-        return model(torch.from_numpy(np.stack(frames))).movement_probs.numpy()
+        obs = torch.from_numpy(np.stack(frames)).to(model.device)
+        return model(obs).movement_probs.cpu().numpy()
 
 
 def main() -> None:
@@ -45,19 +46,21 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--repeats", type=int, default=5)
+    add_device_argument(parser)
     args = parser.parse_args()
+    device = chosen_device(args)
     maze = Maze.from_seed(args.seed, distribution_mode="hard")
     cells = vector_field_cells(maze)
     renderer = MazeRenderer()
     print(
-        f"hard seed {args.seed}: {len(cells)} cells, median of {args.repeats}, "
+        f"hard seed {args.seed}: {len(cells)} cells, median of {args.repeats}, device {device}, "
         f"torch threads {torch.get_num_threads()}"
     )
     for scale in (1, 4):
         torch.manual_seed(0)
-        model = HookedImpala(ImpalaConfig.from_scale(scale)).eval()
+        model = HookedImpala(ImpalaConfig.from_scale(scale)).to(device).eval()
         field = vector_field(model, maze, renderer=renderer)
-        obs = torch.from_numpy(renderer.observe([maze.with_mouse(c) for c in cells]))
+        obs = torch.from_numpy(renderer.observe([maze.with_mouse(c) for c in cells])).to(device)
         with torch.no_grad():
             bare = median_seconds(lambda: model(obs), args.repeats)
         timed = median_seconds(lambda: vector_field(model, maze, renderer=renderer), args.repeats)

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 MAX_SEED = 2**31 - 2  # procgen's level_seed_high = seed + 1 must fit an int32
 
 
@@ -71,3 +73,26 @@ def output_folder(name: str, value: Any) -> Path:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ValueError(f"{name} {text!r}: {ancestor} is not writable")
     return path
+
+
+def device(name: str, value: Any) -> torch.device:
+    """A torch device this process can use: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or
+    ``"meta"`` (shapes only), refused with the reason when torch cannot use it here."""
+    try:
+        parsed = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"{name} must be a torch device such as 'cpu', 'cuda', 'cuda:1' or 'mps', got {value!r}"
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name} {value!r}: this torch sees no CUDA GPU")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{name} {value!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name} {value!r}: MPS (Apple GPU) is not available here")
+    if parsed.type not in ("cpu", "cuda", "mps", "meta"):
+        raise ValueError(f"{name} {value!r}: only cpu, cuda, mps and meta are supported")
+    return parsed

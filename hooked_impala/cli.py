@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
+import torch
+
 from hooked_impala import checks
 from hooked_impala.maze import DEFAULT_MODE, DistributionMode, Region
 from hooked_impala.model import HookedImpala, ImpalaConfig
@@ -55,6 +57,17 @@ finite = real()
 nonnegative = real(0.0)
 output_folder = _argparse_type(str, lambda v: checks.output_folder("value", v), "a folder")
 output_file = _argparse_type(str, lambda v: checks.output_file("value", v), "a file path")
+device = _argparse_type(str, lambda v: checks.device("value", v), "a torch device")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        type=device,
+        default=None,
+        help="torch device for the model: cpu, cuda, cuda:1, mps (default: cuda when a GPU "
+        "is available, else cpu)",
+    )
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, mazes: int, out: str) -> None:
@@ -73,6 +86,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, mazes: int, out: str) 
         "--out", type=output_folder, default=Path(out), help="output folder (default: %(default)s)"
     )
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
+    add_device_argument(parser)
 
 
 @functools.cache
@@ -113,10 +127,11 @@ def add_mode_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_model(checkpoint: str) -> HookedImpala | None:
-    """The checkpoint (registry name or path), or None after printing why it cannot be had."""
+def load_model(checkpoint: str, device: torch.device | None = None) -> HookedImpala | None:
+    """The checkpoint (registry name or path) on ``device`` (default: ``default_device()``),
+    or None after printing why it cannot be had."""
     try:
-        return load_pretrained(checkpoint)
+        return load_pretrained(checkpoint, device=device)
     except (CheckpointError, CheckpointUnavailableError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return None

@@ -34,6 +34,7 @@ import torch
 from platformdirs import user_cache_dir
 from tqdm.auto import tqdm
 
+from hooked_impala import checks
 from hooked_impala.actions import NUM_ACTIONS
 from hooked_impala.model import HookedImpala, ImpalaConfig
 
@@ -436,16 +437,22 @@ class CheckpointRecord:
 
 def load_pretrained(
     name_or_path: str | os.PathLike | CheckpointInfo,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     cache: str | os.PathLike | None = None,
     progress: bool = True,
+    dtype: torch.dtype | None = None,
 ) -> HookedImpala:
     """Load a checkpoint by registry name, path or ``CheckpointInfo`` into a ``HookedImpala``
     in eval mode.
 
-    ``cache`` overrides the cache directory for named checkpoints. The returned model's
-    ``checkpoint`` attribute records the name, file and sha256.
+    ``device``: where the weights go; None (the default, as TransformerLens) takes CUDA when
+    it is available and the CPU otherwise (``default_device()``); MPS only when asked for.
+    ``dtype``: the weights' dtype (default: the checkpoint's, float32); observations are
+    converted to it in the forward pass. ``cache`` overrides the cache directory for named
+    checkpoints. The returned model's ``checkpoint`` attribute records the name, file and
+    sha256.
     """
+    device = default_device() if device is None else checks.device("device", device)
     path, info = resolve_checkpoint(name_or_path, Path(cache) if cache else None, progress)
     try:
         state = read_state_dict(path)
@@ -461,4 +468,9 @@ def load_pretrained(
         path=str(path),
         sha256=info.sha256 if info and info.sha256 else sha256_of(path),
     )
-    return model.to(device).eval()
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def default_device() -> torch.device:
+    """CUDA when torch sees a GPU, else the CPU: where ``load_pretrained`` puts a model."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -28,6 +28,7 @@ ROOMS: dict[str, set[str]] = {
     "hooked_impala.model": {"hooked_impala.hooks", "hooked_impala.actions"},
     "hooked_impala.interventions": {"hooked_impala.hooks", "hooked_impala.model"},
     "hooked_impala.pretrained": {
+        "hooked_impala.checks",
         "hooked_impala.model",
         "hooked_impala.files",
         "hooked_impala.actions",

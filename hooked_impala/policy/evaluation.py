@@ -157,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=cli.seed, default=0)
     parser.add_argument("--seed", type=cli.seed, default=0)
     parser.add_argument("--out", type=cli.output_file, help="write the report as JSON here")
+    cli.add_device_argument(parser)
     args = parser.parse_args(argv)
-    model = cli.load_model(args.checkpoint)
+    model = cli.load_model(args.checkpoint, args.device)
     if model is None:
         return 1
     report = evaluate(

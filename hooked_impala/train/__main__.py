@@ -22,6 +22,7 @@ from hooked_impala import cli
 from hooked_impala.files import write_atomically
 from hooked_impala.maze import Region
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
+from hooked_impala.pretrained import default_device
 from hooked_impala.train.card import evaluate_modes, model_card_markdown
 from hooked_impala.train.trainer import TrainConfig, Trainer, command_line, environment_facts
 
@@ -57,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="step limit of the final evaluation (default: %(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true")
+    cli.add_device_argument(parser)
     for f in dataclasses.fields(TrainConfig):
         parser.add_argument(
             f"--{f.name.replace('_', '-')}",
@@ -77,11 +79,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = args.config
-    trainer = Trainer(cfg, args.out, progress=not args.no_progress)
+    trainer = Trainer(
+        cfg, args.out, progress=not args.no_progress, device=args.device or default_device()
+    )
     model = trainer.run(resume=args.resume)
 
     buffer = io.BytesIO()
-    torch.save({"state_dict": model.state_dict()}, buffer)
+    # CPU tensors: the file loads anywhere, whatever device trained it.
+    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, buffer)
     weights = buffer.getvalue()
     model_path = write_atomically(args.out / "model.pth", weights)
     started = time.perf_counter()

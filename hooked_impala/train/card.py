@@ -101,13 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mazes", type=cli.positive_int, help="default: the card's own")
     parser.add_argument("--max-steps", type=cli.integer(1, PROCGEN_STEP_LIMIT))
     parser.add_argument("--no-progress", action="store_true")
+    cli.add_device_argument(parser)
     args = parser.parse_args(argv)
     try:
         card = json.loads(args.card.read_text())
         previous = next(iter(card["evaluation"].values()))
     except (OSError, ValueError, KeyError, StopIteration) as err:
         parser.error(f"--card {args.card}: not a readable model card ({err})")
-    model = cli.load_model(args.checkpoint)
+    model = cli.load_model(args.checkpoint, args.device)
     if model is None:
         return 1
     if model.checkpoint.sha256 != card["sha256"]:

@@ -125,10 +125,18 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 class Trainer:
     """Holds the model, optimizer, data and progress of one run; ``run()`` does the rest."""
 
-    def __init__(self, cfg: TrainConfig, out: Path, progress: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out: Path,
+        progress: bool = True,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        # The device is not part of the config: a run may resume on another device (its
+        # numbers then differ only by float rounding).
         self.cfg, self.out, self.progress = cfg, Path(out), progress
         torch.manual_seed(cfg.seed)
-        self.model = HookedImpala(ImpalaConfig.from_scale(cfg.scale))
+        self.model = HookedImpala(ImpalaConfig.from_scale(cfg.scale)).to(device)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
@@ -187,7 +195,9 @@ class Trainer:
                     group["lr"] = learning_rate(self.cfg, self.state.step)
                 idx = torch.randint(n, (self.cfg.batch_size,), generator=self.batch_generator)
                 loss, accuracy = movement_loss(
-                    model, self.samples.obs[idx], self.samples.labels[idx]
+                    model,
+                    self.samples.obs[idx].to(model.device),
+                    self.samples.labels[idx].to(model.device),
                 )
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
