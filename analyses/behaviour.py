@@ -81,6 +81,7 @@ from hooked_impala.model import HookedImpala
 from hooked_impala.policy.records import collect_records
 from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT
 from hooked_impala.stats import Rate, rate_text
+from hooked_impala.sweep import Backend
 
 __all__ = [
     "FEATURES",
@@ -709,6 +710,9 @@ def run(
     l1_c: float = 1.0,
     seed: int = 0,
     progress: bool = False,
+    ray: bool = False,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> BehaviourResult:
     """Play one episode per level of ``inputs``, keep the mazes with a decision square and the
     cheese outside the top-right 5×5 region, and regress "reached the cheese" on their
@@ -719,7 +723,9 @@ def run(
     instead of playing again (and plays only levels it lacks). "auto" (the command line's
     default): a folder under ``out/records`` named by the analysis, checkpoint and settings,
     so the same command resumes an interrupted run. None or "": a temporary folder, deleted
-    afterwards. ``seed`` fixes both the sampled actions and the splits.
+    afterwards. ``seed`` fixes both the sampled actions and the splits. ``ray``,
+    ``ray_address``, ``workers``: play the rollouts on Ray (see ``collect_records``; the
+    records are the same).
     """
     if not isinstance(inputs, Levels):
         raise ValueError(
@@ -732,6 +738,7 @@ def run(
     if l1_c <= 0:
         raise ValueError(f"l1_c (the inverse L1 strength) must be > 0, got {l1_c}")
     seed = checks.integer("seed", seed, minimum=0, maximum=checks.MAX_SEED)
+    Backend(ray=ray, address=ray_address, workers=workers)  # checked before any work
     with records_folder(
         records,
         analysis="behaviour",
@@ -752,6 +759,9 @@ def run(
             region=TOP_RIGHT_5,
             slots=min(MAX_SLOTS, len(inputs)),
             progress=progress,
+            ray=ray,
+            ray_address=ray_address,
+            workers=workers,
         )
     has_square = frame["decision_row"].notna().to_numpy()
     chosen = frame[has_square & ~frame["cheese_in_region"].to_numpy()]

@@ -42,6 +42,7 @@ from hooked_impala.maze import Cell, Maze, MazeRenderer, maze_features
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, collect_records
 from hooked_impala.stats import Rate
+from hooked_impala.sweep import Backend, ray_session
 
 CORNERS = ("top_left", "bottom_right", "bottom_left")
 
@@ -258,32 +259,42 @@ def run(
     records: str | Path | None = None,
     seed: int = 0,
     progress: bool = False,
+    ray: bool = False,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> GeneralisationResult:
     """Play every level of ``inputs`` (size study) and the largest of them with the cheese in
-    each corner (corner study); see the module docstring."""
+    each corner (corner study); see the module docstring. ``ray``, ``ray_address``,
+    ``workers``: play the rollouts on Ray (see ``collect_records``; the records are the
+    same)."""
     if not isinstance(inputs, Levels):
         raise TypeError(
             f"generalisation studies whole levels (Levels), got {type(inputs).__name__}"
         )
     if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
         raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
+    backend = Backend(ray=ray, address=ray_address, workers=workers)  # checked before work
     with MazeRenderer() as renderer:
         mazes = list(inputs.mazes(renderer))
     shortest = {m.seed: maze_features(m).steps_to_cheese for m in mazes}
     largest = max(m.maze_size for m in mazes)
     corner_seeds = [m.seed for m in mazes if m.maze_size == largest]
     common = {"mode": inputs.mode, "max_steps": max_steps, "greedy": greedy, "seed": seed}
-    with records_folder(
-        records,
-        analysis="generalisation",
-        checkpoint=CheckpointRef.of(model).name,
-        mode=inputs.mode,
-        max_steps=max_steps,
-        greedy=bool(greedy),
-        seed=seed,
-    ) as folder:
+    where = {"ray": ray, "ray_address": ray_address, "workers": workers}
+    with (
+        ray_session(backend),  # one Ray instance for the five tables
+        records_folder(
+            records,
+            analysis="generalisation",
+            checkpoint=CheckpointRef.of(model).name,
+            mode=inputs.mode,
+            max_steps=max_steps,
+            greedy=bool(greedy),
+            seed=seed,
+        ) as folder,
+    ):
         table = collect_records(
-            model, inputs.seeds, folder / "as_generated", progress=progress, **common
+            model, inputs.seeds, folder / "as_generated", progress=progress, **common, **where
         )
         corner_tables = {}
         for corner in ("top_right", *CORNERS):
@@ -299,6 +310,7 @@ def run(
                 variant=f"cheese moved to the {corner.replace('_', '-')} corner cell",
                 progress=progress,
                 **common,
+                **where,
             )
     budget, corners = corner_rates(corner_tables)
     return GeneralisationResult(

@@ -91,8 +91,34 @@ def records_flag(text: str) -> str | Path:
     return "auto" if text == "auto" else cli.output_folder(text)
 
 
+#: Where the rollouts of a records analysis run (``run(..., ray, ray_address, workers)``,
+#: passed to ``collect_records``): in-process, or on Ray. Not part of the results' metadata:
+#: the records are the same either way.
+SWEEP_OPTIONS = (
+    Option(
+        "ray",
+        False,
+        "play the rollouts on Ray: a local instance started for the run, or the cluster of "
+        'RAY_ADDRESS when set (needs pip install "hooked-impala[ray]")',
+    ),
+    Option(
+        "ray_address",
+        None,
+        "play the rollouts on this Ray cluster (HOST:PORT, as printed by ray start --head); "
+        "implies --ray",
+        kind=str,
+    ),
+    Option(
+        "workers",
+        None,
+        "rollout chunks played at once on Ray, one CPU each (None: one per CPU Ray has)",
+        kind=cli.positive_int,
+    ),
+)
+
 #: The options of the analyses built on rollout records (``run(..., max_steps, greedy,
-#: records)``): the step limit, sampled or greedy actions, and where to keep the records.
+#: records, ray, ray_address, workers)``): the step limit, sampled or greedy actions, where
+#: to keep the records and where to play them.
 ROLLOUT_OPTIONS = (
     Option(
         "max_steps",
@@ -109,4 +135,5 @@ ROLLOUT_OPTIONS = (
         "settings",
         kind=records_flag,
     ),
+    *SWEEP_OPTIONS,
 )

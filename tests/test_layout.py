@@ -46,7 +46,9 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.cli",
         "hooked_impala.checks",
         "hooked_impala.stats",
+        "hooked_impala.sweep",
     },
+    "hooked_impala.sweep": {"hooked_impala.checks", "hooked_impala.model"},
     "hooked_impala.cli": {
         "hooked_impala.checks",
         "hooked_impala.pretrained",

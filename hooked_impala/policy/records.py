@@ -29,10 +29,24 @@ file written atomically, so an interrupted run (Ctrl-C included) keeps what it f
 resumes where it stopped; a finished run is read back without playing anything. The run's
 settings are kept in ``_run.json`` beside the rows, and a resume with other settings is
 refused rather than mixed in.
+
+The seeds are played in chunks of ``chunk_size`` (a sweep, :mod:`hooked_impala.sweep`): in
+this process by default, or as Ray tasks (``ray=True``, ``ray_address=...``), whose rows
+the driver writes as chunks finish. A chunk is one batched run of the engine, and its
+boundaries depend only on the seeds asked for and ``chunk_size``, not on where, when or in
+what order chunks run: in-process, one worker, N workers or a cluster play every maze with
+the same uniforms and the same batch companions, so the records are the same. (The engine's
+per-maze uniforms make an episode independent of its batch up to float rounding: a forward
+pass over fewer than 4 observations, or one on more torch threads, can round differently,
+which flips a sampled action only when its uniform lies within ~1e-6 of a boundary of the
+distribution. That is the only way the split can show: a chunk resumed half-done, another
+``chunk_size``, or the driver's threads against the workers' single one.) How the work was
+split is not part of ``_run.json``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -57,10 +71,12 @@ from hooked_impala.maze import (
 )
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, Episode, play
+from hooked_impala.sweep import Backend, chunked, run_sweep
 
 __all__ = ["RecordsError", "collect_records", "episode_record", "load_records"]
 
 RUN_FILE = "_run.json"  # the leading _ keeps pandas.read_parquet(folder) off it
+CHUNK_SIZE = 256  # mazes per chunk: one engine run each; big enough that its tail is cheap
 _INTS = ["decision_row", "decision_col", "top_right_step"]  # nullable
 
 
@@ -151,6 +167,33 @@ def _lazy_mazes(
                 yield maze if edit is None else edit(maze)
 
 
+def _record_chunk(
+    model: HookedImpala,
+    seeds: Sequence[int],
+    *,
+    mode: DistributionMode,
+    edit: Callable[[Maze], Maze] | None,
+    max_steps: int,
+    greedy: bool,
+    seed: int,
+    fwd_hooks: Sequence[HookSpec],
+    region: Region,
+    slots: int,
+) -> Iterator[dict[str, Any]]:
+    """The records of one chunk of seeds, as its episodes finish: one run of the engine."""
+    for _, episode in play(
+        model,
+        _lazy_mazes(seeds, mode, edit),
+        max_steps=max_steps,
+        greedy=greedy,
+        seed=seed,
+        fwd_hooks=fwd_hooks,
+        region=region,
+        slots=min(slots, len(seeds)),
+    ):
+        yield episode_record(episode, region)
+
+
 def collect_records(
     model: HookedImpala,
     seeds: Iterable[int],
@@ -167,6 +210,10 @@ def collect_records(
     flush_every: int = 256,
     slots: int = 256,
     progress: bool = True,
+    chunk_size: int = CHUNK_SIZE,
+    ray: bool = False,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Play one episode on each level seed and write its record to ``out``; return all rows
     of the requested seeds (sorted by seed). Seeds already in ``out`` are not played again.
@@ -185,13 +232,24 @@ def collect_records(
             in ``variant`` too.
         variant: what ``fwd_hooks`` and ``edit`` do, recorded in ``_run.json``.
         region: the top-right region of the outcome.
-        flush_every: rows per parquet file (what an interruption can lose at most).
-        slots: envs played side by side.
+        flush_every: rows per parquet file (what an interruption in this process can lose
+            at most; on Ray, the chunks still running are lost too).
+        slots: envs played side by side (at most ``chunk_size``).
+        chunk_size: seeds per chunk, the unit of work of the sweep (see the module
+            docstring; not recorded: any split gives the same rows).
+        ray: play the chunks as Ray tasks, on a local instance started for the run, or on
+            the cluster of ``RAY_ADDRESS`` when that is set. Needs ``pip install
+            "hooked-impala[ray]"``.
+        ray_address: an existing Ray cluster to play on (implies ``ray``).
+        workers: chunks played at once on Ray (default: every CPU of the Ray instance).
     """
     wanted = [checks.integer("seed", s, minimum=0, maximum=checks.MAX_SEED) for s in seeds]
     if len(set(wanted)) != len(wanted):
         raise ValueError("seeds must be distinct: a records table has one row per level seed")
     checks.integer("flush_every", flush_every, minimum=1)
+    checks.integer("chunk_size", chunk_size, minimum=1)
+    checks.integer("slots", slots, minimum=1)
+    backend = Backend(ray=ray, address=ray_address, workers=workers)  # Ray checked here
     if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
         raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
     out = checks.output_folder("out", out)
@@ -228,22 +286,29 @@ def collect_records(
         total=len(wanted), initial=len(wanted) - len(todo), desc="records", unit="maze",
         disable=not progress,
     )  # fmt: skip
+    # Chunks cut from the seeds asked for, not from those left: a resumed run keeps the
+    # boundaries (and so the batches) of the chunks it still has to play.
+    chunks = [[s for s in chunk if s not in have] for chunk in chunked(wanted, chunk_size)]
+    play_chunk = functools.partial(
+        _record_chunk,
+        mode=mode,
+        edit=edit,
+        max_steps=max_steps,
+        greedy=greedy,
+        seed=seed,
+        fwd_hooks=fwd_hooks,
+        region=region,
+        slots=slots,
+    )
+    rows = run_sweep(model, [c for c in chunks if c], play_chunk, backend=backend)
     try:
-        for _, episode in play(
-            model,
-            _lazy_mazes(todo, mode, edit),
-            max_steps=max_steps,
-            greedy=greedy,
-            seed=seed,
-            fwd_hooks=fwd_hooks,
-            region=region,
-            slots=slots,
-        ):
-            buffer.append(episode_record(episode, region))
+        for row in rows:
+            buffer.append(row)
             bar.update(1)
             if len(buffer) >= flush_every:
                 flush()
     finally:  # also on Ctrl-C: what finished is kept, and a rerun resumes after it
+        rows.close()  # stops the Ray tasks still running
         flush()
         bar.close()
     frame = load_records(out)
