@@ -14,6 +14,7 @@ import importlib
 from analyses.spec import Analysis
 
 ANALYSES: tuple[str, ...] = (
+    "scoreboard",  # first: the report opens with it
     "cheese_vector",
     "top_right_vector",
     "cheese_channels",

@@ -27,7 +27,7 @@ from hooked_impala.interventions import add_vector
 from hooked_impala.maze import DecisionPoint, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, VectorField, rollout, vector_field
-from hooked_impala.stats import rate_text
+from hooked_impala.stats import Rate, rate_text
 
 #: Whose vector is added at each maze's decision square: its own, or the next maze's.
 KINDS = ("self", "transfer")
@@ -143,7 +143,8 @@ def rollout_comparison(
     seed: int,
     progress: bool = False,
 ) -> dict[str, dict[str, dict]]:
-    """Success and top-right-region-first rates (``Rate.as_dict()``) of rollouts from
+    """Success, top-right-region-first and reached-the-top-right-region rates
+    (``Rate.as_dict()``) of rollouts from
     ``starts``, "original" and ``label`` (each maze with ``coeff ×`` its own vector), with
     the same per-maze sampling streams."""
 
@@ -159,6 +160,9 @@ def rollout_comparison(
         out[name] = {
             "success": played.success.as_dict(),
             "top_right_first": played.top_right_first.as_dict(),
+            "reached_top_right": Rate.of(
+                e.top_right_step is not None for e in played.episodes
+            ).as_dict(),
         }
     return out
 

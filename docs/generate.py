@@ -27,13 +27,18 @@ from plotly.subplots import make_subplots
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
-from analyses import ANALYSES, load  # noqa: E402
-from analyses.inputs import select_mazes  # noqa: E402
+from analyses import (  # noqa: E402
+    ANALYSES,
+    load,
+    scoreboard,  # noqa: E402
+)
+from analyses.inputs import Levels, select_mazes  # noqa: E402
 from analyses.result import AnalysisResult  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
 from hooked_impala.files import write_atomically  # noqa: E402
 from hooked_impala.maze import Maze, MazeRenderer, decision_square  # noqa: E402
 from hooked_impala.policy import vector_field, vector_field_cells  # noqa: E402
+from hooked_impala.pretrained import cache_dir, find_checkpoint_info  # noqa: E402
 
 
 def write_figure(out: Path, name: str, fig: go.Figure) -> None:
@@ -79,6 +84,30 @@ def hook_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def write_scoreboards(out: Path, results: dict) -> None:
+    """The scoreboard page's tables: the docs' checkpoint (already run), the bundled stand-in,
+    and the paper's network when its weights are in the cache (hard mode, its own)."""
+    others = [("standin_s1", "easy")]
+    paper = find_checkpoint_info("model_rand_region_5")
+    if paper is not None and (cache_dir() / paper.filename).is_file():
+        others.append(("model_rand_region_5", "hard"))
+    for name, mode in others:
+        if name in results:
+            continue
+        model = load_pretrained(name, progress=False)
+        results[name] = scoreboard.run(
+            model, Levels(mode, range(scoreboard.QUICK.levels)), quick=True
+        )
+    write_atomically(out / "table.md", scoreboard.comparison_table(results, lambda p: f"{p}.md"))
+    write_atomically(out / "calibration.md", scoreboard.calibration_table(results))
+    first = next(iter(results.values()))
+    rows = ["| ID | part | operationalisation |", "| --- | --- | --- |"]
+    rows += [
+        f"| {c.id} | {c.part or '—'} | {c.operationalisation or c.note} |" for c in first.claims
+    ]
+    write_atomically(out / "operationalisations.md", "\n".join(rows) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     for analysis in load(ANALYSES):
-        write_result(out, analysis.name, analysis.run_on_mazes(model, mazes, quick=True))
+        result = analysis.run_on_mazes(model, mazes, quick=True)
+        write_result(out, analysis.name, result)
+        if analysis.name == "scoreboard":
+            write_scoreboards(out / "scoreboard", {model.checkpoint.name: result})
     print(f"generated docs figures in {time.perf_counter() - started:.0f} s under {out}")
     return 0
 

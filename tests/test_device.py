@@ -108,7 +108,8 @@ def test_elsewhere_catches_what_a_gpu_would_refuse(standin) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(ANALYSES))
+# The scoreboard runs the others (and is checked at tiny size in test_scoreboard.py).
+@pytest.mark.parametrize("name", [n for n in ANALYSES if n != "scoreboard"])
 def test_every_analysis_builds_its_tensors_on_the_models_device(name, standin, mazes, tmp_path):
     analysis = next(a for a in load() if a.name == name)
     mode = Elsewhere()
