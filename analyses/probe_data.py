@@ -1,10 +1,16 @@
 """The probes' data (see :mod:`analyses.probes`): levels split by maze, each maze with the
 mouse placed on a few cells (and sometimes without its cheese), rendered by procgen, with
-every label the probes predict."""
+every label the probes predict.
+
+``probe_dataset`` makes it as a sweep (:mod:`hooked_impala.sweep`), one chunk per block of
+``LEVEL_BLOCK`` levels: in this process, or as Ray tasks. A block's observations and labels
+depend only on its level seeds and the run seed, so they are the same wherever it is made.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +26,14 @@ from hooked_impala.maze import (
     Tile,
     mazes_from_seeds,
 )
+from hooked_impala.model import HookedImpala
+from hooked_impala.sweep import Backend, chunked, run_sweep
 
 VALIDATION_FRACTION = 0.1
 OPEN_PROBE_RADIUS = 2  # cell_open: the (2r+1)² cells around the world's centre
-LEVEL_BLOCK = 128  # levels generated and rendered at a time
+LEVEL_BLOCK = 128  # levels generated and rendered at a time (a sweep's chunk)
+RENDER_SLOTS = 32  # procgen env slots of a block's renderer
+SPLITS = ("train", "validation", "test")
 
 
 def fraction(name: str, value: float, *, closed_low: bool, upper: float = 1.0) -> float:
@@ -154,3 +164,66 @@ def probe_observations(
             ),
             len(mazes),
         )
+
+
+def probe_block(
+    model: HookedImpala | None,
+    seeds: Sequence[int],
+    *,
+    mode: DistributionMode,
+    positions_per_maze: int,
+    without_cheese: float,
+    seed: int,
+) -> list[tuple[ProbeBatch, int]]:
+    """``probe_dataset``'s chunk function (``model`` unused): the levels ``seeds`` as one
+    block, ``(ProbeBatch, len(seeds))``, rendered by a renderer of its own (at most
+    ``RENDER_SLOTS`` env slots, reused by every batch of edited mazes)."""
+    with MazeRenderer(max_batch=RENDER_SLOTS) as renderer:
+        return list(
+            probe_observations(
+                seeds, mode, positions_per_maze=positions_per_maze,
+                without_cheese=without_cheese, seed=seed, renderer=renderer,
+                block=max(1, len(seeds)),
+            )
+        )  # fmt: skip
+
+
+def probe_dataset(
+    splits: Mapping[str, Sequence[int]],
+    mode: DistributionMode,
+    *,
+    positions_per_maze: int,
+    without_cheese: float,
+    seed: int,
+    backend: Backend | None = None,
+    block: int = LEVEL_BLOCK,
+) -> Iterator[tuple[str, ProbeBatch, int]]:
+    """The observations of every split's levels (``split_levels``), the splits in
+    ``SPLITS`` order, each in blocks of ``block`` levels (the last one shorter):
+    ``(split, block, number of levels in it)``, in that order wherever the blocks are made
+    (``backend``: this process by default; on Ray one task per block, and a later split's
+    blocks can be made while the caller still reads an earlier one). Close the iterator (or
+    exhaust it) to stop what is still running."""
+    block = checks.integer("block", block, minimum=1)
+    chunks = [(name, chunk) for name in SPLITS for chunk in chunked(list(splits[name]), block)]
+    make = functools.partial(
+        probe_block, mode=mode, positions_per_maze=positions_per_maze,
+        without_cheese=without_cheese, seed=seed,
+    )  # fmt: skip
+    # One block per chunk: the n-th row is the n-th chunk's, so it is in chunks[n]'s split.
+    rows = run_sweep(
+        None, [chunk for _, chunk in chunks], make, backend=backend or Backend(), ordered=True
+    )
+    return _with_split([name for name, _ in chunks], rows)
+
+
+def _with_split(
+    names: list[str], rows: Iterator[tuple[ProbeBatch, int]]
+) -> Iterator[tuple[str, ProbeBatch, int]]:
+    """``(split, block, levels)``: each block with its chunk's split; closing this closes
+    ``rows``."""
+    try:
+        for name, (block, levels) in zip(names, rows, strict=True):
+            yield name, block, levels
+    finally:
+        rows.close()

@@ -73,8 +73,14 @@ coarser than the cell. Also reported: answers within one square (Chebyshev).
 **Memory bound.** Per layer: two D×D and D×(2W² + 26) float64 sums (D = ``features``;
 about 20 MB at D = 1024 in easy mode; after the fit, the eigenvectors take their place),
 the projection, C probe weights; plus the observations of one block of 128 levels (12 KB
-per observation) and one batch of activations of every probed hook. Only per-test-observation
-hit counts (bytes) grow with the number of levels.
+per observation; with the dataset made on Ray, up to twice ``workers`` blocks that finished
+ahead of their turn) and one batch of activations of every probed hook. Only
+per-test-observation hit counts (bytes) grow with the number of levels.
+
+**Where the data is made.** Rendering the placements is a sweep (``--ray``,
+``--ray-address``, ``--workers``; :func:`analyses.probe_data.probe_dataset`): blocks of
+levels made in this process or as Ray tasks, passed on in order. The forward passes and the
+fits stay in this process, so the result does not depend on it.
 
     python -m analyses.probes --checkpoint model_160022528 --mazes 2000
 """
@@ -82,7 +88,10 @@ hit counts (bytes) grow with the number of levels.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import math
+import operator
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -102,20 +111,20 @@ from analyses.probe_data import (
     ProbeBatch,
     fraction,
     open_probe_cells,
-    probe_observations,
+    probe_dataset,
     split_levels,
 )
 from analyses.probe_estimators import ConvProbe, StreamingRidge, one_hot
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
+from analyses.spec import SWEEP_OPTIONS, Analysis, Option
 from hooked_impala import checks, cli
 from hooked_impala.maze import (
     WORLD_SIZES,
-    MazeRenderer,
     layer_positions,
 )
 from hooked_impala.model import HookedImpala
 from hooked_impala.stats import Rate
+from hooked_impala.sweep import Backend
 
 __all__ = [
     "DEFAULT_HOOKS",
@@ -779,6 +788,9 @@ def run(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = False,
+    ray: bool = False,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> ProbesResult:
     """Fit linear and convolutional probes on the training mazes of ``inputs`` at each hook,
     choose the ridge penalty on the validation mazes, and score them on the test mazes.
@@ -793,6 +805,12 @@ def run(
         conv_steps: Adam steps of each conv probe, spread over the training batches.
         test_fraction: share of the mazes held out for testing.
         batch_size: observations per forward pass.
+        ray, ray_address, workers: where the dataset (the rendered placements and their
+            labels, ``probe_data.probe_dataset``) is made: in this process (default), or as
+            Ray tasks, a block of levels each, on a local instance (``ray``; the cluster of
+            ``RAY_ADDRESS`` when set), on the cluster at ``ray_address``, ``workers`` at
+            once. The forward passes and the fits run here, in the blocks' order, so the
+            result is the same either way.
     """
     if not isinstance(inputs, Levels):
         raise ValueError(
@@ -808,6 +826,7 @@ def run(
     conv_steps = checks.integer("conv_steps", conv_steps, minimum=1)
     batch_size = checks.integer("batch_size", batch_size, minimum=1)
     seed = checks.integer("seed", seed, minimum=0, maximum=checks.MAX_SEED)
+    backend = Backend(ray=ray, address=ray_address, workers=workers)  # Ray checked here
     splits = split_levels(inputs.seeds, test_fraction, seed)
 
     world = WORLD_SIZES[inputs.mode]
@@ -823,27 +842,31 @@ def run(
     val_hits = np.zeros((len(hooks), len(LINEAR_LABELS), len(ALPHAS)))
     test_rows: list[dict[str, np.ndarray]] = []
 
+    # The blocks of every split in order (train, validation, test), each read to its end
+    # before the next split's: made here or on Ray (a sweep), the probes see the same.
+    dataset = probe_dataset(
+        splits, inputs.mode, positions_per_maze=positions_per_maze,
+        without_cheese=without_cheese, seed=seed, backend=backend,
+    )  # fmt: skip
+
+    # Every split has a level (split_levels), so each is one group, in probe_dataset's order.
+    by_split = itertools.groupby(dataset, key=operator.itemgetter(0))
+
     def activations(split: str) -> Iterator[tuple[ProbeBatch, dict[str, torch.Tensor]]]:
-        for block, levels in probe_observations(
-            splits[split],
-            inputs.mode,
-            positions_per_maze=positions_per_maze,
-            without_cheese=without_cheese,
-            seed=seed,
-            renderer=renderer,
-        ):
+        name, blocks = next(by_split)
+        assert name == split, (name, split)
+        for _, block, levels in blocks:
             for start in range(0, len(block), batch_size):
                 batch = block.rows(start, start + batch_size)
-                obs = torch.from_numpy(batch.obs).to(model.device)
+                # Blocks made on Ray arrive read-only (torch warns): a copy only then.
+                obs = torch.from_numpy(np.require(batch.obs, requirements="W")).to(model.device)
                 with torch.no_grad():
                     _, cache = model.run_with_cache(obs, names_filter=hooks)
                 yield batch, {h: cache[h].cpu() for h in hooks}
             bar.update(levels)
 
-    # At most 32 slots: the first call (a block's levels) sizes the env, later calls fit in
-    # it, so the env (about a second to make) is made once.
     with (
-        MazeRenderer(max_batch=32) as renderer,
+        contextlib.closing(dataset),  # also on Ctrl-C: stops the Ray tasks still running
         tqdm(total=len(inputs), desc="probes", unit="maze", disable=not progress) as bar,
     ):
         for batch, acts in activations("train"):
@@ -991,6 +1014,7 @@ ANALYSIS = Analysis(
             kind=_fraction_type("test_fraction", closed_low=False, upper=1 - VALIDATION_FRACTION),
         ),
         Option("batch_size", 64, "observations per forward pass", kind=cli.positive_int),
+        *SWEEP_OPTIONS,
     ),
     quick={"features": 256},
     min_mazes=3,

@@ -27,9 +27,10 @@ mazes within the step budget the agent needs to reach a top-right cheese.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ from analyses.channels import check_channels, spatial_shape
 from analyses.inputs import DEFAULT_LAYER
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.retarget_paths import MazeRetarget, clamp_at_cells, retarget_maze, target_paths
-from analyses.spec import Analysis, Option
+from analyses.spec import SWEEP_OPTIONS, Analysis, Option
 from hooked_impala import checks, cli
 from hooked_impala.interventions import ModifiedCount, clamp_channels, count_modified
 from hooked_impala.maze import (
@@ -58,6 +59,7 @@ from hooked_impala.maze.sweep import maze_background
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, rollout
 from hooked_impala.stats import Rate, rate_text
+from hooked_impala.sweep import Backend, chunked, run_sweep
 
 #: Without an explicit magnitude, the clamp value is this multiple of the channels' typical
 #: peak: the largest |activation| of the clamped channels in an observation (any position),
@@ -68,6 +70,10 @@ from hooked_impala.stats import Rate, rate_text
 #: 6x (the sweep is in docs/analyses/retarget.md).
 AUTO_MAGNITUDE_MULTIPLE = 4.0
 DEFAULT_CHEESE_CHANNELS = 3
+#: Mazes per chunk of the heatmap sweep: with every target, a maze took about 11 s on one
+#: core for the s = 1 agent, so a chunk is a minute or two, and a few hundred mazes keep a
+#: cluster's cores busy.
+HEATMAP_CHUNK = 8
 
 # --- rollouts --------------------------------------------------------------------------------
 
@@ -645,6 +651,31 @@ def fraction_modified(
     return modified_numbers(count, len(obs))
 
 
+def heatmap_chunk(
+    model: HookedImpala,
+    mazes: Sequence[Maze],
+    *,
+    layer: str,
+    channels: Sequence[int],
+    magnitude: float,
+    max_targets: int,
+    batch_size: int,
+    seed: int,
+) -> Iterator[MazeRetarget]:
+    """The heatmap sweep's chunk function: ``retarget_maze`` on each of ``mazes`` in order,
+    as each is done (every target, or ``max_targets`` drawn by (run seed, level seed)), with
+    a renderer of its own. A maze's values depend only on the maze, the model and these
+    settings, not on the other mazes of its chunk."""
+    with MazeRenderer() as renderer:
+        for maze in mazes:
+            paths, _ = target_paths(maze.with_mouse(maze.start_cell))
+            targets = _draw(list(paths), max_targets, [seed, maze.seed, 0]) if max_targets else None
+            yield retarget_maze(
+                model, maze, layer=layer, channels=channels, magnitude=magnitude,
+                targets=targets, batch_size=batch_size, renderer=renderer,
+            )  # fmt: skip
+
+
 def run(
     model: HookedImpala,
     inputs: Sequence[Maze],
@@ -660,12 +691,20 @@ def run(
     batch_size: int = 256,
     seed: int = 0,
     progress: bool = False,
+    ray: bool = False,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> RetargetResult:
     """Clamp ``channels`` (or the top ``cheese_channels`` cheese channels) to ``magnitude``
     (default: ``AUTO_MAGNITUDE_MULTIPLE`` × their typical peak) at each target's grid
     square of ``layer``; normalised path probabilities of every target (or ``max_targets``
     drawn per maze, 0 = all), ``targets_per_maze`` rollouts of ``rollout_steps`` steps per
-    maze, and the corner experiment if ``corners``."""
+    maze, and the corner experiment if ``corners``.
+
+    The heatmaps are a sweep (:mod:`hooked_impala.sweep`, ``HEATMAP_CHUNK`` mazes a chunk):
+    in this process, or as Ray tasks with ``ray`` (a local instance, or the cluster of
+    ``RAY_ADDRESS``), ``ray_address`` (an existing cluster) and ``workers`` (chunks at once).
+    The channel choice, the magnitude, the rollouts and the corner experiment run here."""
     mazes = list(inputs)
     if not mazes or not all(isinstance(m, Maze) for m in mazes):
         kinds = sorted({type(m).__name__ for m in mazes}) or ["nothing"]
@@ -683,6 +722,7 @@ def run(
     targets_per_maze = checks.integer("targets_per_maze", targets_per_maze, minimum=0)
     rollout_steps = checks.integer("rollout_steps", rollout_steps, 1, PROCGEN_STEP_LIMIT)
     batch_size = checks.integer("batch_size", batch_size, minimum=1)
+    backend = Backend(ray=ray, address=ray_address, workers=workers)  # Ray checked here
     chosen, channel_source = choose_channels(model, mazes, layer, channels, cheese_channels, seed)
     if magnitude is None:
         magnitude = auto_magnitude(model, mazes, layer, chosen)
@@ -690,17 +730,21 @@ def run(
     else:
         magnitude_source = "given"
 
+    heatmaps = functools.partial(
+        heatmap_chunk, layer=layer, channels=chosen, magnitude=magnitude,
+        max_targets=max_targets, batch_size=batch_size, seed=seed,
+    )  # fmt: skip
+    # In maze order whatever the backend: per_maze lines up with the input mazes.
+    rows = run_sweep(model, chunked(mazes, HEATMAP_CHUNK), heatmaps, backend=backend, ordered=True)
     per_maze: list[MazeRetarget] = []
+    with tqdm(total=len(mazes), desc="heatmaps", disable=not progress, unit="maze") as bar:
+        try:
+            for maze_retarget in rows:
+                per_maze.append(maze_retarget)
+                bar.update(1)
+        finally:  # also on Ctrl-C: stops the Ray tasks still running
+            rows.close()
     with MazeRenderer() as renderer:
-        for maze in tqdm(mazes, desc="heatmaps", disable=not progress, unit="maze"):
-            paths, _ = target_paths(maze.with_mouse(maze.start_cell))
-            targets = _draw(list(paths), max_targets, [seed, maze.seed, 0]) if max_targets else None
-            per_maze.append(
-                retarget_maze(
-                    model, maze, layer=layer, channels=chosen, magnitude=magnitude,
-                    targets=targets, batch_size=batch_size, renderer=renderer,
-                )
-            )  # fmt: skip
         background = maze_background(per_maze[0].maze, renderer)
 
     # Rollout targets: a few of each maze's heatmap targets.
@@ -816,6 +860,7 @@ ANALYSIS = Analysis(
         ),
         Option("corners", False, "also the corner experiment on the largest mazes (B2/B6)"),
         Option("batch_size", 256, "observations per forward pass", kind=cli.positive_int),
+        *SWEEP_OPTIONS,
     ),
     quick={"max_targets": 16, "targets_per_maze": 2, "rollout_steps": 32},
 )

@@ -91,27 +91,28 @@ def records_flag(text: str) -> str | Path:
     return "auto" if text == "auto" else cli.output_folder(text)
 
 
-#: Where the rollouts of a records analysis run (``run(..., ray, ray_address, workers)``,
-#: passed to ``collect_records``): in-process, or on Ray. Not part of the results' metadata:
-#: the records are the same either way.
+#: Where an analysis's maze sweep runs (``run(..., ray, ray_address, workers)``: the rollouts
+#: of ``collect_records``, the retargeting heatmaps, the probes' dataset): in-process, or on
+#: Ray. Not part of the results' metadata: the results are the same either way.
 SWEEP_OPTIONS = (
     Option(
         "ray",
         False,
-        "play the rollouts on Ray: a local instance started for the run, or the cluster of "
-        'RAY_ADDRESS when set (needs pip install "hooked-impala[ray]")',
+        "run the maze sweep (rollouts, heatmaps, probe data) on Ray: a local instance started "
+        "for the run, or the cluster of RAY_ADDRESS when set (needs pip install "
+        '"hooked-impala[ray]")',
     ),
     Option(
         "ray_address",
         None,
-        "play the rollouts on this Ray cluster (HOST:PORT, as printed by ray start --head); "
+        "run the maze sweep on this Ray cluster (HOST:PORT, as printed by ray start --head); "
         "implies --ray",
         kind=str,
     ),
     Option(
         "workers",
         None,
-        "rollout chunks played at once on Ray, one CPU each (None: one per CPU Ray has)",
+        "sweep chunks run at once on Ray, one CPU each (None: one per CPU Ray has)",
         kind=cli.positive_int,
     ),
 )

@@ -10,7 +10,8 @@ of rows, one per item). ``run_sweep`` runs each chunk once and yields the rows:
   ``workers``; ``Backend(address=...)``, or ``ray=True`` with ``RAY_ADDRESS`` set: an
   existing cluster): one task per chunk, at most ``workers`` (default: the cluster's CPUs)
   in flight, each on one CPU with one torch thread; a chunk's rows reach the caller when the
-  whole chunk has finished, chunks in completion order.
+  whole chunk has finished, chunks in completion order (or, with ``ordered=True``, in chunk
+  order, as in-process: for callers whose result depends on the order of the rows).
 
 The workers get the model once through Ray's object store (its weights, config and
 checkpoint record), not by loading the checkpoint again; they run it on the CPU, whatever
@@ -117,11 +118,12 @@ def run_sweep(
     *,
     backend: Backend = Backend(),
     max_retries: int = 3,
+    ordered: bool = False,
 ) -> Iterator[Any]:
     """Run ``fn(model, chunk)`` once for each chunk and yield the rows (see the module
     docstring: in-process in chunk order as they come, on Ray a whole chunk at a time in
-    completion order). ``model`` may be None for work that needs none. Close the iterator
-    (or exhaust it) to cancel what is still running.
+    completion order, or in chunk order if ``ordered``). ``model`` may be None for work that
+    needs none. Close the iterator (or exhaust it) to cancel what is still running.
 
     Raises:
         SweepError: Ray asked for and not installed; a chunk that failed on Ray (after
@@ -131,7 +133,7 @@ def run_sweep(
         for chunk in chunks:
             yield from fn(model, chunk)
         return
-    yield from _on_ray(model, chunks, fn, backend, max_retries)
+    yield from _on_ray(model, chunks, fn, backend, max_retries, ordered)
 
 
 @dataclass(frozen=True)
@@ -195,29 +197,37 @@ def _on_ray(
     fn: ChunkFunction,
     backend: Backend,
     max_retries: int,
+    ordered: bool,
 ) -> Iterator[Any]:
-    """One task per chunk, at most ``workers`` in flight; rows as whole tasks finish."""
+    """One task per chunk, at most ``workers`` in flight; rows as whole tasks finish (or, if
+    ``ordered``, as the chunks before them have been passed on)."""
     ray = ray_module()
     max_retries = checks.integer("max_retries", max_retries, minimum=0)
-    pending: dict[Any, Sequence[Any]] = {}  # task -> its chunk
+    pending: dict[Any, tuple[int, Sequence[Any]]] = {}  # task -> (chunk index, chunk)
     with ray_session(backend):
         try:
             # Put once: every task reads the same object, no checkpoint is loaded again.
             weights = None if model is None else ray.put(_Weights.of(model))
             task = ray.remote(num_cpus=1, max_retries=max_retries)(_run_chunk)
             in_flight = backend.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-            queue = iter(chunks)
+            queue = enumerate(chunks)
+            waiting: dict[int, list[Any]] = {}  # ordered: finished chunks held for their turn
+            turn = 0  # ordered: the index of the next chunk to pass on
+            # Finished chunks held back count against a cap, so a slow chunk does not make
+            # the driver hold the rows of every chunk after it.
+            held = 2 * in_flight
 
             def submit() -> None:
-                chunk = next(queue, None)
-                if chunk is not None:
-                    pending[task.remote(weights, fn, chunk)] = chunk
+                while len(pending) < in_flight and len(pending) + len(waiting) < held:
+                    item = next(queue, None)
+                    if item is None:
+                        return
+                    pending[task.remote(weights, fn, item[1])] = item
 
-            for _ in range(in_flight):
-                submit()
+            submit()
             while pending:
                 [ready], _ = ray.wait(list(pending), num_returns=1)
-                chunk = pending.pop(ready)
+                index, chunk = pending.pop(ready)
                 try:
                     rows = ray.get(ready)
                 except ray.exceptions.RayError as err:
@@ -226,8 +236,19 @@ def _on_ray(
                         f"the chunk of items {chunk[0]!r}..{chunk[-1]!r} failed on Ray: "
                         f"{type(cause).__name__}: {cause}"
                     ) from None
+                if not ordered:
+                    submit()
+                    yield from rows
+                    continue
+                # Chunks are submitted in order, so the one whose turn it is was submitted:
+                # it is pending or waiting, and the loop ends only when every chunk is out.
+                waiting[index] = rows
+                while turn in waiting:
+                    rows = waiting.pop(turn)
+                    turn += 1
+                    submit()
+                    yield from rows
                 submit()
-                yield from rows
         finally:  # also on Ctrl-C or an abandoned iterator: stop the chunks still running
             for ref in pending:
                 ray.cancel(ref, force=True)

@@ -304,8 +304,10 @@ class Maze:
         return hash(self._state)
 
     def __reduce__(self) -> tuple:
-        # Pickle (and copy) as the state bytes: compact, and re-validated on load.
-        return Maze.from_state, (self.to_state(),)
+        # Pickle (and copy) as the state bytes: compact, and re-validated on load. Through a
+        # module-level function, which cloudpickle (Ray) pickles by reference even when the
+        # function is wrapped (the tests' beartype wrapper holds weakrefs, unpicklable).
+        return _maze_from_state, (self.to_state(),)
 
     def __repr__(self) -> str:
         return (
@@ -547,3 +549,8 @@ def mazes_from_seeds(
                 f"({distribution_mode})"
             )
     return mazes
+
+
+def _maze_from_state(data: bytes) -> Maze:
+    """``Maze.from_state`` for unpickling (see ``Maze.__reduce__``)."""
+    return Maze.from_state(data)

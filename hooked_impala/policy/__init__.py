@@ -15,7 +15,12 @@ from hooked_impala.policy.rollout import (
     play,
     rollout,
 )
-from hooked_impala.policy.vector_field import VectorField, vector_field, vector_field_cells
+from hooked_impala.policy.vector_field import (
+    VectorField,
+    vector_field,
+    vector_field_cells,
+    vector_fields,
+)
 
 __all__ = [
     "PROCGEN_STEP_LIMIT",
@@ -31,4 +36,5 @@ __all__ = [
     "success_in_region",
     "vector_field",
     "vector_field_cells",
+    "vector_fields",
 ]

@@ -6,11 +6,16 @@ one batched forward pass (optionally under forward hooks: an intervention), and 
 ``VectorField``. Its arrow at a cell is the net movement probability
 ``(P(RIGHT) − P(LEFT), P(UP) − P(DOWN))`` in the maze's (column, row) axes, row 0 at the
 bottom. ``field_a.diff(field_b)`` compares two fields, e.g. with and without a hook.
+
+``vector_fields(model, mazes)`` makes the fields of many mazes (seeds) as a sweep
+(:mod:`hooked_impala.sweep`): chunks of mazes in this process, or as Ray tasks with
+``backend=Backend(ray=True)``; the fields come back in the mazes' order either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +30,10 @@ from hooked_impala.maze import Cell, Maze, MazeRenderer
 from hooked_impala.maze.render import OBS_SHAPE
 from hooked_impala.maze.sweep import maze_background, observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
+from hooked_impala.sweep import Backend, chunked, run_sweep
+
+#: Mazes per chunk of ``vector_fields`` (one forward pass of about 100 observations each).
+VECTOR_FIELD_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -221,3 +230,64 @@ def vector_field(
             chunks.append(model(batch[start : start + step]).movement_probs)
     probs = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, len(Movement)))
     return VectorField(maze, tuple(cells), probs.astype(np.float64), label)
+
+
+def _vector_field_chunk(
+    model: HookedImpala,
+    mazes: Sequence[Maze],
+    *,
+    fwd_hooks: Sequence[HookSpec],
+    batch_size: int | None,
+    label: str,
+) -> Iterator[VectorField]:
+    """``vector_fields``' chunk function: the field of each maze in order, one renderer."""
+    with MazeRenderer() as renderer:
+        for maze in mazes:
+            yield vector_field(model, maze, fwd_hooks, renderer, batch_size=batch_size, label=label)
+
+
+def vector_fields(
+    model: HookedImpala,
+    mazes: Sequence[Maze],
+    *,
+    fwd_hooks: Sequence[HookSpec] = (),
+    batch_size: int | None = None,
+    label: str = "vector field",
+    backend: Backend | None = None,
+    chunk_size: int = VECTOR_FIELD_CHUNK,
+) -> list[VectorField]:
+    """``vector_field(model, maze, ...)`` of every maze, in the order of ``mazes``, as a
+    sweep of ``chunk_size`` mazes a chunk.
+
+    Args:
+        model: any ``HookedImpala``.
+        mazes: the mazes (e.g. ``mazes_from_seeds(range(1000), "easy")``).
+        fwd_hooks: active during every forward pass. On Ray they are pickled to the
+            workers: use functions a worker can import (defined in a module, not in
+            ``__main__`` or a notebook) or ``ray.cloudpickle.register_pickle_by_value``.
+        batch_size: observations per forward pass (default: a maze's cells at once).
+        label: every field's label.
+        backend: where the chunks run (default: this process; ``Backend(ray=True)``: a
+            local Ray instance or the cluster of ``RAY_ADDRESS``; ``Backend(address=...)``).
+            A maze's field does not depend on its chunk or worker, up to float rounding of
+            a forward pass on another number of torch threads (workers use one).
+        chunk_size: mazes per chunk (per Ray task).
+
+    Raises:
+        SweepError: Ray asked for but not installed, or a chunk that failed on Ray.
+    """
+    mazes = list(mazes)
+    if not all(isinstance(m, Maze) for m in mazes):
+        kinds = sorted({type(m).__name__ for m in mazes})
+        raise ValueError(f"vector_fields takes a list of Maze values, got {kinds}")
+    if batch_size is not None:
+        checks.integer("batch_size", batch_size, minimum=1)
+    fn = functools.partial(
+        _vector_field_chunk, fwd_hooks=list(fwd_hooks), batch_size=batch_size, label=label
+    )
+    chunks = chunked(mazes, chunk_size)
+    rows = run_sweep(model, chunks, fn, backend=backend or Backend(), ordered=True)
+    try:
+        return list(rows)
+    finally:
+        rows.close()
