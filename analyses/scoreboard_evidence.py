@@ -33,8 +33,8 @@ QUADRANTS = ("top_left", "bottom_right")
 class Sizes:
     """Sample sizes of the scoreboard's experiments (``QUICK`` or ``FULL``)."""
 
-    levels: int  # behaviour regression (and the greedy rerun)
-    size_levels: int  # maze-size and corner study
+    levels: int  # behaviour regression
+    size_levels: int  # maze-size and corner study; also the greedy rerun of the regression
     probe_levels: int
     steering_mazes: int  # cheese and top-right vectors
     retarget_mazes: int
@@ -115,11 +115,13 @@ class Evidence:
 
     def behaviour(self, greedy: bool = False) -> behaviour.BehaviourResult:
         key = "behaviour_greedy" if greedy else "behaviour"
+        # Greedy episodes that loop play all 500 steps: the rerun uses the smaller count.
+        count = self.sizes.size_levels if greedy else self.sizes.levels
         return self._once(
             key,
             lambda: behaviour.run(
                 self.model,
-                self.level_range(self.sizes.levels),
+                self.level_range(count),
                 max_steps=PROCGEN_STEP_LIMIT,
                 greedy=greedy,
                 records=self.records_for(key),
