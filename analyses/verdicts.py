@@ -110,7 +110,8 @@ def difference_of_rates(a: Rate, b: Rate) -> Measured | None:
 
 
 def mean_with_interval(values, unit: str = "mazes") -> Measured | None:
-    """The mean with a normal 95% interval (t would be wider below n = 30; used for n >= 2)."""
+    """The mean with a normal 95% interval; None below 2 values (below ~30 values a t
+    interval would be slightly wider)."""
     values = [float(v) for v in values]
     if len(values) < 2:
         return None
