@@ -28,7 +28,7 @@ from analyses.verdicts import (
     more_mazes_to_decide,
     ratio_of_rates,
 )
-from hooked_impala.stats import Rate, rate_text
+from hooked_impala.stats import Z_95, Rate, rate_text
 
 TEN_PERCENT = 0.10  # "fewer than 10% of activations"
 B_SUCCESS = 0.33  # B5/B6: "at least 33% success"
@@ -208,7 +208,7 @@ def _coefficient(table, feature: str, n: int) -> Measured | None:
     if feature not in table.index:
         return None
     row = table.loc[feature]
-    half = 1.959963984540054 * float(row["sd"])
+    half = Z_95 * float(row["sd"])
     return Measured(float(row["mean"]), row["mean"] - half, row["mean"] + half, n)
 
 
@@ -276,10 +276,8 @@ def a4(ev: Evidence) -> list[Claim]:
     if not rollouts or len(rollouts) < 2:
         return _untestable("A4", "the cheese-vector rollouts did not run")
     before, after = (rollouts[k] for k in list(rollouts)[:2])
-    cheese = ratio_of_rates(Rate(**_kn(after["success"])), Rate(**_kn(before["success"])))
-    top = ratio_of_rates(
-        Rate(**_kn(after["reached_top_right"])), Rate(**_kn(before["reached_top_right"]))
-    )
+    cheese = ratio_of_rates(_rate(after["success"]), _rate(before["success"]))
+    top = ratio_of_rates(_rate(after["reached_top_right"]), _rate(before["reached_top_right"]))
     if cheese is None or top is None:
         return _untestable("A4", "without the patch the agent never reached the cheese/region")
     cut = Measured(
@@ -307,10 +305,6 @@ def a4(ev: Evidence) -> list[Claim]:
             )
         )
     return claims
-
-
-def _kn(rate: dict) -> dict:
-    return {"k": rate["k"], "n": rate["n"]}
 
 
 def a5(ev: Evidence) -> list[Claim]:
