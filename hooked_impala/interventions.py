@@ -9,6 +9,13 @@ forward hooks ``[(hook name, fn)]`` for ``run_with_hooks``, ``model.hooks()``,
 ``hooks_of(*interventions)`` does the same concatenation. Tensors are moved to the
 activation's device and dtype when the hook fires, so an intervention built on the CPU works
 on a model anywhere.
+
+Each hook function also knows whether it acts on every position alone and on every
+observation alike (``positionwise``): then ``window(activation, rows, cols, hook)`` applies it
+to windows of the activation, and the incremental forward
+(:mod:`hooked_impala.incremental`) keeps its windows through it. A value given per
+observation (a vector with a batch dimension, a clamp position per observation) is not
+positionwise: the incremental forward runs full activations from that hook on.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 
 from hooked_impala.hooks import HookPoint, HookSpec
+from hooked_impala.incremental import window_of
 from hooked_impala.model import HookedImpala
 
 Ablation = Literal["zero", "mean", "resample"]
@@ -42,6 +50,23 @@ def _like(value: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     return value.to(device=activation.device, dtype=activation.dtype)
 
 
+def _shared(value: torch.Tensor) -> bool:
+    """True for a value every observation of a spatial layer shares: a scalar, or ``(C, H,
+    W)`` / ``(1, C, H, W)`` (possibly broadcasting, e.g. ``(C, 1, 1)``)."""
+    return value.ndim in (0, 3) or (value.ndim == 4 and value.shape[0] == 1)
+
+
+def _through_windows(
+    value: torch.Tensor, activation: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+) -> torch.Tensor:
+    """A shared ``value`` (see ``_shared``) as the windows ``activation`` ``(N, C, h, w)`` sees."""
+    value = _like(value, activation)
+    value = value[0] if value.ndim == 4 else value
+    if value.ndim == 3 and value.shape[-2:] != (1, 1):
+        value = window_of(value, rows, cols)
+    return value.expand_as(activation)
+
+
 def _check_batch(value: torch.Tensor, activation: torch.Tensor, hook: HookPoint, what: str) -> None:
     """A per-observation value ``(N, ...)`` must match the batch; ``(...)`` broadcasts."""
     if value.ndim == activation.ndim and value.shape[0] not in (1, activation.shape[0]):
@@ -61,11 +86,24 @@ class AddVector:
     coeff: float = 1.0
 
     def hooks(self) -> list[HookSpec]:
-        def add(activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-            _check_batch(self.vector, activation, hook, "the vector")
-            return activation + self.coeff * _like(self.vector, activation)
+        return [(self.hook, _Add(self.vector, self.coeff))]
 
-        return [(self.hook, add)]
+
+@dataclass(frozen=True, eq=False)
+class _Add:
+    vector: torch.Tensor
+    coeff: float
+
+    @property
+    def positionwise(self) -> bool:
+        return _shared(self.vector)
+
+    def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        _check_batch(self.vector, activation, hook, "the vector")
+        return activation + self.coeff * _like(self.vector, activation)
+
+    def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor:
+        return activation + self.coeff * _through_windows(self.vector, activation, rows, cols)
 
 
 @dataclass(frozen=True)
@@ -77,11 +115,23 @@ class ReplaceActivation:
     value: torch.Tensor
 
     def hooks(self) -> list[HookSpec]:
-        def replace(activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-            _check_batch(self.value, activation, hook, "the replacement")
-            return _like(self.value, activation).expand_as(activation)
+        return [(self.hook, _Replace(self.value))]
 
-        return [(self.hook, replace)]
+
+@dataclass(frozen=True, eq=False)
+class _Replace:
+    value: torch.Tensor
+
+    @property
+    def positionwise(self) -> bool:
+        return _shared(self.value)
+
+    def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        _check_batch(self.value, activation, hook, "the replacement")
+        return _like(self.value, activation).expand_as(activation)
+
+    def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor:
+        return _through_windows(self.value, activation, rows, cols)
 
 
 @dataclass(frozen=True)
@@ -94,20 +144,33 @@ class ReplaceChannels:
     replacement: torch.Tensor
 
     def hooks(self) -> list[HookSpec]:
-        index = list(self.channels)
+        return [(self.hook, _ReplaceChannels(list(self.channels), self.replacement))]
 
-        def replace(activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-            if max(index, default=-1) >= activation.shape[1]:
-                raise ValueError(
-                    f"channels {index} at {hook.name!r}: it has {activation.shape[1]} channels"
-                )
-            _check_batch(self.replacement, activation, hook, "the replacement")
-            source = _like(self.replacement, activation).expand_as(activation)
-            out = activation.clone()
-            out[:, index] = source[:, index]
-            return out
 
-        return [(self.hook, replace)]
+@dataclass(frozen=True, eq=False)
+class _ReplaceChannels:
+    index: list[int]
+    replacement: torch.Tensor
+
+    @property
+    def positionwise(self) -> bool:
+        return _shared(self.replacement)
+
+    def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        if max(self.index, default=-1) >= activation.shape[1]:
+            raise ValueError(
+                f"channels {self.index} at {hook.name!r}: it has {activation.shape[1]} channels"
+            )
+        _check_batch(self.replacement, activation, hook, "the replacement")
+        return self._put(activation, _like(self.replacement, activation).expand_as(activation))
+
+    def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor:
+        return self._put(activation, _through_windows(self.replacement, activation, rows, cols))
+
+    def _put(self, activation: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        out = activation.clone()
+        out[:, self.index] = source[:, self.index]
+        return out
 
 
 def add_vector(hook: str, vector: torch.Tensor, coeff: float = 1.0) -> AddVector:
@@ -168,36 +231,54 @@ class ClampAt:
     positions: torch.Tensor
 
     def hooks(self) -> list[HookSpec]:
-        index = torch.tensor(self.channels, dtype=torch.long)
+        return [(self.hook, _Clamp(self.channels, self.value, self.positions.reshape(-1, 2)))]
 
-        def clamp(activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-            if activation.ndim != 4:
-                raise ValueError(
-                    f"clamping at a position needs a (N, C, H, W) activation; {hook.name!r} "
-                    f"is {tuple(activation.shape)}"
-                )
-            n, c, h, w = activation.shape
-            if int(index.max()) >= c:
-                raise ValueError(f"channels {list(self.channels)} at {hook.name!r}: it has {c}")
-            pos = self.positions.reshape(-1, 2).to(activation.device)
-            if pos.shape[0] not in (1, n):
-                raise ValueError(
-                    f"{pos.shape[0]} clamp positions at {hook.name!r} for a batch of {n}; "
-                    "pass one per observation or one for all"
-                )
-            if ((pos < 0) | (pos >= torch.tensor([h, w], device=pos.device))).any():
-                raise ValueError(
-                    f"clamp positions must lie in the {h}x{w} grid of {hook.name!r}, got "
-                    f"{pos.unique(dim=0).tolist()[:4]}"
-                )
-            pos = pos.expand(n, 2)
-            rows = torch.arange(n, device=activation.device)[:, None]
-            out = activation.clone()
-            chans = index.to(activation.device)[None, :]
-            out[rows, chans, pos[:, :1], pos[:, 1:]] = self.value
-            return out
 
-        return [(self.hook, clamp)]
+@dataclass(frozen=True, eq=False)
+class _Clamp:
+    channels: tuple[int, ...]
+    value: float
+    positions: torch.Tensor  # (1, 2) or (N, 2)
+
+    @property
+    def positionwise(self) -> bool:
+        return self.positions.shape[0] == 1
+
+    def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        if activation.ndim != 4:
+            raise ValueError(
+                f"clamping at a position needs a (N, C, H, W) activation; {hook.name!r} "
+                f"is {tuple(activation.shape)}"
+            )
+        n, c, h, w = activation.shape
+        if max(self.channels) >= c:
+            raise ValueError(f"channels {list(self.channels)} at {hook.name!r}: it has {c}")
+        pos = self.positions.to(activation.device)
+        if pos.shape[0] not in (1, n):
+            raise ValueError(
+                f"{pos.shape[0]} clamp positions at {hook.name!r} for a batch of {n}; "
+                "pass one per observation or one for all"
+            )
+        if ((pos < 0) | (pos >= torch.tensor([h, w], device=pos.device))).any():
+            raise ValueError(
+                f"clamp positions must lie in the {h}x{w} grid of {hook.name!r}, got "
+                f"{pos.unique(dim=0).tolist()[:4]}"
+            )
+        pos = pos.expand(n, 2)
+        rows = torch.arange(n, device=activation.device)[:, None]
+        out = activation.clone()
+        chans = torch.tensor(self.channels, device=activation.device)[None, :]
+        out[rows, chans, pos[:, :1], pos[:, 1:]] = self.value
+        return out
+
+    def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor:
+        # Windows that miss the position keep the reference's clamped value outside them.
+        i, j = self.positions[0].tolist()
+        at = (rows == i)[:, None, :, None] & (cols == j)[:, None, None, :]  # (N, 1, h, w)
+        out = activation.clone()
+        chans = list(self.channels)
+        out[:, chans] = out[:, chans].masked_fill(at, self.value)
+        return out
 
 
 def clamp_channels(
@@ -301,16 +382,36 @@ class RemoveRelus:
     def hooks(self) -> list[HookSpec]:
         specs: list[HookSpec] = []
         for relu in self.relus:
-            stash: dict[str, torch.Tensor] = {}
-
-            def keep(a: torch.Tensor, hook: HookPoint, stash: dict = stash) -> None:
-                stash["pre"] = a
-
-            def restore(a: torch.Tensor, hook: HookPoint, stash: dict = stash) -> torch.Tensor:
-                return stash.pop("pre")
-
-            specs += [(f"{relu}_in", keep), (f"{relu}_out", restore)]
+            stash = _Stash()
+            specs += [(f"{relu}_in", stash.keep), (f"{relu}_out", stash.restore)]
         return specs
+
+
+class _Stash:
+    """One ReLU's removal: ``keep`` its input, ``restore`` it as the output. Elementwise, so
+    the same on windows (the incremental forward switches to full activations at a ReLU's
+    input, never between the two)."""
+
+    def __init__(self) -> None:
+        self.pre: torch.Tensor | None = None
+        self.keep, self.restore = _StashHook(self, keep=True), _StashHook(self, keep=False)
+
+
+@dataclass(frozen=True, eq=False)
+class _StashHook:
+    stash: _Stash
+    keep: bool
+    positionwise = True
+
+    def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor | None:
+        if self.keep:
+            self.stash.pre = activation
+            return None
+        pre, self.stash.pre = self.stash.pre, None
+        return pre
+
+    def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor | None:
+        return self(activation, hook)
 
 
 def remove_relus(model: HookedImpala, relus: Sequence[str] | None = None) -> RemoveRelus:

@@ -3,7 +3,9 @@
 ``vector_field(model, maze)`` places the mouse on each open cell (all but the cheese's),
 renders those observations exactly (``sweep.observe_mouse_on_cells``), runs the model in
 one batched forward pass (optionally under forward hooks: an intervention), and returns a
-``VectorField``. Its arrow at a cell is the net movement probability
+``VectorField``. The forward pass is incremental by default where that is faster
+(:mod:`hooked_impala.incremental`: only what the mouse changes is recomputed; the same
+numbers up to float rounding). Its arrow at a cell is the net movement probability
 ``(P(RIGHT) − P(LEFT), P(UP) − P(DOWN))`` in the maze's (column, row) axes, row 0 at the
 bottom. ``field_a.diff(field_b)`` compares two fields, e.g. with and without a hook.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import plotly.graph_objects as go
@@ -26,6 +29,7 @@ from jaxtyping import Float
 from hooked_impala import checks
 from hooked_impala.actions import Movement
 from hooked_impala.hooks import HookSpec
+from hooked_impala.incremental import incremental_forward, incremental_pays
 from hooked_impala.maze import Cell, Maze, MazeRenderer
 from hooked_impala.maze.render import OBS_SHAPE
 from hooked_impala.maze.sweep import maze_background, observe_mouse_on_cells
@@ -197,6 +201,7 @@ def vector_field(
     cells: Sequence[Cell] | None = None,
     batch_size: int | None = None,
     label: str = "vector field",
+    method: Literal["auto", "incremental", "full"] = "auto",
 ) -> VectorField:
     """The model's movement distribution with the mouse on every open cell of ``maze``.
 
@@ -207,7 +212,16 @@ def vector_field(
         renderer: a procgen renderer to reuse (a temporary one otherwise).
         cells: a subset of cells (default: ``vector_field_cells(maze)``).
         batch_size: observations per forward pass (default: all at once).
+        method: ``"full"``: one forward pass over the observations; ``"incremental"``:
+            :func:`~hooked_impala.incremental.incremental_forward`, which recomputes each
+            layer only where the mouse changed it, and runs hooks that act position by
+            position (the toolkit's interventions with values shared by every cell) on
+            those windows, any other hook on full activations from its layer on;
+            ``"auto"``: incremental where it is faster (enough cells for the model's width:
+            ``incremental_pays``). Both give the same probabilities up to float rounding.
     """
+    if method not in ("auto", "incremental", "full"):
+        raise ValueError(f"method must be 'auto', 'incremental' or 'full', got {method!r}")
     cells = list(vector_field_cells(maze) if cells is None else [tuple(c) for c in cells])
     open_ = set(maze.open_cells)
     bad = [c for c in cells if c not in open_ or c == maze.cheese]
@@ -224,10 +238,14 @@ def vector_field(
     if batch_size is not None:
         checks.integer("batch_size", batch_size, minimum=1)
     step = batch_size or len(cells) or 1
+    incremental = method == "incremental" or (
+        method == "auto" and incremental_pays(model, min(step, len(cells)))
+    )
+    forward = incremental_forward if incremental else lambda model, obs: model(obs)
     chunks = []
     with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
         for start in range(0, len(cells), step):
-            chunks.append(model(batch[start : start + step]).movement_probs)
+            chunks.append(forward(model, batch[start : start + step]).movement_probs)
     probs = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, len(Movement)))
     return VectorField(maze, tuple(cells), probs.astype(np.float64), label)
 
@@ -239,11 +257,14 @@ def _vector_field_chunk(
     fwd_hooks: Sequence[HookSpec],
     batch_size: int | None,
     label: str,
+    method: Literal["auto", "incremental", "full"],
 ) -> Iterator[VectorField]:
     """``vector_fields``' chunk function: the field of each maze in order, one renderer."""
     with MazeRenderer() as renderer:
         for maze in mazes:
-            yield vector_field(model, maze, fwd_hooks, renderer, batch_size=batch_size, label=label)
+            yield vector_field(
+                model, maze, fwd_hooks, renderer, batch_size=batch_size, label=label, method=method
+            )
 
 
 def vector_fields(
@@ -255,6 +276,7 @@ def vector_fields(
     label: str = "vector field",
     backend: Backend | None = None,
     chunk_size: int = VECTOR_FIELD_CHUNK,
+    method: Literal["auto", "incremental", "full"] = "auto",
 ) -> list[VectorField]:
     """``vector_field(model, maze, ...)`` of every maze, in the order of ``mazes``, as a
     sweep of ``chunk_size`` mazes a chunk.
@@ -272,6 +294,7 @@ def vector_fields(
             A maze's field does not depend on its chunk or worker, up to float rounding of
             a forward pass on another number of torch threads (workers use one).
         chunk_size: mazes per chunk (per Ray task).
+        method: the forward pass of each field (see ``vector_field``).
 
     Raises:
         SweepError: Ray asked for but not installed, or a chunk that failed on Ray.
@@ -283,7 +306,11 @@ def vector_fields(
     if batch_size is not None:
         checks.integer("batch_size", batch_size, minimum=1)
     fn = functools.partial(
-        _vector_field_chunk, fwd_hooks=list(fwd_hooks), batch_size=batch_size, label=label
+        _vector_field_chunk,
+        fwd_hooks=list(fwd_hooks),
+        batch_size=batch_size,
+        label=label,
+        method=method,
     )
     chunks = chunked(mazes, chunk_size)
     rows = run_sweep(model, chunks, fn, backend=backend or Backend(), ordered=True)
