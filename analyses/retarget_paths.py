@@ -16,6 +16,7 @@ from jaxtyping import Float, Int
 
 from analyses.channels import spatial_shape
 from hooked_impala.actions import Movement
+from hooked_impala.incremental import forward
 from hooked_impala.interventions import ClampAt, clamp_channels
 from hooked_impala.maze import (
     Cell,
@@ -125,9 +126,12 @@ def _movement_probs(
     obs: np.ndarray,
     batch_size: int,
     clamp: tuple[str, Sequence[int], float, np.ndarray] | None = None,
+    one_maze: bool = True,
 ) -> np.ndarray:
     """``(N, 5)`` movement probabilities of uint8 observations, in chunks; ``clamp`` =
-    (layer, channels, magnitude, (N, 2) positions) clamps each observation at its position."""
+    (layer, channels, magnitude, (N, 2) positions) clamps each observation at its position.
+    ``one_maze``: the observations differ only in the mouse's cell, so the forward pass may
+    be incremental (``hooked_impala.incremental``)."""
     out = []
     with torch.no_grad():
         for start in range(0, len(obs), batch_size):
@@ -137,7 +141,9 @@ def _movement_probs(
                 layer, channels, magnitude, positions = clamp
                 at = torch.from_numpy(positions[start : start + batch_size])
                 hooks = clamp_channels(layer, channels, magnitude, at=at).hooks()
-            out.append(model.run_with_hooks(batch, fwd_hooks=hooks).movement_probs.cpu())
+            with model.hooks(fwd_hooks=hooks):
+                probs = forward(model, batch, "auto" if one_maze else "full").movement_probs
+            out.append(probs.cpu())
     if not out:
         return np.zeros((0, len(Movement)))
     return torch.cat(out).double().numpy()
@@ -307,7 +313,8 @@ def _moved_cheese_move_probs(
                 for t in targets[start:stop]
             ]
         )
-        probs = _movement_probs(model, frames, batch_size)
+        # Frames of several targets differ in the cheese as well: full forward passes.
+        probs = _movement_probs(model, frames, batch_size, one_maze=False)
         rows = slice(done, done + len(frames))
         out[rows] = probs[np.arange(len(frames)), pairs.move[rows]]
         done += len(frames)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -201,11 +202,12 @@ class _Evaluator:
         """The layer whose output hook is ``name``: on windows, or on full activations when
         the windows grew too large or that hook is where they must end (the windows of a
         layer's output know the reference only after its hook)."""
-        if isinstance(x, _Windows) and name != self.stop_at:
-            out = layer.windows(x, self.max_fraction)
-            if out is not None:
-                return out
-        return layer(self.to_full(x, name))
+        with torch.profiler.record_function(name):  # per-layer times in a profile
+            if isinstance(x, _Windows) and name != self.stop_at:
+                out = layer.windows(x, self.max_fraction)
+                if out is not None:
+                    return out
+            return layer(self.to_full(x, name))
 
     def relu(self, x):
         if isinstance(x, _Windows):
@@ -255,6 +257,21 @@ def incremental_pays(model: HookedImpala, n: int) -> bool:
     its fixed costs (a reference pass, gathers, a convolution call per window) need enough
     observations times channels (``benchmarks/bench_vector_field.py`` measures both)."""
     return n * model.cfg.channels[0] >= INCREMENTAL_MIN_WORK
+
+
+Method = Literal["auto", "incremental", "full"]
+
+
+def forward(model: HookedImpala, obs: torch.Tensor, method: Method = "auto") -> PolicyOutput:
+    """``model(obs)`` (``"full"``) or ``incremental_forward(model, obs)``
+    (``"incremental"``), for observations of one maze that differ in the mouse's cell;
+    ``"auto"``: incremental when ``incremental_pays`` for this batch. Hooks attached to
+    the model act either way."""
+    if method not in ("auto", "incremental", "full"):
+        raise ValueError(f"method must be 'auto', 'incremental' or 'full', got {method!r}")
+    if method == "incremental" or (method == "auto" and incremental_pays(model, len(obs))):
+        return incremental_forward(model, obs)
+    return model(obs)
 
 
 def _first_stop(model: HookedImpala) -> str | None:

@@ -26,7 +26,12 @@ ROOMS: dict[str, set[str]] = {
     "hooked_impala.hooks": {"hooked_impala.activation_cache"},
     "hooked_impala.activation_cache": {"hooked_impala.hooks"},
     "hooked_impala.model": {"hooked_impala.hooks", "hooked_impala.actions"},
-    "hooked_impala.interventions": {"hooked_impala.hooks", "hooked_impala.model"},
+    "hooked_impala.incremental": {"hooked_impala.hooks", "hooked_impala.model"},
+    "hooked_impala.interventions": {
+        "hooked_impala.hooks",
+        "hooked_impala.model",
+        "hooked_impala.incremental",
+    },
     "hooked_impala.pretrained": {
         "hooked_impala.checks",
         "hooked_impala.model",
@@ -40,6 +45,7 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.hooks",
         "hooked_impala.actions",
         "hooked_impala.interventions",
+        "hooked_impala.incremental",
         "hooked_impala.files",
         "hooked_impala.pretrained",
         "hooked_impala.runtime",

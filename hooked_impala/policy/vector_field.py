@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import plotly.graph_objects as go
@@ -29,7 +28,7 @@ from jaxtyping import Float
 from hooked_impala import checks
 from hooked_impala.actions import Movement
 from hooked_impala.hooks import HookSpec
-from hooked_impala.incremental import incremental_forward, incremental_pays
+from hooked_impala.incremental import Method, forward
 from hooked_impala.maze import Cell, Maze, MazeRenderer
 from hooked_impala.maze.render import OBS_SHAPE
 from hooked_impala.maze.sweep import maze_background, observe_mouse_on_cells
@@ -201,7 +200,7 @@ def vector_field(
     cells: Sequence[Cell] | None = None,
     batch_size: int | None = None,
     label: str = "vector field",
-    method: Literal["auto", "incremental", "full"] = "auto",
+    method: Method = "auto",
 ) -> VectorField:
     """The model's movement distribution with the mouse on every open cell of ``maze``.
 
@@ -220,8 +219,6 @@ def vector_field(
             ``"auto"``: incremental where it is faster (enough cells for the model's width:
             ``incremental_pays``). Both give the same probabilities up to float rounding.
     """
-    if method not in ("auto", "incremental", "full"):
-        raise ValueError(f"method must be 'auto', 'incremental' or 'full', got {method!r}")
     cells = list(vector_field_cells(maze) if cells is None else [tuple(c) for c in cells])
     open_ = set(maze.open_cells)
     bad = [c for c in cells if c not in open_ or c == maze.cheese]
@@ -238,14 +235,10 @@ def vector_field(
     if batch_size is not None:
         checks.integer("batch_size", batch_size, minimum=1)
     step = batch_size or len(cells) or 1
-    incremental = method == "incremental" or (
-        method == "auto" and incremental_pays(model, min(step, len(cells)))
-    )
-    forward = incremental_forward if incremental else lambda model, obs: model(obs)
     chunks = []
     with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
         for start in range(0, len(cells), step):
-            chunks.append(forward(model, batch[start : start + step]).movement_probs)
+            chunks.append(forward(model, batch[start : start + step], method).movement_probs)
     probs = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, len(Movement)))
     return VectorField(maze, tuple(cells), probs.astype(np.float64), label)
 
@@ -257,7 +250,7 @@ def _vector_field_chunk(
     fwd_hooks: Sequence[HookSpec],
     batch_size: int | None,
     label: str,
-    method: Literal["auto", "incremental", "full"],
+    method: Method,
 ) -> Iterator[VectorField]:
     """``vector_fields``' chunk function: the field of each maze in order, one renderer."""
     with MazeRenderer() as renderer:
@@ -276,7 +269,7 @@ def vector_fields(
     label: str = "vector field",
     backend: Backend | None = None,
     chunk_size: int = VECTOR_FIELD_CHUNK,
-    method: Literal["auto", "incremental", "full"] = "auto",
+    method: Method = "auto",
 ) -> list[VectorField]:
     """``vector_field(model, maze, ...)`` of every maze, in the order of ``mazes``, as a
     sweep of ``chunk_size`` mazes a chunk.
