@@ -36,7 +36,9 @@ from analyses.inputs import Levels, select_mazes  # noqa: E402
 from analyses.result import AnalysisResult  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
 from hooked_impala.files import write_atomically  # noqa: E402
+from hooked_impala.incremental import window_fractions  # noqa: E402
 from hooked_impala.maze import Maze, MazeRenderer, decision_square  # noqa: E402
+from hooked_impala.model import to_model_input  # noqa: E402
 from hooked_impala.policy import vector_field, vector_field_cells  # noqa: E402
 from hooked_impala.pretrained import cache_dir, find_checkpoint_info  # noqa: E402
 
@@ -72,6 +74,56 @@ def observation_strip(maze: Maze, renderer: MazeRenderer) -> go.Figure:
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def incremental_windows(model: HookedImpala, maze: Maze, renderer: MazeRenderer) -> go.Figure:
+    """Where the mouse on one cell changes each layer (vs the maze without a mouse), titled
+    with the share of the layer's grid the incremental forward recomputes for the field."""
+    cells = vector_field_cells(maze)
+    obs = torch.from_numpy(renderer.observe([maze.with_mouse(c) for c in cells]))
+    fractions = window_fractions(model, obs)  # windows all the way, to show their growth
+    pick = len(cells) // 2
+    x = to_model_input(obs)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(torch.stack([x.median(dim=0).values, x[pick]]))
+    layers = [
+        "block1.conv_out",
+        "block1.maxpool_out",
+        "block1.res2.resadd_out",
+        "block2.conv_out",
+        "block2.maxpool_out",
+        "block2.res2.resadd_out",
+        "block3.maxpool_out",
+        "block3.res2.resadd_out",
+    ]
+    titles = []
+    for layer in layers:
+        share = fractions.get(f"embedder.{layer}")
+        titles.append(f"{layer}<br>" + (f"window: {share:.1%} of the grid" if share else "full"))
+    fig = make_subplots(rows=2, cols=4, subplot_titles=titles, vertical_spacing=0.14)
+    for k, layer in enumerate(layers):
+        act = cache[f"embedder.{layer}"]
+        changed = ((act[1] - act[0]).abs().amax(dim=0) > 0).float().numpy()
+        fig.add_trace(
+            go.Heatmap(
+                z=changed,
+                zmin=0,
+                zmax=1,
+                colorscale=[[0, "#f4f4f4"], [1, "#1f6fff"]],
+                showscale=False,
+            ),
+            row=k // 4 + 1,
+            col=k % 4 + 1,
+        )
+    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False)
+    fig.update_annotations(font_size=11)
+    fig.update_layout(
+        height=560,
+        margin={"l": 10, "r": 10, "t": 80, "b": 10},
+        title=f"Positions the mouse on cell {cells[pick]} changes (blue), hard seed {maze.seed}",
+    )
     return fig
 
 
@@ -132,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_figure(out / "maze", "vector_field", field.figure(renderer=renderer))
         write_figure(out / "maze", "observations", observation_strip(maze, renderer))
+        hard = Maze.from_seed(17, distribution_mode="hard")
+        write_figure(out / "maze", "incremental", incremental_windows(model, hard, renderer))
         ds = decision_square(maze)
         write_atomically(
             out / "maze" / "summary.txt",
