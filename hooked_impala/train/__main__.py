@@ -1,9 +1,16 @@
 """python -m hooked_impala.train --out DIR [--<config field> VALUE ...] [--resume]
+python -m hooked_impala.train ppo --from NAME --out DIR [--cheese-reward -10] [...]
 
-Trains a maze policy (see ``hooked_impala.train.trainer``), then evaluates it on held-out
-mazes in easy and hard mode and writes into DIR: ``model.pth`` (``{"state_dict": ...}``,
-loadable with ``load_pretrained``), ``model_card.json`` and ``model_card.md``, next to the
-resumable ``checkpoint.pt``.
+Two modes:
+
+* imitation (the default): trains a maze policy by imitating the shortest-path oracle (see
+  ``hooked_impala.train.trainer``), then evaluates it on held-out mazes in easy and hard
+  mode and writes into DIR: ``model.pth`` (``{"state_dict": ...}``, loadable with
+  ``load_pretrained``), ``model_card.json`` and ``model_card.md``, next to the resumable
+  ``checkpoint.pt``.
+* ``ppo``: fine-tunes a checkpoint with PPO (stable-baselines3, the ``rl`` extra) under a
+  reward of your choosing for the cheese, e.g. -10; see
+  ``python -m hooked_impala.train ppo --help``.
 """
 
 from __future__ import annotations
@@ -77,6 +84,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["ppo"]:
+        from hooked_impala.train.ppo import main as ppo_main  # needs no SB3 to parse flags
+
+        return ppo_main(argv[1:])
     args = parse_args(argv)
     cfg = args.config
     trainer = Trainer(
