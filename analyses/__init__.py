@@ -27,6 +27,8 @@ ANALYSES: tuple[str, ...] = (
     "jacobian_svd",
     "relu_removal",
     "trajectory_view",
+    "weight_diff",
+    "weight_svd",
 )
 
 

@@ -22,14 +22,16 @@ from hooked_impala.maze import MazeRenderer
 DEFAULT_CHECKPOINT = "standin_s1"  # bundled: the scripts run offline
 
 
-def common_parser(prog: str, description: str, mazes: int, out: str) -> argparse.ArgumentParser:
+def common_parser(
+    prog: str, description: str, mazes: int, out: str, checkpoint: str = DEFAULT_CHECKPOINT
+) -> argparse.ArgumentParser:
     """The flags every analysis script and the report take, each checked on parsing."""
     parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--checkpoint",
-        default=DEFAULT_CHECKPOINT,
+        default=checkpoint,
         help="registry name or path (default: %(default)s)",
     )
     cli.add_common_arguments(parser, mazes=mazes, out=out)
@@ -77,6 +79,7 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
         description,
         mazes=analysis.levels or 16,
         out=f"out/{analysis.name}",
+        checkpoint=analysis.checkpoint or DEFAULT_CHECKPOINT,
     )
     for option in analysis.options:
         add_option(parser, option)

@@ -114,6 +114,18 @@ def observations(
         return torch.from_numpy(own.observe(items))
 
 
+def at_most(obs: torch.Tensor, max_observations: int | None, seed: int) -> torch.Tensor:
+    """``obs`` ``(N, ...)``, or a uniform sample of ``max_observations`` of them drawn with
+    ``seed``, in their original order."""
+    if max_observations is None:
+        return obs
+    checks.integer("max_observations", max_observations, minimum=1)
+    if len(obs) <= max_observations:
+        return obs
+    keep = torch.randperm(len(obs), generator=torch.Generator().manual_seed(seed))
+    return obs[keep[:max_observations].sort().values.to(obs.device)]
+
+
 def maze_seeds(inputs: Inputs) -> tuple[int, ...]:
     """The distinct level seeds of maze inputs, in first-seen order (none for observations)."""
     if isinstance(inputs, (torch.Tensor, np.ndarray)):

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from analyses import cli as analyses_cli
-from analyses.inputs import Inputs, every_open_cell, maze_seeds, observations
+from analyses.inputs import Inputs, at_most, every_open_cell, maze_seeds, observations
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
 from hooked_impala import checks, cli
@@ -186,12 +186,7 @@ def run(
     all observations for R ReLUs).
     """
     tolerance = checks.real("tolerance", tolerance, minimum=0.0)
-    if max_observations is not None:
-        checks.integer("max_observations", max_observations, minimum=1)
-    obs = observations(inputs).to(model.device)
-    if max_observations is not None and len(obs) > max_observations:
-        keep = torch.randperm(len(obs), generator=torch.Generator().manual_seed(seed))
-        obs = obs[keep[:max_observations].sort().values.to(obs.device)]
+    obs = at_most(observations(inputs).to(model.device), max_observations, seed)
     relus = list(remove_relus(model, relus).relus)
     reference = movement_log_probs_without(model, obs)
 

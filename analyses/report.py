@@ -22,7 +22,7 @@ from typing import Any
 from analyses import ANALYSES, load
 from analyses.cli import add_option, common_parser, model_and_mazes
 from analyses.result import CheckpointRef, replaced_folder
-from analyses.spec import Analysis
+from analyses.spec import Analysis, model_for
 from hooked_impala.files import write_atomically
 from hooked_impala.maze import Maze
 
@@ -149,7 +149,10 @@ def main(argv: Sequence[str] | None = None, analyses: Sequence[Analysis] | None 
             t = time.perf_counter()
             options = overrides.get(analysis.name, {})
             try:
-                result = analysis.run_on_mazes(model, mazes, seed=args.seed, quick=True, **options)
+                subject = model_for(analysis, model)
+                result = analysis.run_on_mazes(
+                    subject, mazes, seed=args.seed, quick=True, **options
+                )
             except ValueError as err:  # e.g. too few of these mazes suit it: say so, go on
                 seconds = time.perf_counter() - t
                 sections.append(Section(analysis, f"not run on these mazes: {err}", [], seconds))

@@ -20,6 +20,7 @@ from hooked_impala import cli
 from hooked_impala.maze import DEFAULT_MODE, Maze
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
+from hooked_impala.pretrained import load_pretrained
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class Analysis:
     ``levels``: the analysis studies a population of levels instead (``inputs`` is
     :class:`~analyses.inputs.Levels`, every level of a range of seeds, and ``select`` is not
     used): ``--mazes`` defaults to this many, the report and the docs use ``quick_levels``.
+
+    ``checkpoint``: the checkpoint the analysis needs, which its script, the report and the
+    docs run it on (``weight_diff``: a fine-tuned checkpoint that names its parent); None:
+    any checkpoint (the script's ``--checkpoint``, the report's).
     """
 
     name: str
@@ -65,6 +70,7 @@ class Analysis:
     min_mazes: int = 1
     levels: int | None = None
     quick_levels: int = 200
+    checkpoint: str | None = None
 
     def run_on_mazes(
         self,
@@ -84,6 +90,14 @@ class Analysis:
             mode = mazes[0].distribution_mode if mazes else DEFAULT_MODE
             inputs = Levels(mode, range(self.quick_levels if quick else self.levels))
         return self.run(model, inputs, seed=seed, progress=progress, **chosen)
+
+
+def model_for(analysis: Analysis, model: HookedImpala) -> HookedImpala:
+    """The model the report and the docs run ``analysis`` on: ``model``, or the checkpoint
+    the analysis needs (``Analysis.checkpoint``), loaded onto ``model``'s device."""
+    if analysis.checkpoint is None:
+        return model
+    return load_pretrained(analysis.checkpoint, device=model.device, progress=False)
 
 
 def records_flag(text: str) -> str | Path:

@@ -34,6 +34,7 @@ from analyses import (  # noqa: E402
 )
 from analyses.inputs import Levels, select_mazes  # noqa: E402
 from analyses.result import AnalysisResult  # noqa: E402
+from analyses.spec import model_for  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
 from hooked_impala.files import write_atomically  # noqa: E402
 from hooked_impala.incremental import window_fractions  # noqa: E402
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     for analysis in load(ANALYSES):
-        result = analysis.run_on_mazes(model, mazes, quick=True)
+        result = analysis.run_on_mazes(model_for(analysis, model), mazes, quick=True)
         write_result(out, analysis.name, result)
         if analysis.name == "scoreboard":
             write_scoreboards(out / "scoreboard", {model.checkpoint.name: result})
