@@ -68,6 +68,7 @@ class CheckpointInfo:
     size: int | None = None  # bytes, when known exactly
     aliases: tuple[str, ...] = ()
     bundled: bool = False  # shipped inside the package (hooked_impala/checkpoints/)
+    parent: str | None = None  # the registry checkpoint this one was fine-tuned from
 
 
 REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
@@ -121,6 +122,22 @@ REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
                 size=2_520_183,
                 aliases=("standin",),
                 bundled=True,
+            ),
+            # standin_s1 fine-tuned by PPO with the cheese rewarded -10 (303,104 env steps;
+            # python -m hooked_impala.train ppo, standin_s1_avoid_cheese.card.md).
+            CheckpointInfo(
+                name="standin_s1_avoid_cheese",
+                filename="standin_s1_avoid_cheese.pth",
+                urls=(),
+                description=(
+                    "The bundled stand-in fine-tuned with PPO to avoid the cheese (reaching it "
+                    "rewarded -10, cheese anywhere, easy mode): the 'dis-reward' experiment."
+                ),
+                scale=1,
+                sha256="1d0e789ee3cda383b68ddf4b29440af3331f10e7955d9ccc857bcb2c0673b103",
+                size=2_515_959,
+                bundled=True,
+                parent="standin_s1",
             ),
         )
     }
@@ -433,6 +450,7 @@ class CheckpointRecord:
     name: str
     path: str
     sha256: str
+    parent: str | None = None  # the checkpoint it was fine-tuned from, if the registry says
 
 
 def load_pretrained(
@@ -449,8 +467,8 @@ def load_pretrained(
     it is available and the CPU otherwise (``default_device()``); MPS only when asked for.
     ``dtype``: the weights' dtype (default: the checkpoint's, float32); observations are
     converted to it in the forward pass. ``cache`` overrides the cache directory for named
-    checkpoints. The returned model's ``checkpoint`` attribute records the name, file and
-    sha256.
+    checkpoints. The returned model's ``checkpoint`` attribute records the name, file,
+    sha256 and the registry parent (the checkpoint it was fine-tuned from).
     """
     device = default_device() if device is None else checks.device("device", device)
     path, info = resolve_checkpoint(name_or_path, Path(cache) if cache else None, progress)
@@ -467,6 +485,7 @@ def load_pretrained(
         name=info.name if info else path.name,
         path=str(path),
         sha256=info.sha256 if info and info.sha256 else sha256_of(path),
+        parent=info.parent if info else None,
     )
     return model.to(device=device, dtype=dtype).eval()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hooked_impala import load_pretrained
 from hooked_impala.maze import TOP_RIGHT_5
 from hooked_impala.policy import heldout_mazes, rollout
@@ -12,17 +14,30 @@ from hooked_impala.pretrained import BUNDLED_DIR, REGISTRY, sha256_of
 STANDIN = REGISTRY["standin_s1"]
 
 
-def test_bundled_file_matches_its_registry_entry_and_model_card(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("name", ["standin_s1", "standin_s1_avoid_cheese"])
+def test_bundled_file_matches_its_registry_entry_and_model_card(name, tmp_path, monkeypatch):
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(tmp_path))  # an empty cache: no download needed
-    path = BUNDLED_DIR / STANDIN.filename
-    assert STANDIN.bundled and STANDIN.urls == ()
-    assert sha256_of(path) == STANDIN.sha256 and path.stat().st_size == STANDIN.size
-    card = json.loads((BUNDLED_DIR / "standin_s1.card.json").read_text())
-    assert card["sha256"] == STANDIN.sha256
-    model = load_pretrained("standin_s1")
+    info = REGISTRY[name]
+    path = BUNDLED_DIR / info.filename
+    assert info.bundled and info.urls == ()
+    assert sha256_of(path) == info.sha256 and path.stat().st_size == info.size
+    card = json.loads((BUNDLED_DIR / f"{name}.card.json").read_text())
+    assert card["sha256"] == info.sha256
+    model = load_pretrained(name)
     assert model.cfg.channels == (16, 32, 32)
-    assert model.checkpoint.sha256 == STANDIN.sha256
+    assert model.checkpoint.sha256 == info.sha256
+    assert model.checkpoint.parent == info.parent
     assert list(tmp_path.iterdir()) == []  # nothing was written to the cache
+
+
+def test_the_fine_tuned_stand_in_names_its_parent_and_how_it_was_made() -> None:
+    info = REGISTRY["standin_s1_avoid_cheese"]
+    assert info.parent == "standin_s1" and REGISTRY["standin_s1"].parent is None
+    card = json.loads((BUNDLED_DIR / "standin_s1_avoid_cheese.card.json").read_text())
+    assert card["config"]["from_checkpoint"] == "standin_s1"
+    assert card["config"]["cheese_reward"] == -10.0
+    # The card's before/after evaluations are of the same mazes.
+    assert card["before"]["mazes"] == card["after"]["mazes"]
 
 
 def test_standin_solves_most_training_distribution_mazes() -> None:
