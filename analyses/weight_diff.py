@@ -46,19 +46,23 @@ from hooked_impala.stats import rate_text
 CHEESE_WRITER = "embedder.block2.res1.conv2"
 
 
-def load_before(model: HookedImpala, before: str | None) -> HookedImpala:
-    """The reference checkpoint: ``before``, or ``model``'s registry parent; same device."""
-    if before is None:
-        record = model.checkpoint
-        before = getattr(record, "parent", None)
+def load_before(model: HookedImpala, before: str | HookedImpala | None) -> HookedImpala:
+    """The reference model: ``before`` (a model, or a checkpoint's name or path, loaded onto
+    ``model``'s device), or by default ``model``'s registry parent."""
+    if isinstance(before, HookedImpala):
+        other, before = before, CheckpointRef.of(before).name
+    else:
         if before is None:
-            name = record.name if record is not None else "this in-memory model"
-            raise ValueError(
-                f"weight_diff compares two checkpoints, and {name} names no parent: pass "
-                "--before NAME_OR_PATH (e.g. --checkpoint standin_s1_avoid_cheese, whose "
-                "parent is standin_s1)"
-            )
-    other = load_pretrained(before, device=model.device, progress=False)
+            record = model.checkpoint
+            before = getattr(record, "parent", None)
+            if before is None:
+                name = record.name if record is not None else "this in-memory model"
+                raise ValueError(
+                    f"weight_diff compares two checkpoints, and {name} names no parent: pass "
+                    "--before NAME_OR_PATH (e.g. --checkpoint standin_s1_avoid_cheese, whose "
+                    "parent is standin_s1)"
+                )
+        other = load_pretrained(before, device=model.device, progress=False)
     mine, theirs = model.state_dict(), other.state_dict()
     for key in [*mine, *theirs]:
         if key not in mine or key not in theirs or mine[key].shape != theirs[key].shape:
@@ -254,7 +258,7 @@ def run(
     model: HookedImpala,
     inputs: Levels,
     *,
-    before: str | None = None,
+    before: str | HookedImpala | None = None,
     top: int = 8,
     max_steps: int = 256,
     field_mazes: int = 2,
@@ -265,7 +269,7 @@ def run(
     and both models' behaviour on the levels of ``inputs``.
 
     Args:
-        before: registry name or path of the reference checkpoint.
+        before: the reference: a registry name or path, or a loaded model.
         top: how many most/least changed channels to list and to compare with rankings.
         max_steps: step limit of the rollouts (sampled actions, the same seed for both).
         field_mazes: mazes whose vector fields are drawn side by side.

@@ -102,7 +102,7 @@ class Elsewhere(TorchFunctionMode):
             self._check(name, inputs)
             there = moved or any(self.is_elsewhere(t) for t in inputs)
         result = func(*args, **kwargs)
-        if result is args[0] and there != self.is_elsewhere(args[0]):
+        if args and result is args[0] and there != self.is_elsewhere(args[0]):
             result = result.view_as(result)  # a move makes a new tensor, not the original
         if there:
             for tensor in _tensors(result, []):

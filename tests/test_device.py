@@ -13,6 +13,7 @@ from elsewhere import DeviceMismatch, Elsewhere
 from analyses import ANALYSES, cheese_vector, cli, load
 from analyses.cli import main as analysis_main
 from analyses.inputs import Levels, select_mazes
+from analyses.spec import model_for
 from hooked_impala import checks, load_pretrained
 from hooked_impala.maze import mazes_from_seeds, observe
 from hooked_impala.pretrained import default_device
@@ -112,16 +113,20 @@ def test_elsewhere_catches_what_a_gpu_would_refuse(standin) -> None:
 @pytest.mark.parametrize("name", [n for n in ANALYSES if n != "scoreboard"])
 def test_every_analysis_builds_its_tensors_on_the_models_device(name, standin, mazes, tmp_path):
     analysis = next(a for a in load() if a.name == name)
+    subject = model_for(analysis, standin)  # weight_diff: the fine-tuned stand-in
     mode = Elsewhere()
     with mode:
-        mode.put_model(standin)
+        mode.put_model(subject)
         if analysis.levels is None:
-            analysis.run_on_mazes(standin, mazes, quick=True)
+            analysis.run_on_mazes(subject, mazes, quick=True)
         else:
             options = dict(analysis.quick)
             if any(o.name == "records" for o in analysis.options):
                 options["records"] = tmp_path / "records"
-            analysis.run(standin, Levels("easy", range(40)), seed=0, progress=False, **options)
+            if name == "weight_diff":  # its reference model must live on the device too
+                options["before"] = load_pretrained(subject.checkpoint.parent, device="cpu")
+                mode.put_model(options["before"])
+            analysis.run(subject, Levels("easy", range(40)), seed=0, progress=False, **options)
     assert mode.checked_ops > 100  # the analysis ran its tensors through the check
 
 
