@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from analyses import cli as analyses_cli
 from analyses.inputs import Inputs, at_most, every_open_cell, maze_seeds, observations
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
+from analyses.spec import MAX_OBSERVATIONS, Analysis, Option
 from hooked_impala import checks, cli
 from hooked_impala.interventions import remove_relus
 from hooked_impala.maze import Maze
@@ -258,12 +258,7 @@ ANALYSIS = Analysis(
             kind=cli.nonnegative,
         ),
         Option("rollouts", False, "also compare rollout success, original vs every ReLU removed"),
-        Option(
-            "max_observations",
-            None,
-            "at most this many observations (a seeded sample)",
-            kind=cli.positive_int,
-        ),
+        MAX_OBSERVATIONS,
     ),
     quick={"max_observations": 96},
 )

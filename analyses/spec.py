@@ -105,6 +105,15 @@ def records_flag(text: str) -> str | Path:
     return "auto" if text == "auto" else cli.output_folder(text)
 
 
+#: ``run(..., max_observations)``: measure on a seeded sample of the inputs
+#: (``analyses.inputs.at_most``).
+MAX_OBSERVATIONS = Option(
+    "max_observations",
+    None,
+    "at most this many observations (a seeded sample)",
+    kind=cli.positive_int,
+)
+
 #: Where an analysis's maze sweep runs (``run(..., ray, ray_address, workers)``: the rollouts
 #: of ``collect_records``, the retargeting heatmaps, the probes' dataset): in-process, or on
 #: Ray. Not part of the results' metadata: the results are the same either way.

@@ -35,7 +35,7 @@ from analyses.inputs import (
 from analyses.jacobian_svd import effective_rank, jacobians
 from analyses.relu_removal import kl_per_observation, starting_mazes
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
+from analyses.spec import MAX_OBSERVATIONS, Analysis, Option
 from analyses.weights import as_matrix, weight_layers
 from hooked_impala import checks, cli
 from hooked_impala.model import HookedImpala
@@ -311,12 +311,7 @@ ANALYSIS = Analysis(
     select=every_open_cell,
     options=(
         Option("tolerance", 0.01, "mean KL (nats) a truncation may cost", kind=cli.nonnegative),
-        Option(
-            "max_observations",
-            None,
-            "at most this many observations (a seeded sample)",
-            kind=cli.positive_int,
-        ),
+        MAX_OBSERVATIONS,
         Option(
             "jacobian_observations",
             16,
