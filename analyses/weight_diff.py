@@ -94,14 +94,26 @@ def relative_changes(
 
 
 def behaviour(model: HookedImpala, mazes, max_steps: int, seed: int, progress: bool) -> dict:
-    """Cheese reached, top-right reached (informative levels) and mean steps, as dicts."""
+    """Cheese reached and top-right reached (informative levels) as rates; per episode, the
+    mean steps, the share of steps the mouse stayed where it was (a move into a wall or a
+    no-op) and the share of the maze's open cells it visited, as [mean, low, high]."""
     result = rollout(model, mazes, max_steps=max_steps, seed=seed, progress=progress)
-    steps = mean_with_interval([e.steps for e in result.episodes], unit="episodes")
-    return {
+    per_episode = {
+        "mean_steps": [e.steps for e in result.episodes],
+        "stayed_put": [
+            np.mean([a == b for a, b in zip(e.cells[:-1], e.cells[1:])]) if e.steps else 0.0
+            for e in result.episodes
+        ],
+        "cells_visited": [len(set(e.cells)) / len(e.maze.open_cells) for e in result.episodes],
+    }
+    out = {
         "cheese_reached": result.success.as_dict(),
         "top_right_reached": result.top_right_first.as_dict(),
-        "mean_steps": None if steps is None else [steps.value, steps.low, steps.high],
     }
+    for key, values in per_episode.items():
+        mean = mean_with_interval(values, unit="episodes")
+        out[key] = None if mean is None else [mean.value, mean.low, mean.high]
+    return out
 
 
 @dataclass(kw_only=True)
@@ -208,10 +220,14 @@ class WeightDiffResult(AnalysisResult):
             ("top_right_reached", "top-right reached"),
         ):
             lines.append(f"  {label}: {rate_text(before[key])} → {rate_text(after[key])}")
-        if before["mean_steps"] and after["mean_steps"]:
-            lines.append(
-                f"  mean steps: {before['mean_steps'][0]:.1f} → {after['mean_steps'][0]:.1f}"
-            )
+        for key, label, fmt in (
+            ("mean_steps", "mean steps", "{:.1f}"),
+            ("stayed_put", "steps staying put", "{:.1%}"),
+            ("cells_visited", "open cells visited", "{:.1%}"),
+        ):
+            if before.get(key) and after.get(key):
+                old, new = (fmt.format(side[key][0]) for side in (before, after))
+                lines.append(f"  {label} (mean per episode): {old} → {new}")
         return "\n".join(lines)
 
 

@@ -157,3 +157,23 @@ def test_overlap_and_its_chance_by_hand() -> None:
     assert weight_diff._overlap([0, 1], [0, 1], top=2, channels=4)["p_value"] == pytest.approx(
         1 / 6
     )
+
+
+def test_behaviour_of_a_policy_that_never_moves() -> None:
+    """A policy whose every action is a no-op stays put at every step and visits only the
+    cell it started on; the same mazes under the stand-in move almost always."""
+    from hooked_impala.actions import ACTIONS_OF_MOVEMENT, Movement
+    from hooked_impala.maze import mazes_from_seeds
+
+    still = HookedImpala(ImpalaConfig()).eval()
+    with torch.no_grad():
+        still.fc_policy.weight.zero_()
+        still.fc_policy.bias.fill_(-1e4)
+        still.fc_policy.bias[list(ACTIONS_OF_MOVEMENT[Movement.NOOP])] = 0.0
+    mazes = mazes_from_seeds([0, 1])
+    seen = weight_diff.behaviour(still, mazes, max_steps=12, seed=0, progress=False)
+    assert seen["stayed_put"][0] == 1.0
+    assert seen["mean_steps"][0] == 12
+    expected = np.mean([1 / len(m.open_cells) for m in mazes])
+    assert seen["cells_visited"][0] == pytest.approx(expected)
+    assert seen["cheese_reached"]["k"] == 0
