@@ -29,6 +29,7 @@ ANALYSES: tuple[str, ...] = (
     "trajectory_view",
     "weight_diff",
     "weight_svd",
+    "maze_view",
 )
 
 

@@ -98,6 +98,10 @@ ANALYSIS_FLAGS = [
     ("generalisation", ["--max-steps", "501"], "--max-steps", "<= 500"),
     ("probes", ["--without-cheese", "1.5"], "--without-cheese", "[0, 1)"),
     ("probes", ["--hooks", "embedder.nothing"], "--hooks", "unknown hook name"),
+    ("maze_view", ["--cheese-coeff", "nan"], "--cheese-coeff", "finite"),
+    ("maze_view", ["--rollout", "random"], "--rollout", "invalid choice"),
+    ("maze_view", ["--maps-hook", "embedder.nothing"], "--maps-hook", "unknown hook name"),
+    ("maze_view", ["--clamp-channels", "-2"], "--clamp-channels", ">= 0"),
 ]
 
 

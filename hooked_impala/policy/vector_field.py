@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, UInt8
 
 from hooked_impala import checks
 from hooked_impala.actions import Movement
@@ -101,10 +101,12 @@ class VectorField:
         title: str | None = None,
         scale: float = 0.9,
         renderer: MazeRenderer | None = None,
+        image: UInt8[np.ndarray, "64 64 3"] | None = None,
     ) -> go.Figure:
         """A plotly figure: one arrow per cell over procgen's own rendering of the maze.
 
-        The image is the maze with the mouse removed (``maze_background``); the axes are
+        The image is the maze with the mouse removed (``maze_background``), or ``image``
+        (an observation of this maze, e.g. with its mouse); the axes are
         world cells (col, row), row 0 at the bottom, so each arrow starts at its cell's
         centre in the rendered image. ``renderer`` is reused if given (a temporary one
         otherwise). Arrows are blue, or red for a difference of two fields.
@@ -117,7 +119,7 @@ class VectorField:
         x0 = y0 = d / 2 - 0.5
         fig = go.Figure(
             go.Image(
-                z=np.flipud(maze_background(self.maze, renderer)),
+                z=np.flipud(maze_background(self.maze, renderer) if image is None else image),
                 x0=x0,
                 dx=d,
                 y0=y0,
