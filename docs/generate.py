@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -128,6 +129,43 @@ def incremental_windows(model: HookedImpala, maze: Maze, renderer: MazeRenderer)
     return fig
 
 
+def explorer_screenshots(out: Path, checkpoint: str) -> None:
+    """Screenshots of the explorer in headless Chromium (``out/*.png``): easy seed 1 with the
+    cheese clicked to the maze's top-right cell; then the cheese vector at -1 and the
+    difference view; then the channel maps, an episode and an export further down."""
+    from explorer import browser
+
+    maze = Maze.from_seed(1)
+    out.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory() as exports,
+        browser.running("--checkpoint", checkpoint, "--level", "1", "--out", exports) as url,
+        browser.page(url, height=900) as tab,
+    ):
+        stamp = browser.drawn(tab)
+        browser.click_cell(tab, *maze.top_right_cell)
+        stamp = browser.wait_for_field(tab, stamp)
+        tab.mouse.move(5, 5)  # no hover label in the picture
+        tab.screenshot(path=out / "edit.png")
+        tab.fill("#cheese-coeff input", "-1")
+        tab.press("#cheese-coeff input", "Tab")  # the slider's box commits on leaving it
+        stamp = browser.wait_for_field(tab, stamp)
+        tab.check("#view input[value='difference']")
+        browser.wait_for_field(tab, stamp)
+        tab.mouse.move(5, 5)
+        tab.screenshot(path=out / "difference.png")
+        tab.click("#play")
+        tab.wait_for_function("() => document.querySelector('#episode-status').innerText")
+        tab.click("#export")
+        tab.wait_for_function(
+            "() => document.querySelector('#export-message').innerText.includes('python -m')"
+        )
+        tab.locator("#maps-graph").scroll_into_view_if_needed()
+        tab.screenshot(path=out / "maps_rollout_export.png", full_page=True)
+        if tab.errors:
+            raise RuntimeError(f"the explorer logged browser errors: {tab.errors}")
+
+
 def hook_table() -> str:
     shapes = {s: HookedImpala(ImpalaConfig.from_scale(s)).hook_shapes(batch=1) for s in (1, 4)}
     rows = ["| hook name | shape, s = 1 | shape, s = 4 |", "| --- | --- | --- |"]
@@ -195,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(vector_field_cells(maze))} vector-field cells\n",
         )
 
+    explorer_screenshots(out / "explorer", args.checkpoint)
     for analysis in load(ANALYSES):
         result = analysis.run_on_mazes(model_for(analysis, model), mazes, quick=True)
         write_result(out, analysis.name, result)

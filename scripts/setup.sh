@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     # This machine's torch: the CPU wheel (pip finds it on local disk through PIP_FIND_LINKS).
     # The package itself accepts a range, so an existing CUDA torch is kept elsewhere.
     .venv/bin/python -m pip install --quiet "torch==${HOOKED_IMPALA_TORCH:-2.13.0}"
-    .venv/bin/python -m pip install --quiet -e ".[dev,docs,ray,rl]"
+    .venv/bin/python -m pip install --quiet -e ".[dev,docs,ray,rl,explorer]"
     touch "$stamp"
 fi
 

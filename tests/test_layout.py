@@ -1,8 +1,8 @@
 """The package's rooms and which may import which (docs/contributing.md draws the map).
 
-Every Python file of ``hooked_impala/`` and ``analyses/`` is read (all imports, including
-ones inside functions); a file in a room may import only the rooms listed for it. New files
-are covered without editing this test.
+Every Python file of ``hooked_impala/``, ``analyses/`` and ``explorer/`` is read (all
+imports, including ones inside functions); a file in a room may import only the rooms listed
+for it. New files are covered without editing this test.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ ROOMS: dict[str, set[str]] = {
     },
     "hooked_impala": {"hooked_impala"},  # the package's __init__ re-exports
     "analyses": {"hooked_impala"},
+    # The explorer shows and exports what analyses.maze_view computes.
+    "explorer": {"hooked_impala", "analyses"},
 }
 MAZE_THIRD_PARTY = {"numpy", "beartype", "jaxtyping", "procgen"}
 STDLIB = set(sys.stdlib_module_names)
@@ -123,8 +125,8 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
     for line, name in imports_of(module, source, is_package):
         root = name.split(".")[0]
         where = f"{module}:{line} imports {name}"
-        if root in ("hooked_impala", "analyses"):
-            target = name if name in ("hooked_impala", "analyses") else room_of(name)
+        if root in ("hooked_impala", "analyses", "explorer"):
+            target = name if name in ("hooked_impala", "analyses", "explorer") else room_of(name)
             if not any(target == a or target.startswith(a + ".") for a in allowed):
                 problems.append(f"{where}: room {room} may import only {sorted(allowed)}")
         elif room == "hooked_impala.maze" and root not in MAZE_THIRD_PARTY | STDLIB:
@@ -132,7 +134,8 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
     return problems
 
 
-FILES = sorted([*(REPO / "hooked_impala").rglob("*.py"), *(REPO / "analyses").rglob("*.py")])
+FILES = sorted(path for room in ("hooked_impala", "analyses", "explorer")
+               for path in (REPO / room).rglob("*.py"))  # fmt: skip
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(REPO)))
@@ -147,3 +150,5 @@ def test_the_rules_can_fail() -> None:
     assert violations("hooked_impala.model", "from hooked_impala.maze import Maze\n")
     assert violations("hooked_impala.policy.x", "from analyses.common import cli\n")
     assert not violations("analyses.x", "from hooked_impala.policy import rollout\n")
+    assert violations("analyses.x", "from explorer.app import make_app\n")
+    assert violations("hooked_impala.policy.x", "import explorer\n")

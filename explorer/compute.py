@@ -1,0 +1,249 @@
+"""What the explorer computes for a maze and an intervention, without any web framework:
+the original and intervened vector fields (cached per maze and intervention: an edit
+recomputes one field, a slider move only the intervened one), the fraction of activations
+modified, the channel maps, an episode, and the export.
+
+The page's server may run callbacks in several threads; procgen's renderer and the model's
+hooks are not thread-safe, so every call here holds one lock.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from analyses.maze_view import (
+    STATE_FILE,
+    InterventionSettings,
+    MazeViewResult,
+    Ranking,
+    RolloutKind,
+    channel_maps,
+    episode_figure,
+    top_channels,
+    view,
+)
+from explorer.edits import Session
+from hooked_impala.interventions import ModifiedCount, count_modified
+from hooked_impala.maze import Cell, DistributionMode, Maze, MazeRenderer
+from hooked_impala.model import HookedImpala
+from hooked_impala.policy import VectorField, rollout, vector_field
+
+#: Fields and hook sets kept per explorer (a 25×25 field is about 15 kB).
+CACHE_SIZE = 64
+
+
+class _Cache:
+    """A small least-recently-used cache."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+
+    def lookup(self, key: Hashable) -> object | None:
+        return self._items.get(key)
+
+    def get(self, key: Hashable, make: Callable[[], object]) -> object:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """The fields of one maze under one intervention, and how long they took."""
+
+    maze: Maze
+    original: VectorField
+    intervened: VectorField
+    modified: ModifiedCount | None
+    observation: np.ndarray
+    seconds: float
+
+    def shown(self, which: str) -> VectorField:
+        """ "original", "intervened" or "difference" (intervened − original)."""
+        if which == "original":
+            return self.original
+        if which == "intervened":
+            return self.intervened
+        if which == "difference":
+            return self.intervened.diff(self.original, "intervened − original")
+        raise ValueError(f"view must be original, intervened or difference, got {which!r}")
+
+
+class Explorer:
+    """A model, a renderer and caches; ``checkpoint`` is how the command line named the
+    model (for the reproducing command)."""
+
+    def __init__(self, model: HookedImpala, checkpoint: str) -> None:
+        self.model = model
+        self.checkpoint = checkpoint
+        self.renderer = MazeRenderer()
+        self._lock = threading.Lock()
+        self._mazes = _Cache()
+        self._fields = _Cache()
+        self._hooks = _Cache()
+        self.spatial_hooks = [
+            name for name, shape in model.hook_shapes(1).items() if len(shape) == 4
+        ]
+
+    def close(self) -> None:
+        self.renderer.close()
+
+    def _level(self, seed: int, mode: DistributionMode) -> Maze:
+        return self._mazes.get((seed, mode), lambda: Maze.from_seed(seed, mode, self.renderer))
+
+    def maze(self, session: Session) -> Maze:
+        """The session's maze. Replays its edits on the level, starting from the maze before
+        the last edit when that is cached (the usual case: one new edit, or an undo)."""
+        with self._lock:
+            key = (session.seed, session.mode, session.edits)
+
+            def replay() -> Maze:
+                parent = session.undone()
+                before = self._mazes.lookup((parent.seed, parent.mode, parent.edits))
+                if session.edits and before is not None:
+                    return session.replay(self._level, len(parent.edits), before)
+                return session.replay(self._level)
+
+            return self._mazes.get(key, replay)
+
+    def _hooks_for(self, maze: Maze, settings: InterventionSettings):
+        return self._hooks.get(
+            (maze.to_state(), settings),
+            lambda: settings.hooks(self.model, maze, self.renderer),
+        )
+
+    def fields(self, maze: Maze, settings: InterventionSettings) -> FieldView:
+        """Original and intervened fields; ValueError if the intervention does not apply."""
+        with self._lock:
+            started = time.perf_counter()
+            state = maze.to_state()
+            original = self._fields.get(
+                (state, None),
+                lambda: vector_field(self.model, maze, renderer=self.renderer, label="original"),
+            )
+            hooks = self._hooks_for(maze, settings)
+            intervened, modified = original, None
+            if hooks:
+                intervened = self._fields.get(
+                    (state, settings),
+                    lambda: vector_field(
+                        self.model, maze, hooks, self.renderer, label=settings.describe()
+                    ),
+                )
+            observation = self.renderer.observe([maze])[0]
+            if hooks:
+                obs = torch.from_numpy(observation[None]).to(self.model.device)
+                modified = count_modified(self.model, obs, hooks)
+            return FieldView(
+                maze,
+                original,
+                intervened,
+                modified,
+                observation,
+                time.perf_counter() - started,
+            )
+
+    def maps(
+        self,
+        maze: Maze,
+        settings: InterventionSettings,
+        hook: str,
+        ranking: Ranking,
+        top: int,
+    ) -> tuple[list[int], np.ndarray]:
+        """The ``top`` channels at ``hook`` by ``ranking`` and their ``(2, k, H, W)`` maps."""
+        with self._lock:
+            maps = channel_maps(
+                self.model, maze, hook, self._hooks_for(maze, settings), self.renderer
+            )
+            channels = top_channels(maps, ranking, maze, top)
+            return channels, maps[:, channels].numpy()
+
+    def episode(
+        self,
+        maze: Maze,
+        settings: InterventionSettings,
+        kind: RolloutKind,
+        seed: int,
+        max_steps: int,
+    ) -> tuple[list[Cell], bool]:
+        """One episode under the intervention: the mouse's cells and whether it got the
+        cheese."""
+        with self._lock:
+            hooks = self._hooks_for(maze, settings)
+            played = rollout(
+                self.model,
+                [maze],
+                max_steps=max_steps,
+                greedy=kind == "greedy",
+                seed=seed,
+                fwd_hooks=hooks,
+                progress=False,
+            ).episodes[0]
+            return [list(c) for c in played.cells], played.reached_cheese
+
+    def episode_figure(self, maze: Maze, cells: list[Cell], step: int) -> go.Figure:
+        with self._lock:
+            empty = VectorField(maze, (), np.zeros((0, 5)), "episode")
+            return episode_figure(empty, [tuple(c) for c in cells], step)
+
+    def export(
+        self,
+        maze: Maze,
+        settings: InterventionSettings,
+        out: Path,
+        *,
+        maps_hook: str,
+        ranking: Ranking,
+        top: int,
+        rollout_kind: RolloutKind,
+        max_steps: int,
+        seed: int,
+    ) -> tuple[MazeViewResult, list[Path], str]:
+        """The view as the analysis's result files in ``out`` and the command that makes
+        the same files again."""
+        with self._lock:
+            result = view(
+                self.model,
+                maze,
+                settings,
+                maps_hook=maps_hook,
+                ranking=ranking,
+                top=top,
+                rollout_kind=rollout_kind,
+                max_steps=max_steps,
+                seed=seed,
+                renderer=self.renderer,
+            )
+        written = result.save(out)
+        command = [
+            "python", "-m", "analyses.maze_view",
+            "--checkpoint", self.checkpoint,
+            "--device", str(self.model.device),
+            "--state", str(out / STATE_FILE),
+            *settings.flags(),
+            "--maps-hook", maps_hook,
+            "--ranking", ranking,
+            "--top", str(top),
+            "--rollout", rollout_kind,
+            "--max-steps", str(max_steps),
+            "--seed", str(seed),
+            "--out", str(out),
+        ]  # fmt: skip
+        return result, written, shlex.join(command)
