@@ -75,13 +75,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock = bound_socket(args.host, args.port)
     port = sock.getsockname()[1]
     sock.close()  # released just before the server binds it again
-    model = cli.load_model(args.checkpoint, args.device)
-    if model is None:
+    try:  # Dash (an optional extra) is imported only when a page is served
+        from explorer.app import make_app
+    except ImportError as err:
+        if err.name not in ("dash", "PIL"):
+            raise
+        needs = f"error: the explorer needs {err.name}: pip install -e '.[explorer]'"
+        print(needs, file=sys.stderr)
         return 1
-    from explorer.app import make_app  # Dash is imported only when the page is served
     from explorer.compute import Explorer
     from explorer.edits import Session
 
+    model = cli.load_model(args.checkpoint, args.device)
+    if model is None:
+        return 1
     explorer = Explorer(model, args.checkpoint)
     try:
         session = Session(args.level, args.mode)

@@ -194,6 +194,13 @@ def test_busy_port_and_unknown_checkpoint_are_clear(capsys) -> None:
     assert "'no_such_model' is neither a file nor a known checkpoint" in capsys.readouterr().err
 
 
+def test_missing_dash_says_which_extra(monkeypatch, capsys) -> None:
+    monkeypatch.delitem(sys.modules, "explorer.app", raising=False)
+    monkeypatch.setitem(sys.modules, "dash", None)  # as if it were not installed
+    assert main(["--port", "0"]) == 1
+    assert "the explorer needs dash: pip install -e '.[explorer]'" in capsys.readouterr().err
+
+
 # --- the page in a browser ---------------------------------------------------------------------
 
 
