@@ -382,6 +382,26 @@ def top_channels(maps: torch.Tensor, ranking: Ranking, maze: Maze, top: int) -> 
     return order[: min(top, len(order))].tolist()
 
 
+def play_one(
+    model: HookedImpala,
+    maze: Maze,
+    hooks: Sequence[HookSpec],
+    kind: Literal["greedy", "sampled"],
+    seed: int,
+    max_steps: int,
+) -> Episode:
+    """One episode in ``maze`` under ``hooks``, greedy or sampled (seeded)."""
+    return rollout(
+        model,
+        [maze],
+        max_steps=max_steps,
+        greedy=kind == "greedy",
+        seed=seed,
+        fwd_hooks=hooks,
+        progress=False,
+    ).episodes[0]
+
+
 def view(
     model: HookedImpala,
     maze: Maze,
@@ -421,15 +441,7 @@ def view(
             renderer.close()
     episode = None
     if rollout_kind != "none":
-        episode = rollout(
-            model,
-            [maze],
-            max_steps=max_steps,
-            greedy=rollout_kind == "greedy",
-            seed=seed,
-            fwd_hooks=hooks,
-            progress=False,
-        ).episodes[0]
+        episode = play_one(model, maze, hooks, rollout_kind, seed, max_steps)
     parameters = {
         "intervention": asdict(intervention),
         "maps_hook": maps_hook,

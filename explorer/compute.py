@@ -29,6 +29,7 @@ from analyses.maze_view import (
     RolloutKind,
     channel_maps,
     episode_figure,
+    play_one,
     top_channels,
     view,
 )
@@ -36,7 +37,7 @@ from explorer.edits import Session
 from hooked_impala.interventions import ModifiedCount, count_modified
 from hooked_impala.maze import Cell, DistributionMode, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import VectorField, rollout, vector_field
+from hooked_impala.policy import VectorField, vector_field
 
 #: Fields and hook sets kept per explorer (a 25×25 field is about 15 kB).
 CACHE_SIZE = 64
@@ -187,15 +188,7 @@ class Explorer:
         cheese."""
         with self._lock:
             hooks = self._hooks_for(maze, settings)
-            played = rollout(
-                self.model,
-                [maze],
-                max_steps=max_steps,
-                greedy=kind == "greedy",
-                seed=seed,
-                fwd_hooks=hooks,
-                progress=False,
-            ).episodes[0]
+            played = play_one(self.model, maze, hooks, kind, seed, max_steps)
             return [list(c) for c in played.cells], played.reached_cheese
 
     def episode_figure(self, maze: Maze, cells: list[Cell], step: int) -> go.Figure:

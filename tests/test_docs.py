@@ -8,7 +8,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -18,9 +17,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
+from explorer.browser import CHROMIUM_ARGS, chromium_path
+
 DOCS = REPO / "docs"
 ARTIFACTS = REPO / "out" / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = chromium_path()
 
 
 def docs_env(shared_checkpoints: Path) -> dict:
@@ -99,13 +100,7 @@ def chromium(
 ) -> subprocess.CompletedProcess:
     flags = [
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_ARGS,
         f"--user-data-dir={profile}",
         "--enable-logging=stderr",
         "--v=0",
