@@ -295,7 +295,10 @@ def maps_figure(
             col=k % columns + 1,
         )
     fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    for k in range(1, len(channels) + 1):  # square grid cells, as the layer's grid is
+        suffix = "" if k == 1 else str(k)
+        fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
     fig.update_layout(
         title=f"{hook} ({which}), mouse at {tuple(mouse)}, top channels by {ranking}",
         height=190 * rows + 80,
