@@ -583,8 +583,9 @@ def b8(ev: Evidence) -> list[Claim]:
 # --- set C ------------------------------------------------------------------------------------
 
 _FINE_TUNING = (
-    "needs this checkpoint fine-tuned with the cheese penalised (PPO with reward -10 for the "
-    "cheese); no such run exists for it yet"
+    "needs this checkpoint fine-tuned with the cheese penalised (PPO, reward -10 for the "
+    "cheese), which the scoreboard does not run; docs/penalising_the_cheese.md reports such "
+    "runs of the stand-in and the s=1 PPO agent"
 )
 
 
