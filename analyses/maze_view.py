@@ -26,11 +26,12 @@ from typing import Literal, get_args
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from jaxtyping import UInt8
 from plotly.subplots import make_subplots
 
 from analyses import cli as analyses_cli
 from analyses.channels import check_channels, spatial_shape
-from analyses.inputs import DEFAULT_LAYER, observations
+from analyses.inputs import DEFAULT_LAYER
 from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.spec import Analysis, Option
 from analyses.steering import activation_difference
@@ -73,13 +74,13 @@ class InterventionSettings:
     remove_relus: bool = False
 
     @property
+    def clamps(self) -> bool:
+        """Channels are clamped: some are named and the cell to clamp them at is chosen."""
+        return bool(self.clamp_channels) and self.clamp_cell is not None
+
+    @property
     def is_empty(self) -> bool:
-        return not (
-            self.cheese_coeff
-            or self.top_right_coeff
-            or (self.clamp_channels and self.clamp_cell is not None)
-            or self.remove_relus
-        )
+        return not (self.cheese_coeff or self.top_right_coeff or self.clamps or self.remove_relus)
 
     def describe(self) -> str:
         """A short label, e.g. "cheese vector ×-1 + clamp [55] = 5 at (3, 4)"."""
@@ -88,7 +89,7 @@ class InterventionSettings:
             parts.append(f"cheese vector ×{self.cheese_coeff:g}")
         if self.top_right_coeff:
             parts.append(f"top-right vector ×{self.top_right_coeff:g}")
-        if self.clamp_channels and self.clamp_cell is not None:
+        if self.clamps:
             cell = tuple(self.clamp_cell)
             parts.append(f"clamp {list(self.clamp_channels)} = {self.clamp_value:g} at {cell}")
         if self.remove_relus:
@@ -102,7 +103,7 @@ class InterventionSettings:
             out += ["--cheese-coeff", f"{self.cheese_coeff:g}"]
         if self.top_right_coeff:
             out += ["--top-right-coeff", f"{self.top_right_coeff:g}"]
-        if self.clamp_channels and self.clamp_cell is not None:
+        if self.clamps:
             out += ["--clamp-channels", *map(str, self.clamp_channels)]
             out += ["--clamp-cell", *map(str, self.clamp_cell), "--clamp-value"]
             out.append(f"{self.clamp_value:g}")
@@ -136,7 +137,7 @@ class InterventionSettings:
                 model, maze.with_top_right_path(), maze, self.layer, renderer
             )[0]
             parts.append(add_vector(self.layer, vector, self.top_right_coeff))
-        if self.clamp_channels and self.clamp_cell is not None:
+        if self.clamps:
             channels = check_channels(self.clamp_channels, n_channels, self.layer)
             at = layer_position(tuple(self.clamp_cell), maze.world_size, size)
             parts.append(clamp_channels(self.layer, channels, self.clamp_value, at=at))
@@ -351,15 +352,14 @@ def load_state(path: str | Path) -> Maze:
 
 def channel_maps(
     model: HookedImpala,
-    maze: Maze,
+    obs: UInt8[torch.Tensor, "1 64 64 3"],
     hook: str,
     fwd_hooks: Sequence[HookSpec],
-    renderer: MazeRenderer | None = None,
 ) -> torch.Tensor:
-    """``(2, C, H, W)`` activations at ``hook`` for the maze's observation (mouse where it
-    stands), without and with ``fwd_hooks``."""
+    """``(2, C, H, W)`` activations at ``hook`` for one observation (the maze with the mouse
+    where it stands), without and with ``fwd_hooks``."""
     spatial_shape(model, hook)
-    obs = observations([maze], renderer).to(model.device)
+    obs = obs.to(model.device)
     hook = model.resolve_hook_name(hook)
     with torch.no_grad():
         _, plain = model.run_with_cache(obs, names_filter=[hook])
@@ -428,17 +428,17 @@ def view(
     try:
         hooks = intervention.hooks(model, maze, renderer)
         original = vector_field(model, maze, renderer=renderer, label="original")
+        observation = renderer.observe([maze])[0]
+        obs = torch.from_numpy(observation[None])
         if hooks:
             intervened = vector_field(
                 model, maze, hooks, renderer=renderer, label=intervention.describe()
             )
-            obs = observations([maze], renderer).to(model.device)
-            modified = count_modified(model, obs, hooks)
+            modified = count_modified(model, obs.to(model.device), hooks)
         else:
             intervened, modified = original, None
-        maps = channel_maps(model, maze, maps_hook, hooks, renderer)
+        maps = channel_maps(model, obs, maps_hook, hooks)
         channels = top_channels(maps, ranking, maze, top)
-        observation = renderer.observe([maze])[0]
     finally:
         if own:
             renderer.close()

@@ -170,9 +170,8 @@ class Explorer:
     ) -> tuple[list[int], np.ndarray]:
         """The ``top`` channels at ``hook`` by ``ranking`` and their ``(2, k, H, W)`` maps."""
         with self._lock:
-            maps = channel_maps(
-                self.model, maze, hook, self._hooks_for(maze, settings), self.renderer
-            )
+            obs = torch.from_numpy(self.renderer.observe([maze]))
+            maps = channel_maps(self.model, obs, hook, self._hooks_for(maze, settings))
             channels = top_channels(maps, ranking, maze, top)
             return channels, maps[:, channels].numpy()
 

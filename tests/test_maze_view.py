@@ -19,6 +19,7 @@ from analyses.maze_view import (
     ANALYSIS,
     STATE_FILE,
     InterventionSettings,
+    channel_maps,
     load_state,
     top_channels,
     view,
@@ -26,7 +27,7 @@ from analyses.maze_view import (
 from analyses.steering import activation_difference
 from hooked_impala import load_pretrained
 from hooked_impala.interventions import add_vector, clamp_channels, hooks_of, remove_relus
-from hooked_impala.maze import Maze, layer_position
+from hooked_impala.maze import Maze, MazeRenderer, layer_position
 from hooked_impala.policy import vector_field
 
 LAYER = "embedder.block2.res1.resadd_out"
@@ -124,6 +125,16 @@ def test_flags_reproduce_the_settings(standin, maze, tmp_path) -> None:
     assert saved["metadata"]["parameters"]["intervention"]["clamp_cell"] == [5, 6]
     assert load_state(tmp_path / "out" / STATE_FILE) == maze
     assert InterventionSettings().flags() == []
+
+
+def test_channel_maps_see_the_intervention(standin, maze) -> None:
+    """Adding 2·v at the maps' own hook moves the intervened maps by exactly 2·v."""
+    obs = torch.from_numpy(MazeRenderer().observe([maze]))
+    shape = standin.hook_shapes(1)[LAYER][1:]
+    vector = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    maps = channel_maps(standin, obs, LAYER, add_vector(LAYER, vector, 2.0).hooks())
+    assert maps.shape == (2, *vector.shape)
+    torch.testing.assert_close(maps[1] - maps[0], 2.0 * vector, atol=1e-5, rtol=0)
 
 
 def test_top_channels_by_each_ranking(maze) -> None:
