@@ -29,11 +29,12 @@ from hooked_impala.policy import vector_field_cells
 SEED = 17
 
 
-def server_seconds(explorer: Explorer, mazes: list[Maze], settings: InterventionSettings,
+def server_seconds(explorer: Explorer, cases: list[tuple[Maze, InterventionSettings]],
                    which: str) -> float:  # fmt: skip
-    """Median seconds from an edited maze to the figure's JSON, one maze per repeat."""
+    """Median seconds from a maze and an intervention to the figure's JSON, one case per
+    repeat."""
     times = []
-    for maze in mazes:
+    for maze, settings in cases:
         start = time.perf_counter()
         fields = explorer.fields(maze, settings)
         maze_figure(fields, which, None).to_json()
@@ -87,16 +88,13 @@ def main() -> None:
         explorer = Explorer(model, name)
         explorer.fields(maze, cheese)  # warm-up: procgen env, first forward passes
         n = args.repeats
-        plain = server_seconds(explorer, edited[:n], InterventionSettings(), "original")
-        steered = server_seconds(explorer, edited[n : 2 * n], cheese, "difference")
+        plain = server_seconds(
+            explorer, [(m, InterventionSettings()) for m in edited[:n]], "original"
+        )
+        steered = server_seconds(explorer, [(m, cheese) for m in edited[n : 2 * n]], "difference")
+        explorer.fields(edited[0], InterventionSettings())  # the slider keeps this field
         coeffs = [InterventionSettings(cheese_coeff=-0.5 - 0.25 * i) for i in range(n)]
-        explorer.fields(edited[0], InterventionSettings())
-        times = []
-        for settings in coeffs:
-            start = time.perf_counter()
-            maze_figure(explorer.fields(edited[0], settings), "intervened", None).to_json()
-            times.append(time.perf_counter() - start)
-        slider = statistics.median(times)
+        slider = server_seconds(explorer, [(edited[0], c) for c in coeffs], "intervened")
         print(f"{name} (s=1, {len(vector_field_cells(maze))} cells), median of {n}:")
         print(f"  edit, no intervention:       {plain:.3f} s")
         print(f"  edit, cheese vector -1:      {steered:.3f} s (two fields)")

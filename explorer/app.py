@@ -20,8 +20,10 @@ from analyses.inputs import DEFAULT_LAYER
 from analyses.maze_view import InterventionSettings, maps_figure
 from explorer.compute import Explorer, FieldView
 from explorer.edits import EDIT_MODES, Session, apply_click, clicked_cell
+from hooked_impala import checks
 from hooked_impala.actions import Movement
 from hooked_impala.maze import DISTRIBUTION_MODES, Maze, MazeEditError
+from hooked_impala.policy import PROCGEN_STEP_LIMIT
 
 #: What a user's edit or intervention may raise; shown as a message on the page.
 USER_ERRORS = (MazeEditError, ValueError, KeyError)
@@ -268,7 +270,9 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                     _control("seed", dcc.Input(id="rollout-seed", type="number", min=0, value=0)),
                     _control(
                         "max steps",
-                        dcc.Input(id="max-steps", type="number", min=1, max=500, value=128),
+                        dcc.Input(
+                            id="max-steps", type="number", min=1, max=PROCGEN_STEP_LIMIT, value=128
+                        ),
                     ),
                     html.Button("play episode", id="play"),
                 ],
@@ -426,8 +430,7 @@ def make_app(explorer: Explorer, session: Session, out: Path) -> Dash:
     def play(_clicks, session_data, kind, seed, max_steps, *values):
         maze = explorer.maze(Session.from_json(session_data))
         try:
-            if not (isinstance(max_steps, int) and 1 <= max_steps <= 500):
-                raise ValueError("max steps must be an integer in 1..500")
+            checks.integer("max steps", max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
             started = time.perf_counter()
             cells, reached = explorer.episode(
                 maze, settings(values), kind, int(seed or 0), max_steps

@@ -79,6 +79,8 @@ ROOMS: dict[str, set[str]] = {
     # The explorer shows and exports what analyses.maze_view computes.
     "explorer": {"hooked_impala", "analyses"},
 }
+#: The project's top-level packages, whose files and imports this test reads.
+PACKAGES = ("hooked_impala", "analyses", "explorer")
 MAZE_THIRD_PARTY = {"numpy", "beartype", "jaxtyping", "procgen"}
 STDLIB = set(sys.stdlib_module_names)
 
@@ -125,8 +127,8 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
     for line, name in imports_of(module, source, is_package):
         root = name.split(".")[0]
         where = f"{module}:{line} imports {name}"
-        if root in ("hooked_impala", "analyses", "explorer"):
-            target = name if name in ("hooked_impala", "analyses", "explorer") else room_of(name)
+        if root in PACKAGES:
+            target = name if name in PACKAGES else room_of(name)
             if not any(target == a or target.startswith(a + ".") for a in allowed):
                 problems.append(f"{where}: room {room} may import only {sorted(allowed)}")
         elif room == "hooked_impala.maze" and root not in MAZE_THIRD_PARTY | STDLIB:
@@ -134,8 +136,7 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
     return problems
 
 
-FILES = sorted(path for room in ("hooked_impala", "analyses", "explorer")
-               for path in (REPO / room).rglob("*.py"))  # fmt: skip
+FILES = sorted(path for package in PACKAGES for path in (REPO / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(REPO)))
