@@ -30,6 +30,16 @@ class Movement(IntEnum):
         """``(d_row, d_col)`` in the maze layer's convention (row 0 at the bottom, UP = +row)."""
         return _DELTAS[self]
 
+    @classmethod
+    def between(cls, a: tuple[int, int], b: tuple[int, int]) -> Movement:
+        """The movement that steps from cell ``a`` to its neighbour ``b``; ValueError naming
+        both cells when they are not neighbours."""
+        delta = (int(b[0]) - int(a[0]), int(b[1]) - int(a[1]))
+        movement = _MOVEMENT_OF_DELTA.get(delta)
+        if movement is None:
+            raise ValueError(f"cells {tuple(a)} and {tuple(b)} are not neighbours")
+        return movement
+
 
 _DELTAS = {
     Movement.LEFT: (0, -1),
@@ -38,6 +48,7 @@ _DELTAS = {
     Movement.RIGHT: (0, 1),
     Movement.NOOP: (0, 0),
 }
+_MOVEMENT_OF_DELTA = {delta: m for m, delta in _DELTAS.items() if m is not Movement.NOOP}
 
 ACTIONS_OF_MOVEMENT: dict[Movement, tuple[int, ...]] = {
     Movement.LEFT: (0, 1, 2),

@@ -104,6 +104,18 @@ def test_distance_map_by_hand() -> None:
     assert shortest_path(g, (0, 0), (4, 4)) is None
 
 
+def test_distance_map_from_several_sources() -> None:
+    """The nearest source counts: in an open 3x5 strip with both end columns as sources,
+    the middle column is farthest; no source reaches nothing; a wall source is skipped."""
+    g = np.full((3, 5), int(Tile.OPEN), dtype=np.int64)
+    d = distance_map(g, [(0, 0), (0, 4)])
+    assert d[0].tolist() == [0, 1, 2, 1, 0] and d[2].tolist() == [2, 3, 4, 3, 2]
+    assert (distance_map(g, []) == -1).all()
+    g[0, 4] = Tile.WALL
+    assert distance_map(g, [(0, 0), (0, 4)])[0, 3] == 3
+    assert (distance_map(g, [(0, 0), (0, 4)]) == distance_map(g, (0, 0))).all()
+
+
 def test_tie_breaking_moves_vertically_first() -> None:
     """In an open 3x3 there are 6 shortest paths; BFS expanding UP, DOWN, LEFT, RIGHT
     with first-come parents moves vertically first: from the bottom-left up the left

@@ -119,6 +119,15 @@ def test_movement_grouping_by_hand() -> None:
         movement_probs(torch.zeros(2, 14))
 
 
+def test_movement_between_neighbours() -> None:
+    for movement in (Movement.LEFT, Movement.DOWN, Movement.UP, Movement.RIGHT):
+        d_row, d_col = movement.delta
+        assert Movement.between((4, 4), (4 + d_row, 4 + d_col)) is movement
+    for far in ((4, 4), (6, 4), (5, 5)):
+        with pytest.raises(ValueError, match=re.escape(f"cells (4, 4) and {far} are not")):
+            Movement.between((4, 4), far)
+
+
 def test_policy_output_conveniences(tiny_model) -> None:
     out = tiny_model(torch.rand(3, 3, 64, 64))
     assert out.logits.shape == (3, 15) and out.value.shape == (3,)

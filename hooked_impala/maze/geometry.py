@@ -58,16 +58,20 @@ def _check_cell(grid: np.ndarray, cell: Any, what: str) -> Cell:
     return r, c
 
 
-def _bfs(grid: np.ndarray, source: Cell, goal: Cell | None = None) -> tuple[np.ndarray, dict]:
-    """Distances from ``source`` (-1 = unreachable) and parents, stopping at ``goal``."""
+def _bfs(
+    grid: np.ndarray, sources: Sequence[Cell], goal: Cell | None = None
+) -> tuple[np.ndarray, dict]:
+    """Distances from the nearest of ``sources`` (-1 = wall or unreachable) and parents,
+    stopping at ``goal``: one breadth-first search from all sources at once."""
     rows, cols = grid.shape
     passable = grid != Tile.WALL
     dist = np.full(grid.shape, -1, dtype=np.int64)
     parent: dict[Cell, Cell] = {}
-    if not passable[source]:
-        return dist, parent
-    dist[source] = 0
-    queue = deque([source])
+    queue: deque[Cell] = deque()
+    for source in sources:
+        if passable[source] and dist[source] < 0:
+            dist[source] = 0
+            queue.append(source)
     while queue:
         cur = queue.popleft()
         if cur == goal:
@@ -83,10 +87,16 @@ def _bfs(grid: np.ndarray, source: Cell, goal: Cell | None = None) -> tuple[np.n
 
 
 @jaxtyped(typechecker=beartype)
-def distance_map(grid: Int[np.ndarray, "rows cols"], source: Cell) -> Int[np.ndarray, "rows cols"]:
-    """Steps from ``source`` to every cell: ``(rows, cols)`` int64, -1 if unreachable/wall."""
-    source = _check_cell(grid, source, "source")
-    return _bfs(grid, source)[0]
+def distance_map(
+    grid: Int[np.ndarray, "rows cols"], source: Cell | Sequence[Cell]
+) -> Int[np.ndarray, "rows cols"]:
+    """Steps from ``source`` — one cell, or the nearest of several cells — to every cell:
+    ``(rows, cols)`` int64, -1 for walls and cells no source reaches (an empty list of
+    sources reaches nothing)."""
+    single = len(source) == 2 and all(isinstance(v, (int, np.integer)) for v in source)
+    sources = [source] if single else list(source)
+    checked = [_check_cell(grid, cell, "source") for cell in sources]
+    return _bfs(grid, checked)[0]
 
 
 @jaxtyped(typechecker=beartype)
@@ -99,7 +109,7 @@ def shortest_path(grid: Int[np.ndarray, "rows cols"], start: Cell, goal: Cell) -
     goal = _check_cell(grid, goal, "goal")
     if grid[goal] == Tile.WALL:
         return None
-    dist, parent = _bfs(grid, start, goal)
+    dist, parent = _bfs(grid, [start], goal)
     if dist[goal] < 0:
         return None
     path = [goal]
@@ -161,14 +171,6 @@ class DecisionPoint:
     top_right_move: Movement
 
 
-def _movement_between(a: Cell, b: Cell) -> Movement:
-    delta = (b[0] - a[0], b[1] - a[1])
-    for m in Movement:
-        if m.delta == delta and m is not Movement.NOOP:
-            return m
-    raise ValueError(f"cells {a} and {b} are not neighbours")
-
-
 def decision_points(mazes: Sequence[Maze]) -> list[DecisionPoint]:
     """The decision point of each maze that has one (mazes without one are skipped)."""
     points = []
@@ -182,8 +184,8 @@ def decision_points(mazes: Sequence[Maze]) -> list[DecisionPoint]:
             DecisionPoint(
                 maze.with_mouse(ds),
                 ds,
-                _movement_between(ds, to_cheese[i + 1]),
-                _movement_between(ds, to_top[i + 1]),
+                Movement.between(ds, to_cheese[i + 1]),
+                Movement.between(ds, to_top[i + 1]),
             )
         )
     return points
@@ -273,7 +275,7 @@ def maze_features(maze: Maze, start: Cell | None = None, k: int = 5) -> MazeFeat
 
     from_ds: dict[str, Any] = {}
     if ds is not None and cheese is not None:
-        dist = _bfs(grid, ds)[0]
+        dist = _bfs(grid, [ds])[0]
         from_ds = {
             "steps_decision_to_cheese": steps(dist, cheese),
             "euclid_decision_to_cheese": _euclid(ds, cheese),
@@ -286,7 +288,7 @@ def maze_features(maze: Maze, start: Cell | None = None, k: int = 5) -> MazeFeat
         }
     from_cheese: dict[str, Any] = {}
     if cheese is not None:
-        dist = _bfs(grid, cheese)[0]
+        dist = _bfs(grid, [cheese])[0]
         from_cheese = {
             "steps_cheese_to_top_right": steps(dist, top_right),
             "euclid_cheese_to_top_right": _euclid(cheese, top_right),

@@ -16,8 +16,6 @@ from hooked_impala.actions import Movement
 from hooked_impala.maze.geometry import NEIGHBOUR_ORDER, distance_map
 from hooked_impala.maze.maze import Cell, Maze
 
-_MOVEMENT_OF_DELTA = {m.delta: m for m in Movement if m is not Movement.NOOP}
-
 
 def oracle_movements(maze: Maze, cells: Sequence[Cell]) -> list[Movement]:
     """The movement toward ``maze.cheese`` from each cell (open cells, not the cheese's).
@@ -40,7 +38,7 @@ def oracle_movements(maze: Maze, cells: Sequence[Cell]) -> list[Movement]:
         for d_row, d_col in NEIGHBOUR_ORDER:
             r, c = row + d_row, col + d_col
             if 0 <= r < dist.shape[0] and 0 <= c < dist.shape[1] and dist[r, c] == here - 1:
-                labels.append(_MOVEMENT_OF_DELTA[(d_row, d_col)])
+                labels.append(Movement.between((row, col), (r, c)))
                 break
     return labels
 
