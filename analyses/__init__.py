@@ -30,6 +30,7 @@ ANALYSES: tuple[str, ...] = (
     "weight_diff",
     "weight_svd",
     "maze_view",
+    "dictionary",
 )
 
 
