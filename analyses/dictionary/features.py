@@ -106,6 +106,20 @@ def located(
     return near & (flat.max(-1) > 0)
 
 
+def cheese_rank(
+    maps: Float[np.ndarray, "n k l l"], cheese: Int[np.ndarray, "n 2"]
+) -> Float[np.ndarray, "n k"]:
+    """How well each map singles out the cheese's square: the fraction of the other squares
+    whose value lies below the value at the cheese's square (ties count half). 1: the map
+    peaks there alone; 0.5: no better than chance (a map that is constant, e.g. silent)."""
+    n, k, h, w = maps.shape
+    flat = maps.reshape(n, k, h * w)
+    at = flat[np.arange(n), :, cheese[:, 0] * w + cheese[:, 1]][..., None]  # (n, k, 1)
+    below = (flat < at).sum(-1)
+    ties = (flat == at).sum(-1) - 1  # the cheese's square itself is not another square
+    return (below + 0.5 * ties) / (h * w - 1)
+
+
 class Correlations:
     """Pearson correlations of ``k`` maps with the ``FEATURES``, over every square of every
     observation added (sums accumulated, so observations can come in chunks)."""

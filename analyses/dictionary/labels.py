@@ -1,7 +1,9 @@
 """Labelling a dictionary without reading every latent: correlations with the maze features
 at each position, the top-activating observations, and which latent — against which single
-channel of the same layer — best locates the cheese (chosen on the selection mazes, scored
-on the test mazes)."""
+channel of the same layer (either sign) — best singles out the cheese's square, chosen on
+the selection mazes by the mean cheese score (``features.cheese_rank``) and scored on the
+test mazes by the same score and by how often its peak lies within ``NEAR_SQUARES`` of the
+cheese (``features.located``)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from analyses.dictionary.features import Correlations, cheese_squares, located, position_features
+from analyses.dictionary.features import (
+    Correlations,
+    cheese_rank,
+    cheese_squares,
+    located,
+    position_features,
+)
 from hooked_impala.dictionary import ActivationSet, TopKSAE
 from hooked_impala.maze import Maze, MazeRenderer
 from hooked_impala.maze.sweep import observe_mouse_on_cells
@@ -30,11 +38,12 @@ class Labels:
     Attributes:
         correlations: ``(size, F)`` Pearson correlations with the features (test mazes).
         top: per latent, its top test observations (row into the activation set, peak code).
-        latent_selection: ``(size,)`` fraction of selection observations whose cheese each
-            latent locates; ``channel_selection``: ``(2C,)`` the same for each channel, +
+        latent_selection: ``(size,)`` each latent's mean cheese score on the selection
+            observations; ``channel_selection``: ``(2C,)`` the same for each channel, +
             then − (channel c's negative is ``C + c``).
         best_latent, best_channel: chosen on the selection mazes.
-        test: the two chosen maps' hit rates on the test mazes and their paired difference.
+        test: the two chosen maps' cheese scores and located rates on the test mazes, with
+            their paired differences, and the top ten latents by selection score.
         peaks: typical peak (mean over selection observations of the map's maximum) of the
             best latent's code and of each channel (signed), for steering magnitudes.
     """
@@ -79,37 +88,46 @@ def label(
     """Correlations and top observations on the ``test`` mazes; the best cheese-locating
     latent and channel chosen on ``selection``, scored on ``test`` (see the module)."""
     size = data.activations[hook].shape[-1]
-    scores = {}
-    peaks = {}
+    scores, hits, peaks = {}, {}, {}
     for name, mazes in (("selection", selection), ("test", test)):
         rows = data.rows_of(mazes)
-        hits_l, hits_c, peak_l, peak_c = [], [], [], []
+        hits_l, hits_c, rank_l, rank_c, peak_l, peak_c = [], [], [], [], [], []
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             latents, channels = _maps(sae, data.activations[hook][chunk])
             cheese = cheese_squares(_mazes_at(data, chunk, by_seed), size)
             hits_l.append(located(latents, cheese))
             hits_c.append(located(channels, cheese))
+            rank_l.append(cheese_rank(latents, cheese))
+            rank_c.append(cheese_rank(channels, cheese))
             peak_l.append(latents.max(axis=(2, 3)))
             peak_c.append(channels.max(axis=(2, 3)))
-        scores[name] = (np.concatenate(hits_l), np.concatenate(hits_c), rows)
+        scores[name] = (np.concatenate(rank_l), np.concatenate(rank_c), rows)
+        hits[name] = (np.concatenate(hits_l), np.concatenate(hits_c))
         peaks[name] = (np.concatenate(peak_l), np.concatenate(peak_c))
     sel_l, sel_c, _ = scores["selection"]
     best_latent = int(np.argmax(sel_l.mean(0)))
     best_channel = int(np.argmax(sel_c.mean(0)))
     test_l, test_c, test_rows = scores["test"]
     mazes = data.maze_seeds[test_rows]
-    latent_hits = test_l[:, best_latent].astype(float)
-    channel_hits = test_c[:, best_channel].astype(float)
+    latent_score = test_l[:, best_latent]
+    channel_score = test_c[:, best_channel]
+    latent_hits = hits["test"][0][:, best_latent].astype(float)
+    channel_hits = hits["test"][1][:, best_channel].astype(float)
 
     def as_dict(estimate):
         return None if estimate is None else estimate.as_dict()
 
     result = {
         "observations": len(test_rows),
-        "latent": as_dict(bootstrap_over_mazes(latent_hits, mazes, seed=seed)),
-        "channel": as_dict(bootstrap_over_mazes(channel_hits, mazes, seed=seed)),
+        "latent": as_dict(bootstrap_over_mazes(latent_score, mazes, seed=seed)),
+        "channel": as_dict(bootstrap_over_mazes(channel_score, mazes, seed=seed)),
         "latent_minus_channel": as_dict(
+            paired_difference(channel_score, latent_score, mazes, seed=seed)
+        ),
+        "latent_located": as_dict(bootstrap_over_mazes(latent_hits, mazes, seed=seed)),
+        "channel_located": as_dict(bootstrap_over_mazes(channel_hits, mazes, seed=seed)),
+        "located_latent_minus_channel": as_dict(
             paired_difference(channel_hits, latent_hits, mazes, seed=seed)
         ),
         "ranking": [

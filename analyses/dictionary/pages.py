@@ -69,8 +69,8 @@ def latent_page(
     """One HTML page for a dictionary at ``hook``: a section per latent ``#latent-<i>``.
 
     ``top[i]``: latent ``i``'s top observations as (maze seed, peak code, frame ``(64, 64,
-    3)``, the latent's map ``(l, l)``); ``cheese_rank``: latent -> fraction of selection
-    observations whose cheese it locates."""
+    3)``, the latent's map ``(l, l)``); ``cheese_rank``: latent -> its mean cheese score on
+    the selection observations (``features.cheese_rank``)."""
     order = np.argsort(-firing, kind="stable")
     sections = []
     for i in order:
@@ -89,7 +89,7 @@ def latent_page(
             f"<p>fires on {firing[i]:.2%} of the test vectors"
             + ("" if alive else " (dead on the test mazes)")
             + f"; strongest feature correlations: {html.escape(labels)}"
-            + ("" if locate is None else f"; locates the cheese in {locate:.1%} (selection)")
+            + ("" if locate is None else f"; cheese score {locate:.3f} (selection)")
             + f'</p><div class="frames">{frames}</div>'
             + _table(corr)
             + "</section>"

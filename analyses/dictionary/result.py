@@ -135,7 +135,7 @@ class DictionaryResult(AnalysisResult):
             )
         fig.update_layout(
             barmode="group",
-            yaxis={"title": "observations whose cheese the map locates", "range": [0, 1]},
+            yaxis={"title": "cheese score (squares below the cheese's)", "range": [0.5, 1]},
             title="Cheese tracking: best latent vs best channel (chosen on selection mazes, "
             "scored on test mazes)",
         )
@@ -195,10 +195,14 @@ class DictionaryResult(AnalysisResult):
             )
             t = h["cheese_tracking"]
             lines.append(
-                f"    cheese located (test): best latent {t['best_latent']} "
-                f"{_text(t['latent'], '.2f')}; best channel {t['best_channel_name']} "
-                f"{_text(t['channel'], '.2f')}; latent − channel "
-                f"{_text(t['latent_minus_channel'], '+.2f')}"
+                f"    cheese score (test): best latent {t['best_latent']} "
+                f"{_text(t['latent'], '.3f')}; best channel {t['best_channel_name']} "
+                f"{_text(t['channel'], '.3f')}; latent − channel "
+                f"{_text(t['latent_minus_channel'], '+.3f')}"
+            )
+            lines.append(
+                f"    peak within a square of the cheese (test): latent "
+                f"{_text(t['latent_located'], '.2f')}; channel {_text(t['channel_located'], '.2f')}"
             )
         if self.steering is not None:
             s = self.steering

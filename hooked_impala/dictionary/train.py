@@ -11,7 +11,8 @@ step, the dead-latent counters, the curve — is written atomically to ``checkpo
 card beside it (``<checkpoint>.card.json``: hook, data, size, k, training settings, metrics).
 A call with an existing checkpoint resumes from it; its batches depend only on the seed and
 the step, so an interrupted run resumed gives the weights of an uninterrupted one. A
-checkpoint written with other settings is refused, not mixed in.
+checkpoint written with other settings (shape, training, hook or the ``data`` description) is
+refused, not mixed in.
 """
 
 from __future__ import annotations
@@ -209,7 +210,9 @@ def train_sae(
     path = None if checkpoint is None else checks.output_file("checkpoint", checkpoint)
     if path is not None and path.exists():
         state = _read(path)
-        expected = {"sae_config": config.as_dict(), "train": asdict(train), "hook": hook}
+        expected = {
+            "sae_config": config.as_dict(), "train": asdict(train), "hook": hook, "data": data,
+        }  # fmt: skip
         changed = [k for k, v in expected.items() if state.get(k) != v]
         if changed:
             raise CheckpointError(
