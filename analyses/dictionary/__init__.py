@@ -312,7 +312,7 @@ ANALYSIS = Analysis(
         ),
         *SWEEP_OPTIONS,
     ),  # fmt: skip
-    quick={"steps": 300, "per_maze": 2, "targets_per_maze": 2, "max_steps": 100},
+    quick={"steps": 200, "per_maze": 2, "targets_per_maze": 2, "max_steps": 60},
     levels=1200,
-    quick_levels=40,
+    quick_levels=30,
 )
