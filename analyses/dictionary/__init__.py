@@ -16,7 +16,7 @@ chosen (the best latent, the best channel) is chosen on the selection mazes:
 * steering (first hook): that latent's decoder direction added at a target square against
   clamping the best channel (and the three best) there, by the retargeting measure.
 
-    python -m analyses.dictionary --checkpoint model_160022528 --mazes 1200
+    python -m analyses.dictionary --checkpoint model_160022528 --mazes 1000
 """
 
 from __future__ import annotations
@@ -313,6 +313,6 @@ ANALYSIS = Analysis(
         *SWEEP_OPTIONS,
     ),  # fmt: skip
     quick={"steps": 200, "per_maze": 2, "targets_per_maze": 2, "max_steps": 60},
-    levels=1200,
+    levels=1000,
     quick_levels=30,
 )

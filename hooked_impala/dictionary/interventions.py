@@ -13,7 +13,8 @@ observations), so the incremental forward keeps its windows through them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 
 import torch
 
@@ -48,13 +49,22 @@ class Splice:
 @dataclass(frozen=True, eq=False)
 class _Splice:
     sae: TopKSAE
+    copies: dict[torch.device, TopKSAE] = field(default_factory=dict)  # by device
     positionwise = True
+
+    def _on(self, device: torch.device) -> TopKSAE:
+        """The dictionary on ``device``: a copy there, so the caller's stays where it is."""
+        if self.sae.W_dec.device == device:
+            return self.sae
+        if device not in self.copies:
+            self.copies[device] = copy.deepcopy(self.sae).to(device)
+        return self.copies[device]
 
     def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         _spatial(activation, hook, self.sae.config.channels, "splicing a dictionary")
         if not torch.isfinite(activation).all():
             raise ValueError(f"the activation at {hook.name!r} holds NaN or infinite values")
-        sae = self.sae.to(device=activation.device)
+        sae = self._on(activation.device)
         with torch.no_grad():
             return sae.reconstruct(activation.float()).to(activation.dtype)
 
