@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from PIL import Image
 
-from analyses.inputs import DEFAULT_LAYER
+from analyses.core.inputs import DEFAULT_LAYER
 from analyses.maze_view import InterventionSettings, maps_figure
 from explorer.compute import Explorer, FieldView
 from explorer.edits import EDIT_MODES, Session, apply_click, clicked_cell

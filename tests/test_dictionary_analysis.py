@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
+from analyses.core.inputs import Levels
 from analyses.dictionary import run
 from analyses.dictionary.features import (
     FEATURES,
@@ -21,7 +22,6 @@ from analyses.dictionary.features import (
     position_features,
 )
 from analyses.dictionary.pages import png
-from analyses.inputs import Levels
 from hooked_impala.maze import Maze, layer_positions
 
 
@@ -150,7 +150,7 @@ def test_a_rerun_reuses_the_cache(small_run) -> None:
 
 
 def test_bad_flags_are_named_before_any_work(capsys, tmp_path) -> None:
-    from analyses import cli
+    from analyses.core import cli
     from analyses.dictionary import ANALYSIS
 
     with pytest.raises(SystemExit):

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from analyses.core.inputs import Levels
+from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.core.spec import SWEEP, Analysis, Option
 from analyses.dictionary import fidelity, labels, pages, steer
 from analyses.dictionary.result import DictionaryResult, short
-from analyses.inputs import Levels
-from analyses.result import CheckpointRef, RunMetadata
-from analyses.spec import SWEEP_OPTIONS, Analysis, Option, records_flag
 from hooked_impala import checks, cli
 from hooked_impala.dictionary import (
     DEFAULT_HOOKS,
@@ -65,6 +65,11 @@ TOP_CHANNELS = 3
 DEFAULT_TARGETS = 4
 #: Where ``cache="auto"`` keeps the activations and the dictionaries.
 AUTO_CACHE = Path("out/dictionary-cache")
+
+
+def cache_flag(text: str) -> str | Path:
+    """argparse type of ``--cache``: "auto", or a folder results can be written into."""
+    return "auto" if text == "auto" else cli.output_folder(text)
 
 
 def _cache_folder(cache: str | Path, key: dict) -> Path:
@@ -103,9 +108,7 @@ def run(
     targets_per_maze: int = DEFAULT_TARGETS,
     max_steps: int = PROCGEN_STEP_LIMIT,
     cache: str | Path = "auto",
-    ray: bool = False,
-    ray_address: str | None = None,
-    workers: int | None = None,
+    sweep: Backend = Backend(),
     seed: int = 0,
     progress: bool = False,
 ) -> DictionaryResult:
@@ -117,7 +120,6 @@ def run(
     k = checks.integer("k", k, minimum=1)
     steps = checks.integer("steps", steps, minimum=1)
     targets_per_maze = checks.integer("targets_per_maze", targets_per_maze, minimum=1)
-    backend = Backend(ray=ray, address=ray_address, workers=workers)
     seeds = list(inputs.seeds)
     train_seeds, selection, test = split_mazes(seeds, SPLIT, seed)
     ref = CheckpointRef.of(model)
@@ -126,7 +128,7 @@ def run(
         "per_maze": per_maze, "seed": seed, "mazes": len(seeds), "first_seed": seeds[0],
     }  # fmt: skip
     folder = _cache_folder(cache, settings)
-    data = _activations(model, seeds, folder, settings, backend)
+    data = _activations(model, seeds, folder, settings, sweep)
     by_seed = {m.seed: m for m in mazes_from_seeds(selection + test, inputs.mode)}
     test_mazes = [by_seed[s] for s in test]
     per_hook, found, page_html = {}, {}, {}
@@ -275,42 +277,29 @@ ANALYSIS = Analysis(
     options=(
         Option(
             "hooks",
-            DEFAULT_HOOKS,
             "spatial hooks to train dictionaries at (the first is steered)",
             kind=cli.hook_name,
             many=True,
         ),
+        Option("size", "latents per dictionary (None: 8 per channel)", kind=cli.positive_int),
+        Option("k", "active latents per vector (TopK)", kind=cli.positive_int),
+        Option("steps", "training steps per dictionary", kind=cli.positive_int),
         Option(
-            "size", None, "latents per dictionary (default: 8 per channel)", kind=cli.positive_int
+            "per_maze", "observations sampled along each maze's trajectory", kind=cli.positive_int
         ),
-        Option("k", DEFAULT_K, "active latents per vector (TopK)", kind=cli.positive_int),
-        Option("steps", TrainConfig.steps, "training steps per dictionary", kind=cli.positive_int),
-        Option(
-            "per_maze",
-            DEFAULT_PER_MAZE,
-            "observations sampled along each maze's trajectory",
-            kind=cli.positive_int,
-        ),
-        Option(
-            "targets_per_maze",
-            DEFAULT_TARGETS,
-            "steering targets per test maze",
-            kind=cli.positive_int,
-        ),
+        Option("targets_per_maze", "steering targets per test maze", kind=cli.positive_int),
         Option(
             "max_steps",
-            PROCGEN_STEP_LIMIT,
             "step limit of the fidelity rollouts",
             kind=cli.integer(1, PROCGEN_STEP_LIMIT),
         ),
         Option(
             "cache",
-            "auto",
-            "folder for the activations and the dictionaries (resumed by a "
-            "rerun); 'auto': under out/dictionary-cache, named by the settings",
-            kind=records_flag,
+            "folder for the activations and the dictionaries (resumed by a rerun); 'auto': "
+            "under out/dictionary-cache, named by the settings",
+            kind=cache_flag,
         ),
-        *SWEEP_OPTIONS,
+        SWEEP,
     ),  # fmt: skip
     quick={"steps": 200, "per_maze": 2, "targets_per_maze": 2, "max_steps": 60},
     levels=1000,

@@ -2,7 +2,7 @@
 
 import sys
 
-from analyses import cli
+from analyses.core import cli
 from analyses.dictionary import ANALYSIS
 
 sys.exit(cli.main(ANALYSIS))

@@ -10,8 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analyses.core.result import AnalysisResult
 from analyses.dictionary.fidelity import CONDITIONS
-from analyses.result import AnalysisResult
 
 
 def _text(saved: dict | None, fmt: str = ".3g") -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from analyses.retarget_paths import geometric_means, target_paths
+from analyses.measure.retarget_paths import geometric_means, target_paths
 from hooked_impala.actions import Movement
 from hooked_impala.interventions import Intervention
 from hooked_impala.maze import Cell, Maze, MazeRenderer, layer_positions
