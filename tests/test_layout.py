@@ -55,6 +55,15 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.sweep",
     },
     "hooked_impala.sweep": {"hooked_impala.checks", "hooked_impala.model"},
+    "hooked_impala.dictionary": {
+        "hooked_impala.checks",
+        "hooked_impala.files",
+        "hooked_impala.hooks",
+        "hooked_impala.maze",
+        "hooked_impala.model",
+        "hooked_impala.policy",
+        "hooked_impala.sweep",
+    },
     "hooked_impala.cli": {
         "hooked_impala.checks",
         "hooked_impala.pretrained",

@@ -225,3 +225,15 @@ def test_asking_for_ray_without_it_says_how_to_install(
         assert 'pip install "hooked-impala[ray]"' in capsys.readouterr().err
     # In-process needs no Ray: the default, and one worker.
     assert len(vector_fields(model, mazes[:1], backend=Backend(workers=1))) == 1
+
+
+def test_dictionary_activations_on_ray_equal_those_in_process(local_ray, model) -> None:
+    from hooked_impala.dictionary import gather_activations
+
+    settings = {"hooks": ["embedder.block2.res1.resadd_out"], "per_maze": 2, "max_steps": 12}
+    here = gather_activations(model, range(5), chunk_size=2, **settings)
+    there = gather_activations(model, range(5), chunk_size=2, backend=Backend(**ON_RAY), **settings)
+    for name in ("maze_seeds", "mouse", "steps"):
+        np.testing.assert_array_equal(getattr(here, name), getattr(there, name), err_msg=name)
+    for hook, values in here.activations.items():
+        np.testing.assert_array_equal(values, there.activations[hook], err_msg=hook)

@@ -12,6 +12,7 @@ from analyses import (
     channel_attribution,
     cheese_channels,
     cheese_vector,
+    dictionary,
     generalisation,
     jacobian_svd,
     maze_view,
@@ -44,6 +45,7 @@ ANALYSES: tuple[Analysis, ...] = (
     weight_diff.ANALYSIS,
     weight_svd.ANALYSIS,
     maze_view.ANALYSIS,
+    dictionary.ANALYSIS,
 )
 
 

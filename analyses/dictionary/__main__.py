@@ -1,0 +1,8 @@
+"""``python -m analyses.dictionary``: the dictionary analysis's command line."""
+
+import sys
+
+from analyses.core import cli
+from analyses.dictionary import ANALYSIS
+
+sys.exit(cli.main(ANALYSIS))
