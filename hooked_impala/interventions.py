@@ -27,6 +27,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import torch
 
+from hooked_impala import checks
 from hooked_impala.hooks import HookPoint, HookSpec
 from hooked_impala.incremental import window_of
 from hooked_impala.model import HookedImpala
@@ -85,6 +86,10 @@ class AddVector:
     vector: torch.Tensor
     coeff: float = 1.0
 
+    def __post_init__(self) -> None:
+        checks.finite_tensor("vector", self.vector)
+        object.__setattr__(self, "coeff", checks.real("coeff", self.coeff))
+
     def hooks(self) -> list[HookSpec]:
         return [(self.hook, _Add(self.vector, self.coeff))]
 
@@ -114,6 +119,9 @@ class ReplaceActivation:
     hook: str
     value: torch.Tensor
 
+    def __post_init__(self) -> None:
+        checks.finite_tensor("value", self.value)
+
     def hooks(self) -> list[HookSpec]:
         return [(self.hook, _Replace(self.value))]
 
@@ -142,6 +150,9 @@ class ReplaceChannels:
     hook: str
     channels: tuple[int, ...]
     replacement: torch.Tensor
+
+    def __post_init__(self) -> None:
+        checks.finite_tensor("replacement", self.replacement)
 
     def hooks(self) -> list[HookSpec]:
         return [(self.hook, _ReplaceChannels(list(self.channels), self.replacement))]
@@ -174,7 +185,7 @@ class _ReplaceChannels:
 
 
 def add_vector(hook: str, vector: torch.Tensor, coeff: float = 1.0) -> AddVector:
-    return AddVector(hook, vector.detach(), float(coeff))
+    return AddVector(hook, checks.finite_tensor("vector", vector).detach(), coeff)
 
 
 def replace_activation(hook: str, value: torch.Tensor) -> ReplaceActivation:
@@ -187,6 +198,7 @@ def ablation_values(
     """What an ablation puts in place of ``reference`` ``(N, C, ...)`` activations:
     zeros; the mean over the N observations; or resampling — each observation takes the
     activation of another observation (a random derangement, seeded by ``generator``)."""
+    checks.finite_tensor("reference", reference)
     if method == "zero":
         return torch.zeros_like(reference)
     if method == "mean":
@@ -229,6 +241,9 @@ class ClampAt:
     channels: tuple[int, ...]
     value: float
     positions: torch.Tensor
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", checks.real("value", self.value))
 
     def hooks(self) -> list[HookSpec]:
         return [(self.hook, _Clamp(self.channels, self.value, self.positions.reshape(-1, 2)))]
@@ -287,19 +302,20 @@ def clamp_channels(
     """Channels at ``hook`` held at ``value``: everywhere (``at=None``), or only at the
     layer-grid position ``at = (i, j)`` or one position per observation, ``(N, 2)`` ints
     (``hooked_impala.maze.layer_positions`` maps maze cells to them)."""
+    value = checks.real("value", value)
     chans = tuple(int(c) for c in channels)
     if not chans:
         raise ValueError("clamp_channels needs at least one channel")
     if min(chans) < 0:
         raise ValueError(f"channels must be non-negative, got {list(chans)}")
     if at is None:
-        return ReplaceChannels(hook, chans, torch.tensor(float(value)))
+        return ReplaceChannels(hook, chans, torch.tensor(value))
     positions = torch.as_tensor(at)
     if positions.dtype.is_floating_point or positions.shape[-1:] != (2,) or positions.ndim > 2:
         raise ValueError(
             f"at must be an (i, j) pair or (N, 2) ints, got shape {tuple(positions.shape)}"
         )
-    return ClampAt(hook, chans, float(value), positions.long())
+    return ClampAt(hook, chans, value, positions.long())
 
 
 @dataclass(frozen=True)

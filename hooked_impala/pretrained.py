@@ -425,7 +425,8 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], source: str) -> Im
 
 
 def check_state_dict(state: Mapping[str, torch.Tensor], model: HookedImpala, source: str) -> None:
-    """Raise ``CheckpointError`` listing every missing, unexpected or misshapen entry."""
+    """Raise ``CheckpointError`` listing every missing, unexpected or misshapen entry, or else
+    every tensor holding NaN or infinite values."""
     expected = model.state_dict()
     problems = []
     missing = [k for k in expected if k not in state]
@@ -441,6 +442,14 @@ def check_state_dict(state: Mapping[str, torch.Tensor], model: HookedImpala, sou
             )
     if problems:
         raise CheckpointError(f"{source}: does not fit {model.cfg}:\n  " + "\n  ".join(problems))
+    broken = [
+        f"{key} ({int((~torch.isfinite(t)).sum())} of {t.numel()} values)"
+        for key, t in state.items()
+        if t.is_floating_point() and not torch.isfinite(t).all()
+    ]
+    if broken:  # such weights load and run, giving NaN logits and silently wrong results
+        shown = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        raise CheckpointError(f"{source}: weights hold NaN or infinite values: {shown}")
 
 
 @dataclass(frozen=True)

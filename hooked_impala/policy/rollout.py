@@ -292,7 +292,18 @@ def _moved_into(target: ProcgenGym3Env, source: ProcgenGym3Env, envs: list[int])
 
 
 def _choose(logits: torch.Tensor, slots: list[_Slot], greedy: bool) -> np.ndarray:
-    """Each slot's action: the most probable, or the inverse CDF at its next uniform."""
+    """Each slot's action: the most probable, or the inverse CDF at its next uniform.
+    ValueError for non-finite logits: no action can be read off them (the inverse CDF of NaN
+    probabilities would silently pick action 0 at every step)."""
+    finite = torch.isfinite(logits).all(-1)
+    if not finite.all():
+        k = int((~finite).nonzero()[0, 0])
+        slot = slots[k]
+        raise ValueError(
+            f"the policy's logits hold NaN or infinite values ({logits[k].tolist()}) for maze "
+            f"seed {slot.maze.seed} (index {slot.index}) at step {len(slot.actions)}; a hook "
+            "or the weights produce them"
+        )
     if greedy:
         return logits.argmax(-1).numpy()
     cdf = torch.softmax(logits, -1).cumsum(-1).numpy()

@@ -242,6 +242,14 @@ def vector_field(
         for start in range(0, len(cells), step):
             chunks.append(forward(model, batch[start : start + step], method).movement_probs)
     probs = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, len(Movement)))
+    broken = ~np.isfinite(probs).all(axis=1)
+    if broken.any():  # arrows of NaN would draw nothing and say nothing
+        where = [cells[i] for i in np.flatnonzero(broken)[:5]]
+        raise ValueError(
+            f"vector field {label!r}: the movement probabilities hold NaN or infinite values "
+            f"at {int(broken.sum())} of {len(cells)} cells (cell {where[0]} first: "
+            f"{where}); a hook or the weights produce them"
+        )
     return VectorField(maze, tuple(cells), probs.astype(np.float64), label)
 
 
