@@ -68,12 +68,25 @@ def _through_windows(
     return value.expand_as(activation)
 
 
-def _check_batch(value: torch.Tensor, activation: torch.Tensor, hook: HookPoint, what: str) -> None:
-    """A per-observation value ``(N, ...)`` must match the batch; ``(...)`` broadcasts."""
-    if value.ndim == activation.ndim and value.shape[0] not in (1, activation.shape[0]):
+def _check_fits(value: torch.Tensor, activation: torch.Tensor, hook: HookPoint, what: str) -> None:
+    """``value`` is the activation's shape without the batch (or broadcasts to it, e.g.
+    ``(C, 1, 1)``), or with it: ``(N, ...)`` matching the batch. Checked here, where the
+    hook is known, so a mismatch names it instead of failing in torch's arithmetic."""
+    shape, target = tuple(value.shape), tuple(activation.shape)
+    per_observation = value.ndim == activation.ndim
+    if per_observation and shape[0] not in (1, target[0]):
         raise ValueError(
-            f"{what} at {hook.name!r} holds {value.shape[0]} rows for a batch of "
-            f"{activation.shape[0]}; pass one per observation or one for all"
+            f"{what} at {hook.name!r} holds {shape[0]} rows for a batch of "
+            f"{target[0]}; pass one per observation or one for all"
+        )
+    body = shape[1:] if per_observation else shape
+    fits = len(body) < len(target) and all(
+        v in (1, t) for v, t in zip(reversed(body), reversed(target[1:]))
+    )
+    if not fits:
+        raise ValueError(
+            f"{what} at {hook.name!r} has shape {shape}; the activation there is "
+            f"{target}: pass {target[1:]} (every observation) or {target} (one per observation)"
         )
 
 
@@ -104,7 +117,7 @@ class _Add:
         return _shared(self.vector)
 
     def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-        _check_batch(self.vector, activation, hook, "the vector")
+        _check_fits(self.vector, activation, hook, "the vector")
         return activation + self.coeff * _like(self.vector, activation)
 
     def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor:
@@ -135,7 +148,7 @@ class _Replace:
         return _shared(self.value)
 
     def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-        _check_batch(self.value, activation, hook, "the replacement")
+        _check_fits(self.value, activation, hook, "the replacement")
         return _like(self.value, activation).expand_as(activation)
 
     def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor:
@@ -172,7 +185,7 @@ class _ReplaceChannels:
             raise ValueError(
                 f"channels {self.index} at {hook.name!r}: it has {activation.shape[1]} channels"
             )
-        _check_batch(self.replacement, activation, hook, "the replacement")
+        _check_fits(self.replacement, activation, hook, "the replacement")
         return self._put(activation, _like(self.replacement, activation).expand_as(activation))
 
     def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor:

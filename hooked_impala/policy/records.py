@@ -128,10 +128,16 @@ def load_records(out: str | Path) -> pd.DataFrame:
     parts = sorted(out.glob("part-*.parquet"))
     if not parts:
         return pd.DataFrame()
-    try:
-        frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    except Exception as e:  # pyarrow's errors name the file but not what to do
-        raise RecordsError(f"{out}: cannot read the records ({e})") from e
+    frames = []
+    for part in parts:
+        try:
+            frames.append(pd.read_parquet(part))
+        except Exception as e:  # pyarrow's many kinds; its messages do not say what to do
+            raise RecordsError(
+                f"{part}: cannot be read as a records part file ({type(e).__name__}: {e}); "
+                "delete it and run again to play its mazes again"
+            ) from None
+    frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values("seed", kind="stable").reset_index(drop=True)
 
 
@@ -244,6 +250,8 @@ def collect_records(
         workers: chunks played at once on Ray (default: every CPU of the Ray instance).
     """
     wanted = [checks.integer("seed", s, minimum=0, maximum=checks.MAX_SEED) for s in seeds]
+    if not wanted:
+        raise ValueError("seeds is empty: give at least one level seed")
     if len(set(wanted)) != len(wanted):
         raise ValueError("seeds must be distinct: a records table has one row per level seed")
     checks.integer("flush_every", flush_every, minimum=1)
