@@ -7,7 +7,8 @@ Two modes:
   ``hooked_impala.train.trainer``), then evaluates it on held-out mazes in easy and hard
   mode and writes into DIR: ``model.pth`` (``{"state_dict": ...}``, loadable with
   ``load_pretrained``), ``model_card.json`` and ``model_card.md``, next to the resumable
-  ``checkpoint.pt``.
+  ``checkpoint.pt``. A run stopped during the final evaluation says so; ``--resume`` then
+  evaluates the finished model and writes the card.
 * ``ppo``: fine-tunes a checkpoint with PPO (stable-baselines3, the ``rl`` extra) under a
   reward of your choosing for the cheese, e.g. -10; see
   ``python -m hooked_impala.train ppo --help``.
@@ -102,13 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     weights = buffer.getvalue()
     model_path = write_atomically(args.out / "model.pth", weights)
     started = time.perf_counter()
-    evaluation = evaluate_modes(
-        model,
-        Region.parse(cfg.region),
-        args.final_eval_mazes,
-        args.final_eval_max_steps,
-        progress=not args.no_progress,
-    )
+    try:
+        evaluation = evaluate_modes(
+            model,
+            Region.parse(cfg.region),
+            args.final_eval_mazes,
+            args.final_eval_max_steps,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:  # the weights are safe; only the card's numbers are missing
+        print(
+            f"\ninterrupted during the final evaluation: {model_path} and "
+            f"{trainer.checkpoint_path} are written, the model card is not. Run the same "
+            "command with --resume to evaluate the finished model and write its card "
+            "(no training is repeated).",
+            file=sys.stderr,
+        )
+        return 130  # the shell's status for a run stopped by Ctrl-C
     card = {
         "name": args.out.name,
         "command": command_line(),

@@ -283,7 +283,8 @@ class Trainer:
             raise CheckpointError(
                 f"{path}: a damaged training checkpoint ({type(err).__name__}: {first_line}); {fix}"
             ) from None
-        self.samples = samples_from_specs(specs, self.cfg.distribution_mode, self.renderer)
+        if self.state.phase <= self.cfg.dagger_rounds:  # a finished run trains no more
+            self.samples = samples_from_specs(specs, self.cfg.distribution_mode, self.renderer)
 
     # --- the run ---------------------------------------------------------------------
 
@@ -291,9 +292,11 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.exists():
             self.load_checkpoint()
+            done = self.state.phase > self.cfg.dagger_rounds
+            where = "training had finished" if done else f"{len(self.samples)} samples"
             print(
                 f"resumed from {self.checkpoint_path}: phase {self.state.phase}, "
-                f"step {self.state.step}, {len(self.samples)} samples",
+                f"step {self.state.step}, {where}",
                 file=sys.stderr,
             )
         started = time.perf_counter() - self.state.wall_seconds
