@@ -5,42 +5,52 @@ each optionally under forward hooks (an intervention).
 The room above the maze layer and the model: it imports both, and nothing imports it but
 training and the analyses.
 
-The names below are imported when first used (PEP 562): ``python -m
+The names of ``evaluation`` are imported when first used (PEP 562): ``python -m
 hooked_impala.policy.evaluation`` then runs a module the package has not imported already
-(runpy warns of "unpredictable behaviour" otherwise).
+(runpy warns of "unpredictable behaviour" otherwise). The others are imported here: the
+functions ``rollout`` and ``vector_field`` share their modules' names, and an attribute set by
+importing the module would hide a lazily imported function.
 """
 
 import importlib
 from typing import Any
 
-#: Module of each name the package exports.
-_EXPORTS = {
-    "evaluate": "hooked_impala.policy.evaluation",
-    "heldout_mazes": "hooked_impala.policy.evaluation",
-    "success_in_region": "hooked_impala.policy.evaluation",
-    "collect_records": "hooked_impala.policy.records",
-    "load_records": "hooked_impala.policy.records",
-    "PROCGEN_STEP_LIMIT": "hooked_impala.policy.rollout",
-    "Episode": "hooked_impala.policy.rollout",
-    "RolloutResult": "hooked_impala.policy.rollout",
-    "play": "hooked_impala.policy.rollout",
-    "rollout": "hooked_impala.policy.rollout",
-    "VectorField": "hooked_impala.policy.vector_field",
-    "vector_field": "hooked_impala.policy.vector_field",
-    "vector_field_cells": "hooked_impala.policy.vector_field",
-    "vector_fields": "hooked_impala.policy.vector_field",
-}
+from hooked_impala.policy.records import collect_records, load_records
+from hooked_impala.policy.rollout import (
+    PROCGEN_STEP_LIMIT,
+    Episode,
+    RolloutResult,
+    play,
+    rollout,
+)
+from hooked_impala.policy.vector_field import (
+    VectorField,
+    vector_field,
+    vector_field_cells,
+    vector_fields,
+)
 
-__all__ = sorted(_EXPORTS)
+_FROM_EVALUATION = ("evaluate", "heldout_mazes", "success_in_region")
+
+__all__ = [
+    "PROCGEN_STEP_LIMIT",
+    "Episode",
+    "RolloutResult",
+    "VectorField",
+    "collect_records",
+    "evaluate",
+    "heldout_mazes",
+    "load_records",
+    "play",
+    "rollout",
+    "success_in_region",
+    "vector_field",
+    "vector_field_cells",
+    "vector_fields",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
+    if name not in _FROM_EVALUATION:
         raise AttributeError(f"module 'hooked_impala.policy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # the next lookup is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return getattr(importlib.import_module("hooked_impala.policy.evaluation"), name)
