@@ -316,7 +316,7 @@ def test_no_callback_input_makes_a_server_error(app, tmp_path, monkeypatch) -> N
     client = app.server.test_client()
     headers = {"Host": f"127.0.0.1:{PORT}"}
     callbacks = list(app.callback_map.items())
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600  # about 100 s on an idle 2-core machine
     for case in range(300):
         assert time.monotonic() < deadline, f"too slow: {case} cases in the time"
         output, spec = callbacks[rng.integers(len(callbacks))]

@@ -33,12 +33,8 @@ from hooked_impala.files import write_atomically, write_atomically_with
 from hooked_impala.model import HookedImpala
 from hooked_impala.pretrained import default_device, load_pretrained
 from hooked_impala.stats import Rate
-from hooked_impala.train.ppo import (
-    PPOConfig,
-    behaviour,
-    evaluation_mazes,
-    model_card_markdown,
-)
+from hooked_impala.train.ppo_card import behaviour, evaluation_mazes, model_card_markdown
+from hooked_impala.train.ppo_config import PPOConfig
 from hooked_impala.train.sb3 import require_sb3
 from hooked_impala.train.trainer import command_line, environment_facts
 

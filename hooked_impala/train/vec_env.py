@@ -42,8 +42,6 @@ require_sb3()
 from gymnasium import spaces  # noqa: E402  (after the check that names the extra)
 from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
 
-PROCGEN_CHEESE_REWARD = 10.0  # what procgen's maze pays at the cheese (replaced)
-
 
 class ProcgenMazeVecEnv(VecEnv):
     """``n_envs`` procgen maze episodes for stable-baselines3 (see the module docstring).
