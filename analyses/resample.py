@@ -43,7 +43,7 @@ from analyses.spec import Analysis, Option
 from hooked_impala import checks, cli
 from hooked_impala.interventions import ReplaceChannels
 from hooked_impala.maze import Cell, Maze, MazeRenderer, Tile
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import vector_field_cells
 

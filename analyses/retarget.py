@@ -54,8 +54,8 @@ from hooked_impala.maze import (
     layer_positions,
     path_to_top_right,
 )
+from hooked_impala.maze.mouse_placements import maze_background
 from hooked_impala.maze.render import OBS_SHAPE
-from hooked_impala.maze.sweep import maze_background
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, rollout
 from hooked_impala.stats import Rate, rate_text

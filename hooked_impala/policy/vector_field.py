@@ -1,7 +1,7 @@
 """Vector fields: the policy's movement distribution with the mouse on every open cell.
 
 ``vector_field(model, maze)`` places the mouse on each open cell (all but the cheese's),
-renders those observations exactly (``sweep.observe_mouse_on_cells``), runs the model in
+renders those observations exactly (``mouse_placements.observe_mouse_on_cells``), runs the model in
 one batched forward pass (optionally under forward hooks: an intervention), and returns a
 ``VectorField``. The forward pass is incremental by default where that is faster
 (:mod:`hooked_impala.incremental`: only what the mouse changes is recomputed; the same
@@ -30,8 +30,8 @@ from hooked_impala.actions import Movement
 from hooked_impala.hooks import HookSpec
 from hooked_impala.incremental import Method, forward
 from hooked_impala.maze import Cell, Maze, MazeRenderer
+from hooked_impala.maze.mouse_placements import maze_background, observe_mouse_on_cells
 from hooked_impala.maze.render import OBS_SHAPE
-from hooked_impala.maze.sweep import maze_background, observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 from hooked_impala.sweep import Backend, chunked, run_sweep
 
