@@ -291,9 +291,12 @@ def collect_records(
         buffer.clear()
 
     bar = tqdm(
-        total=len(wanted), initial=len(wanted) - len(todo), desc="records", unit="maze",
+        total=len(wanted),
+        initial=len(wanted) - len(todo),
+        desc="records",
+        unit="maze",
         disable=not progress,
-    )  # fmt: skip
+    )
     # Chunks cut from the seeds asked for, not from those left: a resumed run keeps the
     # boundaries (and so the batches) of the chunks it still has to play.
     chunks = [[s for s in chunk if s not in have] for chunk in chunked(wanted, chunk_size)]
