@@ -258,8 +258,7 @@ def collect_records(
     checks.integer("chunk_size", chunk_size, minimum=1)
     checks.integer("slots", slots, minimum=1)
     backend = Backend(ray=ray, address=ray_address, workers=workers)  # Ray checked here
-    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
-        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
+    checks.integer("max_steps", max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
     out = checks.output_folder("out", out)
     out.mkdir(parents=True, exist_ok=True)
     record = model.checkpoint

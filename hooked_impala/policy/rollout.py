@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hooked_impala import checks
 from hooked_impala.actions import NUM_ACTIONS, movement_of_action
 from hooked_impala.hooks import HookSpec
 from hooked_impala.maze import TOP_RIGHT_5, Cell, Maze, Region, Tile
@@ -193,8 +194,7 @@ def play(
     """Play one episode per maze and yield ``(index of the maze, episode)`` as each ends
     (not in input order). ``mazes`` may be a lazy iterable; all of one distribution mode.
     See :func:`rollout` for the arguments; ``slots`` is the number of envs (the batch)."""
-    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
-        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
+    checks.integer("max_steps", max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
     if not (isinstance(slots, int) and slots >= 1):
         raise ValueError(f"slots must be a positive int, got {slots!r}")
     queue = enumerate(mazes)

@@ -8,6 +8,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from hooked_impala import checks
 from hooked_impala.maze import DEFAULT_MODE
 from hooked_impala.maze.render import mode_code
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
@@ -77,9 +78,7 @@ class PPOConfig:
         for name in ("eval_mazes", "final_eval_mazes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 1 <= self.max_episode_steps <= PROCGEN_STEP_LIMIT:
-            limit, got = PROCGEN_STEP_LIMIT, self.max_episode_steps
-            raise ValueError(f"max_episode_steps must be in 1..{limit}, got {got}")
+        checks.integer("max_episode_steps", self.max_episode_steps, 1, PROCGEN_STEP_LIMIT)
         if self.eval_mazes > self.final_eval_mazes:
             raise ValueError(
                 f"eval_mazes ({self.eval_mazes}) must not exceed final_eval_mazes "
