@@ -70,7 +70,7 @@ from hooked_impala.maze import (
     mazes_from_seeds,
 )
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, Episode, play
+from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, Episode, check_steps, play
 from hooked_impala.sweep import Backend, chunked, run_sweep
 
 __all__ = ["RecordsError", "collect_records", "episode_record", "load_records"]
@@ -258,7 +258,7 @@ def collect_records(
     checks.integer("chunk_size", chunk_size, minimum=1)
     checks.integer("slots", slots, minimum=1)
     backend = Backend(ray=ray, address=ray_address, workers=workers)  # Ray checked here
-    checks.integer("max_steps", max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
+    check_steps("max_steps", max_steps)
     out = checks.output_folder("out", out)
     out.mkdir(parents=True, exist_ok=True)
     record = model.checkpoint

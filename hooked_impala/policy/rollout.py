@@ -42,6 +42,13 @@ from hooked_impala.stats import Rate
 
 PROCGEN_STEP_LIMIT = 500  # procgen ends a maze episode after 500 steps on its own
 
+
+def check_steps(name: str, value: int) -> int:
+    """``value`` as a step limit: an integer in 1..PROCGEN_STEP_LIMIT, or ValueError naming
+    ``name``."""
+    return checks.integer(name, value, minimum=1, maximum=PROCGEN_STEP_LIMIT)
+
+
 #: Hooks for every forward pass, or a function of the indices (into the mazes) of the
 #: episodes in the batch returning them — for interventions with one value per maze.
 Hooks = Sequence[HookSpec] | Callable[[np.ndarray], Sequence[HookSpec]]
@@ -194,7 +201,7 @@ def play(
     """Play one episode per maze and yield ``(index of the maze, episode)`` as each ends
     (not in input order). ``mazes`` may be a lazy iterable; all of one distribution mode.
     See :func:`rollout` for the arguments; ``slots`` is the number of envs (the batch)."""
-    checks.integer("max_steps", max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
+    check_steps("max_steps", max_steps)
     if not (isinstance(slots, int) and slots >= 1):
         raise ValueError(f"slots must be a positive int, got {slots!r}")
     queue = enumerate(mazes)

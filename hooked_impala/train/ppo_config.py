@@ -8,10 +8,9 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from hooked_impala import checks
 from hooked_impala.maze import DEFAULT_MODE
 from hooked_impala.maze.render import mode_code
-from hooked_impala.policy import PROCGEN_STEP_LIMIT
+from hooked_impala.policy.rollout import check_steps
 from hooked_impala.train.cheese import TRAIN_FIRST_SEED, check_cheese_option
 
 #: The default run: about 50 minutes of training on 2 shared CPU cores for the scale-1
@@ -78,7 +77,7 @@ class PPOConfig:
         for name in ("eval_mazes", "final_eval_mazes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        checks.integer("max_episode_steps", self.max_episode_steps, 1, PROCGEN_STEP_LIMIT)
+        check_steps("max_episode_steps", self.max_episode_steps)
         if self.eval_mazes > self.final_eval_mazes:
             raise ValueError(
                 f"eval_mazes ({self.eval_mazes}) must not exceed final_eval_mazes "

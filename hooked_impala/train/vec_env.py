@@ -24,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from hooked_impala import checks
 from hooked_impala.actions import NUM_ACTIONS
 from hooked_impala.maze import DEFAULT_MODE, DistributionMode, Maze, MazeRenderer
 from hooked_impala.maze.procgen_env import ProcgenGym3Env, set_env_state
 from hooked_impala.maze.render import OBS_SHAPE
-from hooked_impala.policy import PROCGEN_STEP_LIMIT
+from hooked_impala.policy.rollout import check_steps
 from hooked_impala.train.cheese import (
     TRAIN_FIRST_SEED,
     CheeseOption,
@@ -77,7 +76,7 @@ class ProcgenMazeVecEnv(VecEnv):
     ) -> None:
         if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
             raise ValueError(f"n_envs must be a positive int, got {n_envs!r}")
-        checks.integer("max_episode_steps", max_episode_steps, 1, PROCGEN_STEP_LIMIT)
+        check_steps("max_episode_steps", max_episode_steps)
         check_cheese_option(cheese)
         if not np.isfinite(cheese_reward):
             raise ValueError(f"cheese_reward must be a finite number, got {cheese_reward!r}")
