@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import io
 import json
 import sys
 import time
-
-import torch
 
 from hooked_impala import cli
 from hooked_impala.files import write_atomically
@@ -32,7 +28,13 @@ from hooked_impala.maze import Region
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
 from hooked_impala.pretrained import default_device
 from hooked_impala.train.card import evaluate_modes, model_card_markdown
-from hooked_impala.train.trainer import TrainConfig, Trainer, command_line, environment_facts
+from hooked_impala.train.trainer import (
+    TrainConfig,
+    Trainer,
+    command_line,
+    environment_facts,
+    write_model,
+)
 
 # argparse types of the config's fields, by name, then by the type of their default.
 CONFIG_TYPES = {
@@ -97,11 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     model = trainer.run(resume=args.resume)
 
-    buffer = io.BytesIO()
-    # CPU tensors: the file loads anywhere, whatever device trained it.
-    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, buffer)
-    weights = buffer.getvalue()
-    model_path = write_atomically(args.out / "model.pth", weights)
+    model_path, sha256 = write_model(model, args.out / "model.pth")
     started = time.perf_counter()
     try:
         evaluation = evaluate_modes(
@@ -136,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": trainer.state.history,
         "evaluation": evaluation,
         "file": model_path.name,
-        "sha256": hashlib.sha256(weights).hexdigest(),
+        "sha256": sha256,
         "environment": environment_facts(),
     }
     write_atomically(args.out / "model_card.json", json.dumps(card, indent=2))
