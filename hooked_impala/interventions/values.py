@@ -56,7 +56,8 @@ def check_fits(value: torch.Tensor, activation: torch.Tensor, hook: HookPoint, w
     if not fits:
         raise ValueError(
             f"{what} at {hook.name!r} has shape {shape}; the activation there is "
-            f"{target}: pass {target[1:]} (every observation) or {target} (one per observation)"
+            f"{target}: pass {target[1:]} (the same for every observation) or "
+            f"(N, {', '.join(map(str, target[1:]))}) (one per observation)"
         )
 
 
