@@ -1,39 +1,17 @@
-"""The analyses: each module answers one question about the maze policy, with
-``run(model, inputs, *, seed, progress, ...) -> Result`` and an ``ANALYSIS`` declaration
-(``analyses.spec.Analysis``); each is a script, ``python -m analyses.<name> --help``.
+"""The analyses of the maze policy: each answers one question, with
+``run(model, inputs, *, seed, progress, ...) -> Result`` and an ``ANALYSIS`` declaration,
+and each is a script, ``python -m analyses.<name> --help``.
 
-``ANALYSES`` is the one list of them: the command line, the report
-(``python -m analyses.report``) and the docs generator loop over it. Adding an analysis =
-one new module + one line here.
+The rooms (``docs/architecture.md``):
+
+* ``analyses/<name>`` — one analysis (a module, or a package when it is large);
+* ``analyses/core/`` — the protocol and the plumbing every analysis uses: the declaration
+  (``spec``), the command line, results and saving, inputs, the registry
+  (``core.registry.ANALYSES``, the one list) and the report;
+* ``analyses/measure/`` — measurements that more than one analysis needs: functions of
+  arrays or of a model and mazes, with no command line and no figures.
+
+An analysis imports ``core``, ``measure``, the library and third-party packages, never
+another analysis (``tests/test_layout.py``). Importing this package imports nothing, so
+``python -m analyses.<name>`` loads only what that analysis needs.
 """
-
-from __future__ import annotations
-
-import importlib
-
-from analyses.spec import Analysis
-
-ANALYSES: tuple[str, ...] = (
-    "scoreboard",  # first: the report opens with it
-    "cheese_vector",
-    "top_right_vector",
-    "cheese_channels",
-    "retarget",
-    "resample",
-    "behaviour",
-    "generalisation",
-    "probes",
-    "channel_attribution",
-    "jacobian_svd",
-    "relu_removal",
-    "trajectory_view",
-    "weight_diff",
-    "weight_svd",
-    "maze_view",
-)
-
-
-def load(names: tuple[str, ...] = ANALYSES) -> list[Analysis]:
-    """The ``ANALYSIS`` declarations of the named modules, in order. Imported on demand, so
-    ``python -m analyses.<name>`` does not import its own module twice."""
-    return [importlib.import_module(f"analyses.{name}").ANALYSIS for name in names]

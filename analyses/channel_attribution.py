@@ -19,105 +19,32 @@ agreement (Spearman correlation) and per-channel spatial maps are reported.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
-from tqdm.auto import tqdm
 
-from analyses import cli as analyses_cli
-from analyses.inputs import DEFAULT_LAYER, Inputs, decision_metric, maze_seeds, observations
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
-from hooked_impala import checks, cli
-from hooked_impala.interventions import (
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable, maze_seeds, observations
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.spec import Analysis, Option
+from analyses.measure.attribution import (
     Ablation,
-    ReplaceChannels,
-    ablation_values,
-    replace_activation,
+    Baseline,
+    Metric,
+    ablation_effects,
+    decision_metric,
+    gradient_x_activation,
+    integrated_gradients,
+    metric_with_activation,
 )
+from hooked_impala import checks, cli
 from hooked_impala.maze import decision_points
-from hooked_impala.model import HookedImpala, PolicyOutput
-
-Baseline = Literal["zero", "mean"]
-Metric = Callable[[PolicyOutput], torch.Tensor]
-
-
-def _rank(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x)
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(len(x))
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = _rank(np.asarray(a)), _rank(np.asarray(b))
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def metric_with_activation(
-    model: HookedImpala, obs: torch.Tensor, layer: str, activation: torch.Tensor, metric: Metric
-) -> torch.Tensor:
-    """``metric`` of the model's output with the activation at ``layer`` replaced."""
-    return metric(
-        model.run_with_hooks(obs, fwd_hooks=replace_activation(layer, activation).hooks())
-    )
-
-
-def gradient_at(model, obs, layer, metric, activation) -> torch.Tensor:
-    """d Σ metric / d activation at ``layer`` (the model's parameters get no gradients)."""
-    point = activation.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(
-        metric_with_activation(model, obs, layer, point, metric).sum(), point
-    )
-    return grad
-
-
-def gradient_x_activation(model, obs, layer, metric) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(N, C, H, W)`` gradient × activation maps, and the activation."""
-    with torch.no_grad():
-        _, cache = model.run_with_cache(obs, names_filter=[layer])
-    activation = cache[layer]
-    return gradient_at(model, obs, layer, metric, activation) * activation, activation
-
-
-def integrated_gradients(
-    model, obs, layer, metric, activation, baseline, steps: int
-) -> torch.Tensor:
-    """``(N, C, H, W)`` integrated gradients (midpoint Riemann sum over ``steps`` points)."""
-    total = torch.zeros_like(activation)
-    for k in range(steps):
-        alpha = (k + 0.5) / steps
-        total += gradient_at(model, obs, layer, metric, baseline + alpha * (activation - baseline))
-    return (activation - baseline) * total / steps
-
-
-def ablation_effects(
-    model: HookedImpala,
-    obs: torch.Tensor,
-    layer: str,
-    metric: Metric,
-    activation: torch.Tensor,
-    method: Ablation,
-    generator: torch.Generator,
-    progress: bool,
-) -> torch.Tensor:
-    """``(N, C)``: metric(ablated) − metric(original) for each channel ablated alone (one
-    replacement drawn for all channels, so resampling compares like with like)."""
-    with torch.no_grad():
-        original = metric(model(obs))
-        replacement = ablation_values(activation, method, generator)
-        effects = torch.zeros(activation.shape[:2])
-        for c in tqdm(range(activation.shape[1]), desc=f"{method} ablation", disable=not progress):
-            ablate = ReplaceChannels(layer, (c,), replacement).hooks()
-            effects[:, c] = (metric(model.run_with_hooks(obs, fwd_hooks=ablate)) - original).cpu()
-    return effects
+from hooked_impala.model import HookedImpala
+from hooked_impala.stats import spearman
 
 
 @dataclass(kw_only=True)
@@ -247,7 +174,10 @@ class ChannelAttributionResult(AnalysisResult):
         )
         lines.append(
             "  rank agreement (Spearman): "
-            + ", ".join(f"{k} {v:.2f}" for k, v in n["rank_agreement_spearman"].items())
+            + ", ".join(
+                f"{k} {'undefined' if v is None else f'{v:.2f}'}"
+                for k, v in n["rank_agreement_spearman"].items()
+            )
         )
         lines.append(
             "  integrated gradients completeness error: "
@@ -285,7 +215,7 @@ def run(
     if metric is None:
         points = decision_points(inputs)
         if not points:
-            raise ValueError(
+            raise NotApplicable(
                 "none of the mazes has a decision square; pass mazes that do, or a metric"
             )
         inputs, metric = [p.maze for p in points], decision_metric(points)
@@ -348,15 +278,14 @@ ANALYSIS = Analysis(
     run=run,
     select=list,  # the mazes: run() puts each on its decision square
     options=(
-        Option("layer", DEFAULT_LAYER, "hook whose channels are attributed", kind=cli.hook_name),
+        Option("layer", "hook whose channels are attributed", kind=cli.hook_name),
         Option(
             "ig_steps",
-            256,
             "integrated-gradients points (fewer: larger completeness error)",
             kind=cli.positive_int,
         ),
-        Option("baseline", "zero", "integrated-gradients baseline", choices=get_args(Baseline)),
-        Option("ablation", "mean", "what replaces an ablated channel", choices=get_args(Ablation)),
+        Option("baseline", "integrated-gradients baseline", choices=get_args(Baseline)),
+        Option("ablation", "what replaces an ablated channel", choices=get_args(Ablation)),
     ),
     quick={"ig_steps": 128},
 )

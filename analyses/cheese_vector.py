@@ -7,7 +7,7 @@ network does with the cheese information: Mini, Udell, Turner et al. found that
 subtracting it (coeff −1) makes the agent largely ignore the cheese, and that the vector
 mostly does not transfer to other mazes.
 
-The mechanism is general (``analyses.steering``): ``activation_difference(model, maze_a,
+The mechanism is general (:mod:`analyses.measure.steering`): ``activation_difference(model, maze_a,
 maze_b, layer)`` is the vector of any pair; ``analyses.top_right_vector`` uses it for the
 top-right vector.
 
@@ -24,12 +24,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import plotly.graph_objects as go
 import torch
 
-from analyses import cli as analyses_cli
-from analyses.inputs import DEFAULT_LAYER, observations
-from analyses.spec import Analysis
-from analyses.steering import (
+from analyses.core import cli as analyses_cli
+from analyses.core.figures import steering_figures
+from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
+from analyses.core.spec import Analysis, steering_options
+from analyses.measure.steering import (
     SteeringResult,
     activation_difference,
     coefficient_sweep,
@@ -37,7 +39,6 @@ from analyses.steering import (
     pair_vectors,
     rollout_comparison,
     steering_metadata,
-    steering_options,
 )
 from hooked_impala import checks
 from hooked_impala.interventions import add_vector
@@ -61,7 +62,7 @@ def cheese_vector(
 
 @dataclass(kw_only=True)
 class CheeseVectorResult(SteeringResult):
-    """:class:`~analyses.steering.SteeringResult` of the cheese vector, with the published
+    """:class:`~analyses.measure.steering.SteeringResult` of the cheese vector, with the published
     headline: the change of P(cheese-ward move) at coefficient −1."""
 
     def numbers(self) -> dict:
@@ -72,6 +73,9 @@ class CheeseVectorResult(SteeringResult):
             out["self_delta_p_cheese_at_minus_1"] = float(delta[0].mean())
             out["transfer_delta_p_cheese_at_minus_1"] = float(delta[1].mean())
         return out
+
+    def figures(self) -> dict[str, go.Figure]:
+        return steering_figures(self)
 
 
 def run(
@@ -92,7 +96,7 @@ def run(
     layer = model.resolve_hook_name(layer)
     points = decision_points(inputs)
     if len(points) < 2:
-        raise ValueError(f"need at least two mazes with a decision square, got {len(points)}")
+        raise NotApplicable(f"need at least two mazes with a decision square, got {len(points)}")
     coeffs = [checks.real("coeffs", c) for c in coeffs]
     with MazeRenderer() as renderer:
         starts = [p.maze.with_mouse(p.maze.start_cell) for p in points]
@@ -143,7 +147,7 @@ ANALYSIS = Analysis(
     question="What does subtracting the cheese vector do at the decision square?",
     run=run,
     select=list,  # the mazes themselves: run() finds the decision squares
-    options=steering_options([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0], rollout_coeff=-1.0),
+    options=steering_options(rollout_coeff=-1.0),
     quick={"rollout_max_steps": 128},
     min_mazes=2,  # the vector transfers from the next maze
 )

@@ -15,9 +15,9 @@ Two studies on a population of levels (``--mazes`` level seeds from ``--first-se
   budget**: the mean number of steps the agent needs to reach a top-right cheese in those
   same mazes (episodes that reached it); and within the episode's step limit.
 
-Rollouts go through the records engine; with ``records=DIR`` they are kept there (one folder
-per study and corner) and reused by a later run with the same settings; ``records="auto"``
-(the command line's default) picks a folder under ``out/records`` named by the analysis,
+Rollouts go through the records engine; with ``records=Records.at(DIR)`` they are kept there
+(one folder per study and corner) and reused by a later run with the same settings;
+``Records.AUTO`` (the default) picks a folder under ``out/records`` named by the analysis,
 checkpoint and settings, so rerunning a command resumes it.
 
     python -m analyses.generalisation --checkpoint model_160022528 --mazes 2000
@@ -28,16 +28,16 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analyses import cli as analyses_cli
-from analyses.inputs import Levels, records_folder
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import ROLLOUT_OPTIONS, Analysis
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import Levels
+from analyses.core.records import Records, checked
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.spec import ROLLOUT_OPTIONS, Analysis
 from hooked_impala.maze import Cell, Maze, MazeRenderer, maze_features
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, collect_records
@@ -256,35 +256,31 @@ def run(
     *,
     max_steps: int = PROCGEN_STEP_LIMIT,
     greedy: bool = False,
-    records: str | Path | None = None,
+    records: Records = Records.AUTO,
     seed: int = 0,
     progress: bool = False,
-    ray: bool = False,
-    ray_address: str | None = None,
-    workers: int | None = None,
+    sweep: Backend = Backend(),
 ) -> GeneralisationResult:
     """Play every level of ``inputs`` (size study) and the largest of them with the cheese in
-    each corner (corner study); see the module docstring. ``ray``, ``ray_address``,
-    ``workers``: play the rollouts on Ray (see ``collect_records``; the records are the
-    same)."""
+    each corner (corner study); see the module docstring. ``sweep``: where the rollouts are
+    played (in this process or on Ray; the records are the same)."""
     if not isinstance(inputs, Levels):
         raise TypeError(
             f"generalisation studies whole levels (Levels), got {type(inputs).__name__}"
         )
     if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
         raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
-    backend = Backend(ray=ray, address=ray_address, workers=workers)  # checked before work
+    records = checked(records)
     with MazeRenderer() as renderer:
         mazes = list(inputs.mazes(renderer))
     shortest = {m.seed: maze_features(m).steps_to_cheese for m in mazes}
     largest = max(m.maze_size for m in mazes)
     corner_seeds = [m.seed for m in mazes if m.maze_size == largest]
     common = {"mode": inputs.mode, "max_steps": max_steps, "greedy": greedy, "seed": seed}
-    where = {"ray": ray, "ray_address": ray_address, "workers": workers}
+    where = {"backend": sweep}
     with (
-        ray_session(backend),  # one Ray instance for the five tables
-        records_folder(
-            records,
+        ray_session(sweep),  # one Ray instance for the five tables
+        records.folder(
             analysis="generalisation",
             checkpoint=CheckpointRef.of(model).name,
             mode=inputs.mode,
@@ -320,7 +316,7 @@ def run(
             hooks=(),
             seed=seed,
             maze_seeds=tuple(inputs.seeds),
-            parameters={"max_steps": max_steps, "greedy": greedy, "records": records},
+            parameters={"max_steps": max_steps, "greedy": greedy, "records": str(records)},
         ),
         levels=str(inputs),
         by_size=_by_size(table, shortest),
@@ -340,7 +336,7 @@ ANALYSIS = Analysis(
     options=ROLLOUT_OPTIONS,
     levels=2000,
     quick_levels=120,
-    quick={"max_steps": 200},
+    quick={"max_steps": 200, "records": Records.TEMPORARY},
 )
 
 if __name__ == "__main__":

@@ -18,97 +18,25 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from jaxtyping import Float
 from plotly.subplots import make_subplots
-from torch.func import jacrev, vmap
-from tqdm.auto import tqdm
 
-from analyses import cli as analyses_cli
-from analyses.inputs import DEFAULT_LAYER, Inputs, at_decision_squares, maze_seeds, observations
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import (
+    DEFAULT_LAYER,
+    Inputs,
+    at_decision_squares,
+    maze_seeds,
+    observations,
+)
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.spec import Analysis, Option
+from analyses.measure.jacobian import OUTPUTS, Output, effective_rank, jacobians
 from hooked_impala import checks, cli
-from hooked_impala.interventions import replace_activation
-from hooked_impala.model import HookedImpala, PolicyOutput
-
-Output = Literal["movement_log_probs", "logits", "value"]
-OUTPUTS: tuple[str, ...] = get_args(Output)
-
-
-def _select_output(out: PolicyOutput, output: Output) -> torch.Tensor:
-    if output == "movement_log_probs":
-        return out.movement_log_probs
-    if output == "logits":
-        return out.logits
-    return out.value[..., None]
-
-
-def effective_rank(singular_values: torch.Tensor) -> torch.Tensor:
-    """exp(entropy of σ / Σσ) (Roy & Vetterli): 1 for a rank-one map, k for k equal σ."""
-    p = singular_values / singular_values.sum(-1, keepdim=True).clamp_min(1e-30)
-    entropy = -(p * torch.log(p.clamp_min(1e-30))).sum(-1)
-    return entropy.exp()
-
-
-def jacobians(
-    model: HookedImpala,
-    obs: torch.Tensor,
-    wrt: str,
-    output: Output = "movement_log_probs",
-    of_hook: str | None = None,
-    at: torch.Tensor | None = None,
-    batch_size: int = 16,
-    progress: bool = False,
-) -> Float[torch.Tensor, "n out in"]:
-    """Per-observation Jacobians ``(N, out_dim, in_dim)`` of ``output`` (or of the activation
-    at ``of_hook``) with respect to the activation at hook ``wrt``.
-
-    ``in_dim`` is the flattened activation (C·H·W); ``out_dim`` is 5, 15 or 1 for the
-    outputs, or the flattened ``of_hook`` activation. ``at``: the activations ``(N, ...)``
-    to differentiate at (default: the ones the observations produce).
-    """
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-    wrt = model.resolve_hook_name(wrt)
-    if of_hook is not None:
-        of_hook = model.resolve_hook_name(of_hook)
-        names = list(model.hook_dict)
-        if names.index(of_hook) <= names.index(wrt):
-            raise ValueError(f"of_hook {of_hook!r} must come after wrt {wrt!r} in the forward pass")
-    if at is None:
-        with torch.no_grad():
-            _, cache = model.run_with_cache(obs, names_filter=[wrt])
-        at = cache[wrt]
-    base = at.detach()
-    shape = base.shape[1:]
-
-    def f(act_flat: torch.Tensor, single_obs: torch.Tensor) -> torch.Tensor:
-        act = act_flat.reshape(1, *shape)
-        swap = replace_activation(wrt, act).hooks()
-        if of_hook is None:
-            return _select_output(model.run_with_hooks(single_obs[None], fwd_hooks=swap), output)[0]
-        captured = {}
-
-        def grab(a, hook):
-            captured["a"] = a
-
-        with model.hooks(fwd_hooks=[*swap, (of_hook, grab)]):
-            model(single_obs[None])
-        return captured["a"].reshape(-1)
-
-    per_obs = vmap(jacrev(f), in_dims=(0, 0))
-    chunks = []
-    flat = base.reshape(base.shape[0], -1)
-    for start in tqdm(range(0, len(obs), batch_size), desc="jacobians", disable=not progress):
-        chunks.append(
-            per_obs(flat[start : start + batch_size], obs[start : start + batch_size]).detach()
-        )
-    return torch.cat(chunks)
+from hooked_impala.model import HookedImpala
 
 
 @dataclass(kw_only=True)
@@ -296,19 +224,17 @@ ANALYSIS = Analysis(
     options=(
         Option(
             "layer",
-            DEFAULT_LAYER,
             "hook to differentiate with respect to ('input': the observation)",
             kind=cli.hook_name,
         ),
-        Option("output", "movement_log_probs", "what to differentiate", choices=OUTPUTS),
+        Option("output", "what to differentiate", choices=OUTPUTS),
         Option(
             "of_hook",
-            None,
             "differentiate this hook's activation instead of the output",
             kind=cli.hook_name,
         ),
-        Option("top_k", 3, "right-singular vectors kept per observation", kind=cli.positive_int),
-        Option("stack", True, "also the SVD of all Jacobians stacked"),
+        Option("top_k", "right-singular vectors kept per observation", kind=cli.positive_int),
+        Option("stack", "also the SVD of all Jacobians stacked"),
     ),
 )
 

@@ -25,29 +25,15 @@ import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
-from analyses import cli as analyses_cli
-from analyses.inputs import Inputs, at_most, every_open_cell, maze_seeds, observations
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import MAX_OBSERVATIONS, Analysis, Option
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import Inputs, at_most, every_open_cell, maze_seeds, observations
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.spec import MAX_OBSERVATIONS, Analysis, Option
+from analyses.measure.relu import kl_per_observation, movement_log_probs_without, starting_mazes
 from hooked_impala import checks, cli
 from hooked_impala.interventions import remove_relus
-from hooked_impala.maze import Maze
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import rollout
-
-
-def movement_log_probs_without(
-    model: HookedImpala, obs: torch.Tensor, removed: Iterable[str] = ()
-) -> torch.Tensor:
-    """Movement log-probs ``(N, 5)`` with the ``removed`` ReLUs turned into the identity."""
-    with torch.no_grad():
-        hooks = remove_relus(model, list(removed)).hooks()
-        return model.run_with_hooks(obs, fwd_hooks=hooks).movement_log_probs
-
-
-def kl_per_observation(reference: torch.Tensor, modified: torch.Tensor) -> torch.Tensor:
-    """KL(reference ‖ modified) of the movement distributions, from log-probs, per row."""
-    return (reference.exp() * (reference - modified)).sum(-1)
 
 
 @dataclass(kw_only=True)
@@ -155,16 +141,6 @@ class ReluRemovalResult(AnalysisResult):
         return "\n".join(lines)
 
 
-def starting_mazes(inputs: Inputs) -> list[Maze]:
-    """The distinct mazes among ``inputs`` (by seed), with the mouse back on its spawn cell."""
-    if not isinstance(inputs, (list, tuple)) or not all(isinstance(m, Maze) for m in inputs):
-        raise ValueError("rollouts need Maze inputs, not raw observations")
-    first = {}
-    for maze in inputs:
-        first.setdefault(maze.seed, maze.with_mouse(maze.start_cell))
-    return list(first.values())
-
-
 def run(
     model: HookedImpala,
     inputs: Inputs,
@@ -253,11 +229,10 @@ ANALYSIS = Analysis(
     options=(
         Option(
             "tolerance",
-            0.05,
             "mean KL (nats) the greedy restoration aims for",
             kind=cli.nonnegative,
         ),
-        Option("rollouts", False, "also compare rollout success, original vs every ReLU removed"),
+        Option("rollouts", "also compare rollout success, original vs every ReLU removed"),
         MAX_OBSERVATIONS,
     ),
     quick={"max_observations": 96},

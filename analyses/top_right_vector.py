@@ -30,10 +30,11 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from analyses import cli as analyses_cli
-from analyses.inputs import DEFAULT_LAYER, observations
-from analyses.spec import Analysis
-from analyses.steering import (
+from analyses.core import cli as analyses_cli
+from analyses.core.figures import steering_figures
+from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
+from analyses.core.spec import Analysis, steering_options
+from analyses.measure.steering import (
     SteeringResult,
     coefficient_sweep,
     decision_probs,
@@ -41,7 +42,6 @@ from analyses.steering import (
     pair_vectors,
     rollout_comparison,
     steering_metadata,
-    steering_options,
 )
 from hooked_impala import checks
 from hooked_impala.interventions import add_vector, hooks_of
@@ -54,7 +54,7 @@ CONDITIONS = ("neither", "cheese vector x(-1)", "top-right vector x(+1)", "both"
 
 @dataclass(kw_only=True)
 class TopRightVectorResult(SteeringResult):
-    """:class:`~analyses.steering.SteeringResult` of the top-right vector, plus its
+    """:class:`~analyses.measure.steering.SteeringResult` of the top-right vector, plus its
     composition with the cheese vector.
 
     Attributes:
@@ -111,7 +111,7 @@ class TopRightVectorResult(SteeringResult):
         }
 
     def figures(self) -> dict[str, go.Figure]:
-        figs = super().figures()
+        figs = steering_figures(self)
         bars = go.Figure()
         for probs, what, colour in (
             (self.composed_p_cheese, "P(cheese-ward)", "#d4a017"),
@@ -173,7 +173,7 @@ def run(
     layer = model.resolve_hook_name(layer)
     points = [p for p in decision_points(inputs) if p.maze.margin > 0]
     if len(points) < 2:
-        raise ValueError(
+        raise NotApplicable(
             "need at least two mazes with a decision square and a wall margin (a maze as "
             f"large as the world has no top-right path), got {len(points)}"
         )
@@ -244,7 +244,7 @@ ANALYSIS = Analysis(
     "add with the cheese vector?",
     run=run,
     select=list,  # the mazes themselves: run() finds the decision squares
-    options=steering_options([-1.0, 0.0, 0.5, 1.0, 2.0], rollout_coeff=1.0),
+    options=steering_options(rollout_coeff=1.0),
     quick={"rollout_max_steps": 128},
     min_mazes=2,  # the vector transfers from the next maze
 )

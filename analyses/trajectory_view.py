@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from circuitsvis.activations import text_neuron_activations
 
-from analyses import cli as analyses_cli
-from analyses.inputs import DEFAULT_LAYER
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import DEFAULT_LAYER
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.spec import Analysis, Option
 from hooked_impala import cli
 from hooked_impala.actions import movement_of_action
 from hooked_impala.maze import Maze
@@ -149,12 +149,11 @@ ANALYSIS = Analysis(
     options=(
         Option(
             "hooks",
-            list(DEFAULT_HOOKS),
             "hooks shown (the view's first drop-down)",
             kind=cli.hook_name,
             many=True,
         ),
-        Option("max_steps", 128, "episode step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
+        Option("max_steps", "episode step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
     ),
     quick={"max_steps": 48},
 )

@@ -29,18 +29,18 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from analyses import channel_attribution, cheese_channels
-from analyses import cli as analyses_cli
-from analyses.inputs import Levels, at_decision_squares
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
-from analyses.verdicts import mean_with_interval
-from analyses.weights import as_matrix, weight_layers
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import Levels, at_decision_squares
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.spec import Analysis, Option
+from analyses.measure.attribution import integrated_gradient_ranking
+from analyses.measure.cheese_channels import score_channels
+from analyses.measure.weights import as_matrix, weight_layers
 from hooked_impala import checks, cli
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import VectorField, rollout, vector_field
 from hooked_impala.pretrained import load_pretrained
-from hooked_impala.stats import rate_text
+from hooked_impala.stats import mean_with_interval, rate_text
 
 #: The conv whose output channels are the cheese-vector layer's (residual stream) channels.
 CHEESE_WRITER = "embedder.block2.res1.conv2"
@@ -302,11 +302,11 @@ def run(
     change = channel_change[CHEESE_WRITER]
     changed = [int(c) for c in np.argsort(-change, kind="stable") if change[c] > 0]
     # Rankings of the reference model: which channels *were* the cheese's, or decisive.
-    cheese = cheese_channels.run(old, mazes[:8], cells_per_maze=16, seed=seed)
-    attribution = channel_attribution.run(old, at_decision_squares(mazes[:16]), ig_steps=32)
     rankings = {
-        "cheese_channels": cheese.ranking,
-        "integrated_gradients": attribution.rankings()["integrated_gradients"],
+        "cheese_channels": score_channels(old, mazes[:8], cells_per_maze=16, seed=seed).ranking(),
+        "integrated_gradients": integrated_gradient_ranking(
+            old, at_decision_squares(mazes[:16]), ig_steps=32
+        ),
     }
     overlaps = {k: _overlap(changed, r, top, len(change)) for k, r in rankings.items()}
     play = {"max_steps": max_steps, "seed": seed, "progress": progress}
@@ -331,7 +331,7 @@ def run(
                 "top": top,
                 "max_steps": max_steps,
                 "levels": str(inputs),
-            },  # fmt: skip
+            },
         ),
         before=before_ref,
         layer_change=layer_change,
@@ -351,13 +351,12 @@ ANALYSIS = Analysis(
     options=(
         Option(
             "before",
-            None,
             "reference checkpoint (registry name or path; default: the checkpoint's parent)",
             kind=str,
         ),
-        Option("top", 8, "most/least changed channels listed and compared", kind=cli.positive_int),
-        Option("max_steps", 256, "step limit of the rollouts", kind=cli.positive_int),
-        Option("field_mazes", 2, "mazes whose vector fields are drawn", kind=cli.integer(0)),
+        Option("top", "most/least changed channels listed and compared", kind=cli.positive_int),
+        Option("max_steps", "step limit of the rollouts", kind=cli.positive_int),
+        Option("field_mazes", "mazes whose vector fields are drawn", kind=cli.integer(0)),
     ),
     levels=200,
     quick_levels=40,

@@ -23,8 +23,8 @@ import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
-from analyses import cli as analyses_cli
-from analyses.inputs import (
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import (
     DEFAULT_LAYER,
     Inputs,
     at_most,
@@ -32,11 +32,11 @@ from analyses.inputs import (
     maze_seeds,
     observations,
 )
-from analyses.jacobian_svd import effective_rank, jacobians
-from analyses.relu_removal import kl_per_observation, starting_mazes
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import MAX_OBSERVATIONS, Analysis, Option
-from analyses.weights import as_matrix, weight_layers
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.spec import MAX_OBSERVATIONS, Analysis, Option
+from analyses.measure.jacobian import effective_rank, jacobians
+from analyses.measure.relu import kl_per_observation, starting_mazes
+from analyses.measure.weights import as_matrix, weight_layers
 from hooked_impala import checks, cli
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import rollout
@@ -310,15 +310,14 @@ ANALYSIS = Analysis(
     run=run,
     select=every_open_cell,
     options=(
-        Option("tolerance", 0.01, "mean KL (nats) a truncation may cost", kind=cli.nonnegative),
+        Option("tolerance", "mean KL (nats) a truncation may cost", kind=cli.nonnegative),
         MAX_OBSERVATIONS,
         Option(
             "jacobian_observations",
-            16,
             "observations for the Jacobian effective rank",
             kind=cli.positive_int,
         ),
-        Option("rollouts", False, "also rollout success, original vs jointly truncated"),
+        Option("rollouts", "also rollout success, original vs jointly truncated"),
     ),
     quick={"max_observations": 96, "jacobian_observations": 8},
 )

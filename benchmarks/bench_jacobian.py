@@ -15,8 +15,8 @@ import argparse
 import torch
 from timing import add_device_argument, chosen_device, median_seconds
 
-from analyses.inputs import DEFAULT_LAYER, select_mazes
-from analyses.jacobian_svd import jacobians
+from analyses.core.inputs import DEFAULT_LAYER, select_mazes
+from analyses.measure.jacobian import jacobians
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.maze import decision_points, observe
 

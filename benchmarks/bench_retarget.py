@@ -19,9 +19,9 @@ import time
 import numpy as np
 import torch
 
-from analyses.cli import DEFAULT_CHECKPOINT
-from analyses.inputs import DEFAULT_LAYER
-from analyses.retarget import retarget_maze
+from analyses.core.cli import DEFAULT_CHECKPOINT
+from analyses.core.inputs import DEFAULT_LAYER
+from analyses.measure.retarget_paths import retarget_maze
 from hooked_impala import cli
 from hooked_impala.maze import MazeRenderer, mazes_from_seeds
 from hooked_impala.maze.mouse_placements import observe_mouse_on_cells

@@ -2,8 +2,8 @@
 
     python docs/generate.py [--checkpoint model_160022528] [--mazes 6]
 
-Runs every analysis of ``analyses.ANALYSES`` (its quick settings) and the maze-layer
-examples on a checkpoint found through the normal checkpoint resolution (CI points
+Runs every analysis of the registry (``analyses.core.registry``, its quick settings) and the
+maze-layer examples on a checkpoint found through the normal checkpoint resolution (CI points
 ``$HOOKED_IMPALA_HOME`` at the shared checkpoints), and writes under ``docs/generated/``: one
 plotly ``<div>`` per figure (``*.div.html``, without plotly.js), each analysis's printed
 summary (``summary.txt``), the hook tables; each analysis's extra pages under
@@ -28,14 +28,11 @@ from plotly.subplots import make_subplots
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
-from analyses import (  # noqa: E402
-    ANALYSES,
-    load,
-    scoreboard,  # noqa: E402
-)
-from analyses.inputs import Levels, select_mazes  # noqa: E402
-from analyses.result import AnalysisResult  # noqa: E402
-from analyses.spec import model_for  # noqa: E402
+from analyses import scoreboard  # noqa: E402
+from analyses.core.inputs import Levels, select_mazes  # noqa: E402
+from analyses.core.registry import ANALYSES  # noqa: E402
+from analyses.core.result import AnalysisResult  # noqa: E402
+from analyses.core.spec import model_for  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
 from hooked_impala.files import write_atomically  # noqa: E402
 from hooked_impala.incremental import window_fractions  # noqa: E402
@@ -234,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     explorer_screenshots(out / "explorer", args.checkpoint)
-    for analysis in load(ANALYSES):
+    for analysis in ANALYSES:
         result = analysis.run_on_mazes(model_for(analysis, model), mazes, quick=True)
         write_result(out, analysis.name, result)
         if analysis.name == "scoreboard":

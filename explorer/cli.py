@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from analyses.cli import DEFAULT_CHECKPOINT
+from analyses.core.cli import DEFAULT_CHECKPOINT
 from hooked_impala import cli
 
 #: Dash's own default port.

@@ -129,6 +129,18 @@ class Rate:
         return f"{self.value:.1%} ({self.k}/{self.n}; 95% CI {low:.1%}–{high:.1%})"
 
 
+def mean_with_interval(values: ArrayLike, unit: str = "mazes") -> Estimate | None:
+    """The mean of independent values (one per ``unit``) with a normal 95% interval; None
+    below 2 values (below ~30 values a t interval would be slightly wider)."""
+    values = [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = Z_95 * sd / math.sqrt(len(values))
+    return Estimate(mean, mean - half, mean + half, len(values), unit, "normal")
+
+
 def rate_text(saved: dict) -> str:
     """``str(Rate)`` of a rate saved with ``Rate.as_dict()``."""
     return str(Rate(saved["k"], saved["n"]))

@@ -11,11 +11,14 @@ import torch
 import torch.nn.functional as F
 from constructed import only_channel_reaches_output, small_model
 
-from analyses import ANALYSES, channel_attribution, cheese_vector, cli, jacobian_svd, relu_removal
-from analyses.inputs import DEFAULT_LAYER, observations, select_mazes
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Analysis, Option
-from analyses.steering import activations_at
+from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal
+from analyses.core import cli, report
+from analyses.core.inputs import DEFAULT_LAYER, observations, select_mazes
+from analyses.core.registry import ANALYSES
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.saving import MARKER
+from analyses.core.spec import Analysis, Option
+from analyses.measure.steering import activations_at
 from hooked_impala import HookedImpala
 from hooked_impala.interventions import add_vector, relu_names, remove_relus
 from hooked_impala.maze import MazeRenderer, decision_points
@@ -338,7 +341,6 @@ def test_trajectory_view_renders_offline(ppo_s1, mazes, tmp_path) -> None:
 def test_report_writes_an_index_linking_every_analysis(
     shared_checkpoints, tmp_path, monkeypatch
 ) -> None:
-    from analyses import report
 
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
     out = tmp_path / "report"
@@ -355,14 +357,15 @@ def test_report_writes_an_index_linking_every_analysis(
     )
     index = (out / "index.html").read_text()
     ran = set()
-    for name in ANALYSES:
+    names = {a.name for a in ANALYSES}
+    for name in names:
         assert f"<h2>{name}</h2>" in index
         if (out / name / "result.json").exists():
             assert f"href='{name}/result.json'" in index
             ran.add(name)
     # Two mazes are too few for some analyses (the top-right vector needs two with a wall
     # margin): each of those says why in its section instead of sinking the report.
-    skipped = set(ANALYSES) - ran
+    skipped = names - ran
     assert index.count("not run on these mazes: ") == len(skipped)
     assert "top_right_vector" in skipped  # one of the two mazes fills the world
     assert {"cheese_vector", "channel_attribution", "jacobian_svd", "relu_removal"} <= ran
@@ -404,7 +407,7 @@ TOY = Analysis(
     question="What is the value at the start?",
     run=toy_run,
     select=list,
-    options=(Option("scale", 1.0, "multiply the value"),),
+    options=(Option("scale", "multiply the value"),),
     quick={"scale": 2.0},
 )
 
@@ -412,9 +415,8 @@ TOY = Analysis(
 def test_a_new_analysis_needs_only_its_declaration(
     shared_checkpoints, tmp_path, monkeypatch
 ) -> None:
-    from analyses import ANALYSES, load, report
 
-    assert [a.name for a in load()] == list(ANALYSES)  # every listed module declares itself
+    assert len({a.name for a in ANALYSES}) == len(ANALYSES)  # one declaration each
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
     out = tmp_path / "report"
     args = [
@@ -455,11 +457,13 @@ def test_a_new_analysis_needs_only_its_declaration(
         report.main(["--set", "toy.colour=3"], analyses=[TOY])
 
 
-def test_save_replaces_the_whole_folder(tiny_model, procgen_obs, tmp_path) -> None:
+def test_save_replaces_a_previous_result_whole(tiny_model, procgen_obs, tmp_path) -> None:
     meta = RunMetadata(analysis="toy", checkpoint=CheckpointRef.of(tiny_model), hooks=(), seed=0)
     out = tmp_path / "result"
-    out.mkdir()
-    (out / "stale_figure.html").write_text("from an earlier run")
+    ToyResult(metadata=meta, value_means=torch.ones(2)).save(out)
+    (out / "stale_figure.html").write_text("from an earlier run of the same analysis")
     written = ToyResult(metadata=meta, value_means=torch.zeros(2)).save(out)
-    assert sorted(p.name for p in out.iterdir()) == ["result.json"] == [p.name for p in written]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "result.json"]
+    assert [p.name for p in written] == ["result.json"]
+    assert json.loads((out / "result.json").read_text())["numbers"]["mean_value"] == 0.0
     assert [p.name for p in tmp_path.iterdir()] == ["result"]  # no staging folder left behind

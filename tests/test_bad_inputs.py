@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from analyses import cli as analyses_cli
-from analyses import load, report
-from analyses.inputs import select_mazes
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata, replaced_folder
+from analyses.core import cli as analyses_cli
+from analyses.core import report
+from analyses.core.inputs import select_mazes
+from analyses.core.registry import ANALYSES as REGISTRY
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.saving import MARKER, result_folder, write_marker
 from hooked_impala import HookedImpala, ImpalaConfig, ObservationError, checks
 from hooked_impala import cli as library_cli
 from hooked_impala.files import current_umask
@@ -29,7 +32,7 @@ from hooked_impala.policy import vector_field
 from hooked_impala.train import __main__ as train_main
 from hooked_impala.train import card as card_module
 
-ANALYSES = {a.name: a for a in load()}
+ANALYSES = {a.name: a for a in REGISTRY}
 
 
 @pytest.fixture
@@ -287,32 +290,87 @@ class Interrupted(AnalysisResult):
         raise KeyboardInterrupt  # Ctrl-C while the files are being written
 
 
+def previous_result(folder: Path, analysis: str = "x") -> Path:
+    """A folder holding an earlier result of ``analysis`` (its files and its marker)."""
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps({"run": "old"}))
+    (folder / "figure.html").write_text("old figure")
+    write_marker(folder, analysis)
+    return folder
+
+
 def test_ctrl_c_during_save_leaves_the_old_result_whole(tmp_path, small) -> None:
-    out = tmp_path / "result"
-    out.mkdir()
-    (out / "result.json").write_text(json.dumps({"run": "old"}))
-    (out / "figure.html").write_text("old figure")
+    out = previous_result(tmp_path / "result")
     meta = RunMetadata(analysis="x", checkpoint=CheckpointRef.of(small), hooks=(), seed=0)
     with pytest.raises(KeyboardInterrupt):
         Interrupted(metadata=meta).save(out)
-    assert sorted(p.name for p in out.iterdir()) == ["figure.html", "result.json"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "figure.html", "result.json"]
     assert json.loads((out / "result.json").read_text()) == {"run": "old"}
     assert [p.name for p in tmp_path.iterdir()] == ["result"]  # no staging folder left
 
 
 def test_replaced_folders_are_readable_by_others(tmp_path) -> None:
-    with replaced_folder(tmp_path / "result") as staging:
+    with result_folder(tmp_path / "result", "x") as staging:
         (staging / "a.txt").write_text("x")
     mode = (tmp_path / "result").stat().st_mode & 0o777
     assert mode == 0o777 & ~current_umask(), oct(mode)  # not mkdtemp's 0700
 
 
 def test_an_interrupted_report_keeps_the_previous_report(tmp_path) -> None:
-    out = tmp_path / "report"
-    out.mkdir()
-    (out / "index.html").write_text("previous report")
-    with pytest.raises(KeyboardInterrupt), replaced_folder(out) as staging:
-        (staging / "index.html").write_text("half of a new report")
+    out = previous_result(tmp_path / "report", "report")
+    with pytest.raises(KeyboardInterrupt), result_folder(out, "report") as staging:
+        (staging / "result.json").write_text("half of a new report")
         raise KeyboardInterrupt
-    assert (out / "index.html").read_text() == "previous report"
+    assert json.loads((out / "result.json").read_text()) == {"run": "old"}
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_a_users_folder_is_never_replaced(tmp_path, small, capsys, no_work) -> None:
+    """A folder that is not an earlier result of the same analysis is refused before any
+    work, naming it and what is in it; the user's file stays."""
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    err = rejected(
+        lambda a: analyses_cli.main(ANALYSES["jacobian_svd"], a), ["--out", str(mine)], capsys
+    )
+    assert str(mine) in err and "notes.txt" in err and "choose a new folder" in err
+    err = rejected(report.main, ["--out", str(mine)], capsys)
+    assert "notes.txt" in err
+    other = previous_result(tmp_path / "other", "probes")
+    err = rejected(
+        lambda a: analyses_cli.main(ANALYSES["jacobian_svd"], a), ["--out", str(other)], capsys
+    )
+    assert "a result of 'probes'" in err
+    meta = RunMetadata(analysis="x", checkpoint=CheckpointRef.of(small), hooks=(), seed=0)
+    with pytest.raises(ValueError, match="notes.txt"):
+        AnalysisResult(metadata=meta).save(mine)
+    assert (mine / "notes.txt").read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "other"]
+
+
+def test_out_dot_is_refused_before_work(tmp_path, capsys, monkeypatch, no_work) -> None:
+    (tmp_path / "mine.txt").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    err = rejected(lambda a: analyses_cli.main(ANALYSES["jacobian_svd"], a), ["--out", "."], capsys)
+    assert "'.'" in err and "mine.txt" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]  # nothing left beside it
+
+
+def test_an_empty_folder_is_filled(tmp_path, small) -> None:
+    meta = RunMetadata(analysis="x", checkpoint=CheckpointRef.of(small), hooks=(), seed=0)
+    AnalysisResult(metadata=meta).save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER, "result.json"]
+
+
+def test_a_killed_save_leaves_nothing_behind_for_long(tmp_path, small) -> None:
+    """A staging folder of a process that no longer runs (kill -9 mid-save) is removed by
+    the next save beside it; one of a live process is left alone."""
+    dead = tmp_path / ".result.new-999999999-abc"
+    live = tmp_path / f".result.new-{os.getpid()}-abc"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "result.json").write_text("half")
+    meta = RunMetadata(analysis="x", checkpoint=CheckpointRef.of(small), hooks=(), seed=0)
+    AnalysisResult(metadata=meta).save(tmp_path / "result")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "result"]

@@ -10,22 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analyses import cli as analyses_cli
-from analyses.behaviour import (
-    ANALYSIS,
+from analyses.behaviour import ANALYSIS, BehaviourResult, run
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import Levels
+from analyses.core.records import Records
+from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.measure.behaviour import (
     FEATURES,
     PUBLISHED_FEATURES,
-    BehaviourFit,
-    BehaviourResult,
     binned_rates,
     feature_row,
     feature_table,
-    fit_behaviour,
-    run,
-    variance_inflation,
 )
-from analyses.inputs import Levels
-from analyses.result import CheckpointRef, RunMetadata
+from analyses.measure.regression import BehaviourFit, fit_behaviour, variance_inflation
 from hooked_impala.maze import TOP_RIGHT_5, decision_square, mazes_from_seeds
 from hooked_impala.policy.records import load_records
 
@@ -218,7 +215,7 @@ def test_run_refuses_bad_inputs_before_playing(tiny_model, tmp_path) -> None:
         run(tiny_model, Levels("easy", range(4)), l1_c=-1.0)
     # Three levels cannot hold five mazes of each outcome: the counts are named.
     with pytest.raises(ValueError, match=r"of 3 easy levels, \d have a decision square"):
-        run(tiny_model, Levels("easy", range(3)), max_steps=3, records=tmp_path / "r")
+        run(tiny_model, Levels("easy", range(3)), max_steps=3, records=Records.at(tmp_path / "r"))
 
 
 def test_end_to_end_on_the_agent_and_the_records_are_reused(
@@ -226,7 +223,7 @@ def test_end_to_end_on_the_agent_and_the_records_are_reused(
 ) -> None:
     records = tmp_path / "records"
     levels = Levels("easy", range(80))
-    result = run(ppo_s1, levels, max_steps=32, records=records, splits=4, seed=0)
+    result = run(ppo_s1, levels, max_steps=32, records=Records.at(records), splits=4, seed=0)
     table = load_records(records)
     chosen = table[table["decision_row"].notna() & ~table["cheese_in_region"]]
     numbers = result.numbers()
@@ -254,7 +251,7 @@ def test_end_to_end_on_the_agent_and_the_records_are_reused(
         raise AssertionError("the model was called although the records were there")
 
     with ppo_s1.hooks(fwd_hooks=[("embedder.fc_out", never)]):
-        again = run(ppo_s1, levels, max_steps=32, records=records, splits=4, seed=0)
+        again = run(ppo_s1, levels, max_steps=32, records=Records.at(records), splits=4, seed=0)
     assert again.numbers() == numbers
     # The command line reads the same folder back (same checkpoint and settings).
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from analyses import cheese_channels, cli
-from analyses.inputs import DEFAULT_LAYER
+from analyses import cheese_channels
+from analyses.core import cli
+from analyses.core.inputs import DEFAULT_LAYER
+from analyses.measure import cheese_channels as cheese_channels_measure
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.maze import Maze, MazeRenderer, Tile, layer_positions, mazes_from_seeds
 
@@ -120,7 +122,7 @@ def test_a_constructed_cheese_detector_ranks_first_by_every_score(easy_mazes, re
 def test_streamed_scores_equal_the_direct_formulas(ppo_s1, easy_mazes, renderer) -> None:
     mazes = easy_mazes[:2]
     result = cheese_channels.run(ppo_s1, mazes, cells_per_maze=6, batch_size=5)
-    placements = cheese_channels.cheese_placements(mazes, 6, seed=0)
+    placements = cheese_channels_measure.cheese_placements(mazes, 6, seed=0)
     assert len(placements) == result.observations == 12
     obs = torch.from_numpy(renderer.observe([mazes[i].with_cheese(c) for i, c in placements]))
     clean = torch.from_numpy(renderer.observe([m.without_cheese() for m in mazes]))
@@ -171,14 +173,14 @@ def test_scores_do_not_depend_on_maze_order_or_batching(easy_mazes) -> None:
 
 def test_placements_are_open_cells_not_the_mouse(easy_mazes) -> None:
     maze = easy_mazes[0].with_mouse(easy_mazes[0].top_right_cell)
-    placements = cheese_channels.cheese_placements([maze], 1000, seed=3)
+    placements = cheese_channels_measure.cheese_placements([maze], 1000, seed=3)
     cells = [c for _, c in placements]
     assert len(cells) == len(set(cells)) == len(maze.open_cells) - 1  # all but the mouse's
     assert maze.mouse not in cells
     assert all(maze.world_grid[c] != Tile.WALL for c in cells)
-    few = cheese_channels.cheese_placements([maze], 5, seed=3)
-    assert len(few) == 5 and few == cheese_channels.cheese_placements([maze], 5, seed=3)
-    assert few != cheese_channels.cheese_placements([maze], 5, seed=4)
+    few = cheese_channels_measure.cheese_placements([maze], 5, seed=3)
+    assert len(few) == 5 and few == cheese_channels_measure.cheese_placements([maze], 5, seed=3)
+    assert few != cheese_channels_measure.cheese_placements([maze], 5, seed=4)
 
 
 def test_bad_requests_get_clear_errors(easy_mazes, as_in_production) -> None:

@@ -10,10 +10,13 @@ import pytest
 import torch
 from elsewhere import DeviceMismatch, Elsewhere
 
-from analyses import ANALYSES, cheese_vector, cli, load
-from analyses.cli import main as analysis_main
-from analyses.inputs import Levels, select_mazes
-from analyses.spec import model_for
+from analyses import cheese_vector
+from analyses.core import cli, registry
+from analyses.core.cli import main as analysis_main
+from analyses.core.inputs import Levels, select_mazes
+from analyses.core.records import Records
+from analyses.core.registry import ANALYSES
+from analyses.core.spec import model_for
 from hooked_impala import checks, load_pretrained
 from hooked_impala.maze import mazes_from_seeds, observe
 from hooked_impala.pretrained import default_device
@@ -110,9 +113,9 @@ def test_elsewhere_catches_what_a_gpu_would_refuse(standin) -> None:
 
 @pytest.mark.slow
 # The scoreboard runs the others (and is checked at tiny size in test_scoreboard.py).
-@pytest.mark.parametrize("name", [n for n in ANALYSES if n != "scoreboard"])
+@pytest.mark.parametrize("name", [a.name for a in ANALYSES if a.name != "scoreboard"])
 def test_every_analysis_builds_its_tensors_on_the_models_device(name, standin, mazes, tmp_path):
-    analysis = next(a for a in load() if a.name == name)
+    analysis = registry.analysis(name)
     subject = model_for(analysis, standin)  # weight_diff: the fine-tuned stand-in
     mode = Elsewhere()
     with mode:
@@ -122,7 +125,7 @@ def test_every_analysis_builds_its_tensors_on_the_models_device(name, standin, m
         else:
             options = dict(analysis.quick)
             if any(o.name == "records" for o in analysis.options):
-                options["records"] = tmp_path / "records"
+                options["records"] = Records.at(tmp_path / "records")
             if name == "weight_diff":  # its reference model must live on the device too
                 options["before"] = load_pretrained(subject.checkpoint.parent, device="cpu")
                 mode.put_model(options["before"])

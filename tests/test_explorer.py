@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from analyses import cli as analyses_cli
+from analyses.core import cli as analyses_cli
 from analyses.maze_view import ANALYSIS, InterventionSettings
 from explorer import browser, compute
 from explorer.cli import main

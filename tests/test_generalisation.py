@@ -8,7 +8,9 @@ import pytest
 from maze_art import embed
 
 from analyses import generalisation
-from analyses.inputs import Levels
+from analyses.core import records as records_module
+from analyses.core.inputs import Levels
+from analyses.core.records import Records
 from hooked_impala.maze import Maze
 
 # The start (S) is the bottom-left corner; its neighbours: above is a wall, right is open.
@@ -86,7 +88,7 @@ def test_rates_by_size() -> None:
 def test_end_to_end_matches_its_records(ppo_s1, tmp_path) -> None:
     levels = Levels("easy", range(40))
     records = tmp_path / "records"
-    result = generalisation.run(ppo_s1, levels, max_steps=40, records=records)  # a Path, as the CLI
+    result = generalisation.run(ppo_s1, levels, max_steps=40, records=Records.at(records))
     table = pd.read_parquet(records / "as_generated")
     assert len(table) == 40
     for size, rows in table.groupby("maze_size"):
@@ -98,23 +100,27 @@ def test_end_to_end_matches_its_records(ppo_s1, tmp_path) -> None:
         played = pd.read_parquet(records / f"cheese_{corner}")
         assert result.corners[corner]["within_limit"]["k"] == int(played["reached_cheese"].sum())
         assert len(played) == result.corner_mazes
-    again = generalisation.run(ppo_s1, levels, max_steps=40, records=str(records))  # reused
+    again = generalisation.run(ppo_s1, levels, max_steps=40, records=Records.at(records))  # reused
     assert again.numbers() == result.numbers()
     saved = {p.name for p in result.save(tmp_path / "out")}
     assert {"result.json", "by_size.html", "corners.html"} <= saved
 
 
 def test_auto_records_folders_are_named_by_their_settings(tmp_path, monkeypatch) -> None:
-    from analyses import inputs
-
-    monkeypatch.setattr(inputs, "AUTO_RECORDS", tmp_path)
+    monkeypatch.setattr(records_module, "AUTO_RECORDS", tmp_path)
     settings = dict(analysis="behaviour", checkpoint="model_160022528", mode="easy", seed=0)
-    with inputs.records_folder("auto", max_steps=500, greedy=False, **settings) as a:
+    with Records.AUTO.folder(max_steps=500, greedy=False, **settings) as a:
         pass
-    with inputs.records_folder("auto", max_steps=500, greedy=True, **settings) as b:
+    with Records.AUTO.folder(max_steps=500, greedy=True, **settings) as b:
         pass
     assert a == tmp_path / "behaviour-model_160022528-easy-sampled-seed0-max500"
     assert b == tmp_path / "behaviour-model_160022528-easy-greedy-max500"
-    with inputs.records_folder(None, max_steps=5, greedy=False, **settings) as temporary:
+    with Records.TEMPORARY.folder(max_steps=5, greedy=False, **settings) as temporary:
         assert temporary.is_dir()
     assert not temporary.exists()  # removed afterwards
+    with Records.at(tmp_path / "mine").folder(max_steps=5, greedy=False, **settings) as mine:
+        assert mine == tmp_path / "mine"
+    assert Records.parse("auto") is Records.AUTO and Records.parse("temporary").temporary
+    assert str(Records.below(Records.at(tmp_path), "x").path) == str(tmp_path / "x")
+    with pytest.raises(TypeError, match=r"Records.at\(folder\)"):
+        generalisation.run(None, Levels("easy", range(2)), records=str(tmp_path))

@@ -78,9 +78,25 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.stats",
     },
     "hooked_impala": {"hooked_impala"},  # the package's __init__ re-exports
-    "analyses": {"hooked_impala"},
+    # analyses/: the package itself imports nothing; core is the plumbing; measure, the
+    # measurements analyses share; each analysis (module or package) is a room of its own
+    # (ANALYSIS_ROOM below), which imports core and measure, never another analysis.
+    "analyses": set(),
+    "analyses.core": {"hooked_impala"},
+    "analyses.core.registry": {"hooked_impala", "analyses"},  # lists every analysis
+    "analyses.measure": {"hooked_impala", "analyses.core"},
+    "analyses.report": {"analyses.core"},  # the main job's entry point
     # The explorer shows and exports what analyses.maze_view computes.
     "explorer": {"hooked_impala", "analyses"},
+}
+#: What an analysis (``analyses.<name>``, a module or a package) may import besides itself.
+ANALYSIS_ROOM = {"hooked_impala", "analyses.core", "analyses.measure"}
+#: The modules at the top of analyses/ (the registry imports every analysis, the report the
+#: registry): only these rooms may import them. The scoreboard finds the analyses whose
+#: results it judges through the registry, when it runs.
+TOP = {
+    "analyses.core.registry": {"analyses.core.report", "analyses.scoreboard", "explorer"},
+    "analyses.core.report": {"analyses.report"},
 }
 #: The project's top-level packages, whose files and imports this test reads.
 PACKAGES = ("hooked_impala", "analyses", "explorer")
@@ -96,7 +112,12 @@ def module_name(path: Path) -> str:
 
 
 def room_of(module: str) -> str:
-    """The longest room name that is ``module`` or a parent package of it."""
+    """The longest room name that is ``module`` or a parent package of it; an analysis
+    (``analyses.<name>`` outside core and measure) is a room of its own."""
+    parts = module.split(".")
+    if parts[0] == "analyses" and len(parts) > 1 and module not in ROOMS:
+        if parts[1] not in ("core", "measure"):
+            return ".".join(parts[:2])
     candidates = [r for r in ROOMS if module == r or module.startswith(r + ".")]
     if not candidates:
         raise AssertionError(f"{module} belongs to no room: add it to ROOMS and the docs' map")
@@ -125,14 +146,18 @@ def imports_of(module: str, source: str, is_package: bool) -> list[tuple[int, st
 def violations(module: str, source: str, is_package: bool = False) -> list[str]:
     """Imports of ``module`` that break the rooms' rules, as readable lines."""
     room = room_of(module)
-    allowed = ROOMS[room] | {room}
+    allowed = ROOMS.get(room, ANALYSIS_ROOM) | {room}
     problems = []
     for line, name in imports_of(module, source, is_package):
         root = name.split(".")[0]
         where = f"{module}:{line} imports {name}"
         if root in PACKAGES:
             target = name if name in PACKAGES else room_of(name)
-            if not any(target == a or target.startswith(a + ".") for a in allowed):
+            top = next((t for t in TOP if name == t or name.startswith(t + ".")), None)
+            if top is not None and top != room and not module.startswith(top):
+                if room not in TOP[top] and module not in TOP[top]:
+                    problems.append(f"{where}: only {sorted(TOP[top])} may import {top}")
+            elif not any(target == a or target.startswith(a + ".") for a in allowed):
                 problems.append(f"{where}: room {room} may import only {sorted(allowed)}")
         elif room == "hooked_impala.maze" and root not in MAZE_THIRD_PARTY | STDLIB:
             problems.append(f"{where}: the maze layer runs without torch or other libraries")
@@ -156,6 +181,29 @@ def test_the_rules_can_fail() -> None:
     assert not violations("analyses.x", "from hooked_impala.policy import rollout\n")
     assert violations("analyses.x", "from explorer.app import make_app\n")
     assert violations("hooked_impala.policy.x", "import explorer\n")
+
+
+def test_an_analysis_never_imports_another() -> None:
+    """The rule of analyses/, shown failing on each kind of arrow it forbids."""
+    assert room_of("analyses.retarget.figures") == "analyses.retarget"
+    # Another analysis, from an analysis, from a measurement, from the plumbing:
+    assert violations("analyses.retarget", "from analyses.cheese_channels import run\n")
+    assert violations("analyses.retarget.result", "import analyses.probes.labels\n")
+    assert violations("analyses.measure.x", "from analyses.retarget import run\n")
+    assert violations("analyses.core.spec", "from analyses.measure import steering\n")
+    # The registry and the report are above every analysis:
+    assert violations("analyses.retarget", "from analyses.core.registry import ANALYSES\n")
+    assert violations("analyses.measure.x", "from analyses.core import report\n")
+    # What is allowed: its own modules, core, measure, the library; the scoreboard's lookup.
+    ok = (
+        "from analyses.retarget.figures import figures\n"
+        "from analyses.core.spec import Analysis\n"
+        "from analyses.measure.retarget import target_rollouts\n"
+        "from hooked_impala.maze import Maze\n"
+    )
+    assert violations("analyses.retarget.result", ok) == []
+    assert violations("analyses.scoreboard.evidence", "from analyses.core import registry\n") == []
+    assert violations("analyses.core.registry", "from analyses import retarget, probes\n") == []
 
 
 # --- what importing a module really imports (all files, transitively, in a fresh interpreter) ---

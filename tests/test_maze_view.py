@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from analyses import cli as analyses_cli
 from analyses.cheese_vector import cheese_vector
+from analyses.core import cli as analyses_cli
 from analyses.maze_view import (
     ANALYSIS,
     STATE_FILE,
@@ -24,7 +24,7 @@ from analyses.maze_view import (
     top_channels,
     view,
 )
-from analyses.steering import activation_difference
+from analyses.measure.steering import activation_difference
 from hooked_impala import load_pretrained
 from hooked_impala.interventions import add_vector, clamp_channels, hooks_of, remove_relus
 from hooked_impala.maze import Maze, MazeRenderer, layer_position
@@ -113,15 +113,27 @@ def test_flags_reproduce_the_settings(standin, maze, tmp_path) -> None:
     )
     state = tmp_path / "m.state"
     state.write_bytes(maze.to_state())
-    argv = ["--state", str(state), *settings.flags(), "--rollout", "none", "--out",
-            str(tmp_path / "out")]  # fmt: skip
+    argv = [
+        "--state",
+        str(state),
+        *settings.flags(),
+        "--rollout",
+        "none",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert analyses_cli.main(ANALYSIS, argv) == 0
     saved = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert InterventionSettings(**{
-        **saved["metadata"]["parameters"]["intervention"],
-        "clamp_channels": (3, 7),
-        "clamp_cell": (5, 6),
-    }) == settings  # fmt: skip
+    assert (
+        InterventionSettings(
+            **{
+                **saved["metadata"]["parameters"]["intervention"],
+                "clamp_channels": (3, 7),
+                "clamp_cell": (5, 6),
+            }
+        )
+        == settings
+    )
     assert saved["metadata"]["parameters"]["intervention"]["clamp_cell"] == [5, 6]
     assert load_state(tmp_path / "out" / STATE_FILE) == maze
     assert InterventionSettings().flags() == []

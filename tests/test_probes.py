@@ -12,9 +12,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import RidgeClassifier
 
-from analyses import probe_data, probe_estimators, probes
-from analyses.cli import main as analyses_main
-from analyses.inputs import Levels
+from analyses import probes
+from analyses.core.cli import main as analyses_main
+from analyses.core.inputs import Levels
+from analyses.measure import probe_data, probe_estimators
+from analyses.probes.labels import LABELS
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala import cli as library_cli
 from hooked_impala.maze import MazeRenderer, layer_positions
@@ -161,7 +163,7 @@ def test_a_network_blind_to_its_input_scores_the_majority_baseline() -> None:
         features=32,
         conv_steps=20,
     )
-    assert result.labels == list(probes.LABELS)
+    assert result.labels == list(LABELS)
     compared = 0
     for h in range(3):
         for k, label in enumerate(result.labels):
@@ -196,7 +198,7 @@ def test_command_line_run_on_the_s1_agent_saves_a_result(
         assert 0 <= row["accuracy"]["rate"] <= 1 and row["accuracy"]["n"] > 0
     assert numbers["a5"]["layer"] == B2
     arrays = np.load(out / "arrays.npz")
-    assert arrays["accuracy"].shape == (3, len(probes.LABELS))
+    assert arrays["accuracy"].shape == (3, len(LABELS))
     assert {"accuracy_by_layer.html", "accuracy_by_maze_size.html"} <= {
         p.name for p in out.iterdir()
     }

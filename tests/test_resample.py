@@ -13,7 +13,9 @@ import torch
 from constructed import only_channel_reaches_output
 
 from analyses import resample
-from analyses.inputs import DEFAULT_LAYER, select_mazes
+from analyses.core.inputs import DEFAULT_LAYER, select_mazes
+from analyses.measure.cheese_channels import score_channels
+from analyses.resample import compute as resample_compute
 from hooked_impala.interventions import replace_activation
 from hooked_impala.maze import MazeRenderer, Tile, observe
 
@@ -29,13 +31,16 @@ def mazes():
 def test_total_variation_by_hand() -> None:
     p = torch.tensor([[0.5, 0.3, 0.2], [1.0, 0.0, 0.0]])
     q = torch.tensor([[0.2, 0.3, 0.5], [0.0, 0.0, 1.0]])
-    tv = resample.total_variation(p, q)
+    tv = resample_compute.total_variation(p, q)
     assert torch.allclose(tv, torch.tensor([0.3, 1.0]))  # 0.5 (0.3 + 0 + 0.3); disjoint: 1
-    assert torch.equal(tv, resample.total_variation(q, p))  # symmetric
-    assert torch.equal(resample.total_variation(p, p), torch.zeros(2))
+    assert torch.equal(tv, resample_compute.total_variation(q, p))  # symmetric
+    assert torch.equal(resample_compute.total_variation(p, p), torch.zeros(2))
     with pytest.raises(ValueError, match="different shapes"):
-        resample.total_variation(p, q[:, :2])
-    assert resample.default_subset_size(128) == 11 and resample.default_subset_size(32) == 3
+        resample_compute.total_variation(p, q[:, :2])
+    assert (
+        resample_compute.default_subset_size(128) == 11
+        and resample_compute.default_subset_size(32) == 3
+    )
 
 
 def test_resampling_a_maze_from_itself_changes_nothing(ppo_s1, mazes) -> None:
@@ -160,12 +165,7 @@ def test_run_on_the_real_agent_is_consistent_and_saves(ppo_s1, mazes, tmp_path) 
 
 
 def test_subset_from_the_cheese_channel_ranking(ppo_s1, mazes) -> None:
-    """Last: analyses/cheese_channels.py is written separately."""
-    if not (REPO / "analyses" / "cheese_channels.py").is_file():
-        pytest.skip("analyses/cheese_channels.py is not there yet")
-    from analyses import cheese_channels
-
-    ranking = cheese_channels.run(ppo_s1, mazes[:3], layer=DEFAULT_LAYER, seed=0).ranking
+    ranking = score_channels(ppo_s1, mazes[:3], layer=DEFAULT_LAYER, seed=0).ranking()
     # By default k is 11/128 of the layer: 3 of the agent's 32 channels.
     result = resample.run(ppo_s1, mazes[:3], positions_per_maze=3, random_draws=2)
     assert result.channels == tuple(int(c) for c in list(ranking)[:3])

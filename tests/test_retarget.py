@@ -12,15 +12,19 @@ import torch
 from constructed import small_model
 from maze_art import embed
 
-from analyses import cli as analyses_cli
-from analyses import retarget, retarget_paths
-from analyses.inputs import DEFAULT_LAYER, select_mazes
+from analyses import retarget
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import DEFAULT_LAYER, select_mazes
+from analyses.measure import retarget as retarget_measure
+from analyses.measure import retarget_paths
+from analyses.measure.cheese_channels import score_channels
 from hooked_impala import HookedImpala
 from hooked_impala import cli as library_cli
 from hooked_impala.actions import Movement
 from hooked_impala.interventions import clamp_channels, count_modified, network_size
-from hooked_impala.maze import Maze, MazeRenderer, Tile, mazes_from_seeds
+from hooked_impala.maze import Maze, MazeRenderer, Tile, distance_map, mazes_from_seeds
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, rollout
+from hooked_impala.stats import spearman
 
 CONSTANT = 0.5  # exactly representable: the clamp writes the very value already there
 K = 2  # the constant channel
@@ -71,13 +75,13 @@ def test_geometric_means_and_spearman_on_known_values() -> None:
     probs = np.array([0.5, 0.125, 0.9, 0.0, 0.3])
     segment = np.array([0, 0, 1, 2, 2])
     assert np.allclose(retarget_paths.geometric_means(probs, segment, 3), [0.25, 0.9, 0.0])
-    assert retarget.spearman(np.arange(5.0), np.arange(5.0) ** 3) == pytest.approx(1.0)
-    assert retarget.spearman(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)
+    assert spearman(np.arange(5.0), np.arange(5.0) ** 3) == pytest.approx(1.0)
+    assert spearman(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)
     # Ties take their mean rank: ranks (0.5, 0.5, 2, 3) against (0, 1, 2, 3).
-    assert retarget.spearman(np.array([1.0, 1, 2, 3]), np.arange(4.0)) == pytest.approx(
+    assert spearman(np.array([1.0, 1, 2, 3]), np.arange(4.0)) == pytest.approx(
         np.corrcoef([0.5, 0.5, 2, 3], [0, 1, 2, 3])[0, 1]
     )
-    assert retarget.spearman(np.ones(4), np.arange(4.0)) is None
+    assert spearman(np.ones(4), np.arange(4.0)) is None
 
 
 def test_steps_to_a_path_through_the_maze() -> None:
@@ -87,7 +91,7 @@ def test_steps_to_a_path_through_the_maze() -> None:
     grid = np.array(
         [[open_, open_, open_], [open_, wall, wall], [open_, open_, open_]], dtype=np.int32
     )
-    dist = retarget_paths.steps_to_cells(grid, [(0, 0), (0, 1), (0, 2)])
+    dist = distance_map(grid, [(0, 0), (0, 1), (0, 2)])
     assert dist.tolist() == [[0, 0, 0], [1, -1, -1], [2, 3, 4]]
 
 
@@ -101,8 +105,8 @@ def test_targets_skip_the_start_and_the_cells_behind_the_cheese(corridor) -> Non
     }
     assert corridor.cheese in paths  # the cheese's own cell is a target
     assert len(paths[inner(corridor, 2, 0)]) - 1 == 10
-    assert retarget.reached_within([(1, 1), (1, 2), (2, 2)], (2, 2), budget=2)
-    assert not retarget.reached_within([(1, 1), (1, 2), (2, 2)], (2, 2), budget=1)
+    assert retarget_measure.reached_within([(1, 1), (1, 2), (2, 2)], (2, 2), budget=2)
+    assert not retarget_measure.reached_within([(1, 1), (1, 2), (2, 2)], (2, 2), budget=1)
 
 
 # --- known answers ----------------------------------------------------------------------------
@@ -137,9 +141,14 @@ def test_path_probabilities_equal_the_geometric_mean_of_direct_forwards(corridor
             probs = model.run_with_hooks(obs, fwd_hooks=hooks).movement_probs.double()
             expected[name] = math.prod(probs[steps, torch.tensor(moves)].tolist()) ** (1 / 10)
     result = retarget_paths.retarget_maze(
-        model, corridor, layer=DEFAULT_LAYER, channels=[3, 5], magnitude=4.0,
-        targets=[target, inner(corridor, 0, 2)], batch_size=3,
-    )  # fmt: skip
+        model,
+        corridor,
+        layer=DEFAULT_LAYER,
+        channels=[3, 5],
+        magnitude=4.0,
+        targets=[target, inner(corridor, 0, 2)],
+        batch_size=3,
+    )
     assert result.targets[0] == target and result.path_steps.tolist() == [10, 2]
     for name, value in expected.items():
         assert getattr(result, name)[0] == pytest.approx(value, rel=1e-5), name
@@ -156,8 +165,8 @@ def test_clamping_a_channel_to_the_value_it_has_changes_nothing(corridor, easy_m
     with torch.no_grad():
         _, cache = model.run_with_cache(obs, names_filter=[DEFAULT_LAYER])
     assert (cache[DEFAULT_LAYER][:, K] == CONSTANT).all()  # the construction holds
-    auto = retarget.auto_magnitude(model, [maze, corridor], DEFAULT_LAYER, [K])
-    assert auto == retarget.AUTO_MAGNITUDE_MULTIPLE * CONSTANT  # its typical peak is 0.5
+    auto = retarget_measure.auto_magnitude(model, [maze, corridor], DEFAULT_LAYER, [K])
+    assert auto == retarget_measure.AUTO_MAGNITUDE_MULTIPLE * CONSTANT  # its typical peak is 0.5
 
     paths, _ = retarget_paths.target_paths(maze)
     targets = list(paths)[::12]
@@ -182,10 +191,15 @@ def test_clamping_a_channel_to_the_value_it_has_changes_nothing(corridor, easy_m
     episode = rollout(model, [maze], max_steps=12, progress=False).episodes[0]
     visited = [c for c in dict.fromkeys(episode.cells) if c != maze.start_cell][:2]
     assert visited  # the mouse moved
-    reached = retarget.target_rollouts(
-        model, [maze] * len(visited), visited, layer=DEFAULT_LAYER, channels=[K],
-        magnitude=CONSTANT, budget=12,
-    )  # fmt: skip
+    reached = retarget_measure.target_rollouts(
+        model,
+        [maze] * len(visited),
+        visited,
+        layer=DEFAULT_LAYER,
+        channels=[K],
+        magnitude=CONSTANT,
+        budget=12,
+    )
     assert reached["original"] == reached["clamped"] == [True] * len(visited)
 
 
@@ -250,13 +264,15 @@ def test_bad_flags_stop_before_loading(argv, says, capsys, monkeypatch) -> None:
 
 
 def test_run_on_the_real_agent_saves_a_result(ppo_s1, easy_mazes, tmp_path) -> None:
-    from analyses import cheese_channels
-
     result = retarget.run(
-        ppo_s1, easy_mazes, cheese_channels=2, max_targets=6, targets_per_maze=1,
+        ppo_s1,
+        easy_mazes,
+        cheese_channels=2,
+        max_targets=6,
+        targets_per_maze=1,
         rollout_steps=16,
-    )  # fmt: skip
-    assert result.channels == cheese_channels.run(ppo_s1, easy_mazes).ranking[:2]
+    )
+    assert result.channels == score_channels(ppo_s1, easy_mazes).ranking()[:2]
     n = result.numbers()
     assert n["targets"] == 12 and n["mazes"] == 2
     # One clamped square per forward pass: 2 channels of the 401,936 values of an s=1 pass.
@@ -276,7 +292,7 @@ def test_run_on_the_real_agent_saves_a_result(ppo_s1, easy_mazes, tmp_path) -> N
 
 def test_corners_use_the_largest_mazes_and_the_top_right_budget(ppo_s1) -> None:
     small = mazes_from_seeds([54, 15], "easy")  # sizes 7 and 9: short episodes
-    corners = retarget.corner_experiment(
+    corners = retarget_measure.corner_experiment(
         ppo_s1, small, layer=DEFAULT_LAYER, channels=[10], magnitude=3.0
     )
     chosen = [m for m in small if m.maze_size == 9]
@@ -284,9 +300,11 @@ def test_corners_use_the_largest_mazes_and_the_top_right_budget(ppo_s1) -> None:
     assert corners["is_world_size"] is False  # the largest present, not the world's 15
     # The budget: the mean steps to a top-right cheese, rounded up, recomputed here.
     to_top = rollout(
-        ppo_s1, [m.with_cheese(m.top_right_cell) for m in chosen],
-        max_steps=PROCGEN_STEP_LIMIT, progress=False,
-    )  # fmt: skip
+        ppo_s1,
+        [m.with_cheese(m.top_right_cell) for m in chosen],
+        max_steps=PROCGEN_STEP_LIMIT,
+        progress=False,
+    )
     steps = [e.steps for e in to_top.episodes if e.reached_cheese]
     assert corners["budget"] == math.ceil(np.mean(steps))
     for name in ("top_left", "bottom_right"):

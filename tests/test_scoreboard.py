@@ -10,17 +10,19 @@ import pytest
 from elsewhere import Elsewhere
 
 from analyses import scoreboard
-from analyses.inputs import Levels
-from analyses.scoreboard_claims import EXPERIMENTS, combined
-from analyses.scoreboard_evidence import Sizes, quadrant_cells, square_cells
-from analyses.verdicts import (
+from analyses.core.inputs import Levels
+from analyses.core.records import Records
+from analyses.scoreboard import EXPERIMENTS
+from analyses.scoreboard.claims import combined
+from analyses.scoreboard.evidence import Sizes, quadrant_cells, square_cells
+from analyses.scoreboard.verdicts import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
     NOT_TESTABLE,
     PACKAGED,
-    VERDICTS,
     Measured,
+    Verdict,
     difference_of_rates,
     judge,
     more_mazes_to_decide,
@@ -94,7 +96,7 @@ def test_a_conjunction_fails_on_one_failure_and_holds_only_when_all_hold() -> No
 
 
 def test_verdict_of_a_prediction_with_parts() -> None:
-    from analyses.scoreboard_claims import Claim
+    from analyses.scoreboard.claims import Claim
 
     claims = [Claim("A4", "x", "", HOLDS), Claim("A4", "y", "", HOLDS)]
     assert scoreboard.verdict_of(claims) == HOLDS
@@ -154,14 +156,18 @@ def test_a_tiny_run_judges_every_prediction(tmp_path) -> None:
     with mode:
         mode.put_model(model)
         result = scoreboard.run(
-            model, Levels("easy", range(40)), sizes=TINY, records=None, predictions=extra
+            model,
+            Levels("easy", range(40)),
+            sizes=TINY,
+            records=Records.TEMPORARY,
+            predictions=extra,
         )
     verdicts = result.numbers()["verdicts"]
     assert list(verdicts) == [*IDS, "D1"]
     assert verdicts["D1"] == NOT_TESTABLE and verdicts["C1"] == NOT_TESTABLE
     assert verdicts["B1"] == "answered"
     for claim in result.claims:
-        assert claim.verdict in VERDICTS
+        assert claim.verdict in set(Verdict)
         if claim.verdict in (HOLDS, FAILS):  # decided: a measurement and a threshold
             assert claim.measured is not None and claim.threshold is not None
         if claim.verdict == INCONCLUSIVE and claim.measured is not None:

@@ -18,7 +18,7 @@ import torch
 from ray.cluster_utils import Cluster
 
 from analyses import behaviour
-from analyses import cli as analyses_cli
+from analyses.core import cli as analyses_cli
 from hooked_impala import load_pretrained
 from hooked_impala.policy import records as records_module
 from hooked_impala.policy.records import collect_records, load_records
@@ -143,7 +143,9 @@ def test_ray_returns_whole_chunks_in_completion_order(local_ray, model, tmp_path
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_records_on_ray_equal_those_in_process(local_ray, model, baseline, workers, tmp_path):
-    frame = collect_records(model, SEEDS, tmp_path, ray=True, workers=workers, **SETTINGS)
+    frame = collect_records(
+        model, SEEDS, tmp_path, backend=Backend(ray=True, workers=workers), **SETTINGS
+    )
     same_rows(frame, baseline)
     same_rows(load_records(tmp_path), baseline)
     settings = json.loads((tmp_path / "_run.json").read_text())
@@ -152,7 +154,9 @@ def test_records_on_ray_equal_those_in_process(local_ray, model, baseline, worke
 
 def test_a_resumed_run_on_ray_equals_one_run_in_process(local_ray, model, baseline, tmp_path):
     collect_records(model, range(6), tmp_path, **SETTINGS)  # in-process, a half-played chunk
-    frame = collect_records(model, SEEDS, tmp_path, ray=True, workers=2, **SETTINGS)
+    frame = collect_records(
+        model, SEEDS, tmp_path, backend=Backend(ray=True, workers=2), **SETTINGS
+    )
     same_rows(frame, baseline)
 
 
@@ -173,11 +177,15 @@ def test_ctrl_c_on_the_driver_leaves_a_resumable_folder(
 
     monkeypatch.setattr(records_module, "tqdm", InterruptedBar)
     with pytest.raises(KeyboardInterrupt):
-        collect_records(model, SEEDS, tmp_path, ray=True, flush_every=4, **SETTINGS)
+        collect_records(
+            model, SEEDS, tmp_path, backend=Backend(ray=True), flush_every=4, **SETTINGS
+        )
     kept = load_records(tmp_path)
     assert 4 <= len(kept) < 12 and kept["seed"].is_unique
     monkeypatch.undo()
-    same_rows(collect_records(model, SEEDS, tmp_path, ray=True, **SETTINGS), baseline)
+    same_rows(
+        collect_records(model, SEEDS, tmp_path, backend=Backend(ray=True), **SETTINGS), baseline
+    )
     same_rows(load_records(tmp_path), baseline)
 
 
@@ -201,7 +209,9 @@ def test_a_killed_worker_is_replaced_and_no_maze_is_lost_or_repeated(
 
     hooks = [("embedder.fc_out", die_once)]
     out = tmp_path / "records"
-    frame = collect_records(model, SEEDS, out, ray=True, fwd_hooks=hooks, **SETTINGS)
+    frame = collect_records(
+        model, SEEDS, out, backend=Backend(ray=True), fwd_hooks=hooks, **SETTINGS
+    )
     assert marker.exists()  # a worker did die
     same_rows(frame, baseline)
     same_rows(load_records(out), baseline)  # every maze once in the files
@@ -221,10 +231,12 @@ def test_asking_for_ray_without_it_says_how_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
     with pytest.raises(SweepError, match=r'pip install "hooked-impala\[ray\]"'):
-        collect_records(model, SEEDS, tmp_path / "records", ray=True, **SETTINGS)
+        collect_records(model, SEEDS, tmp_path / "records", backend=Backend(ray=True), **SETTINGS)
     assert not (tmp_path / "records").exists()  # refused before any work
     argv = ["--mazes", "20", "--ray", "--records", str(tmp_path / "r"), "--out", str(tmp_path)]
-    assert analyses_cli.main(behaviour.ANALYSIS, argv) == 2
+    with pytest.raises(SystemExit) as stop:  # checked with the flags, before any work
+        analyses_cli.main(behaviour.ANALYSIS, argv)
+    assert stop.value.code == 2
     assert 'pip install "hooked-impala[ray]"' in capsys.readouterr().err
 
 
@@ -322,7 +334,7 @@ def test_a_two_node_cluster_gives_the_same_records(model, baseline, tmp_path) ->
         nodes = set(run_sweep(None, [[0], [1]], node_after_both_started, backend=backend))
         assert len(nodes) == 2
         frame = collect_records(
-            model, SEEDS, tmp_path / "records", ray_address=cluster.address, **SETTINGS
+            model, SEEDS, tmp_path / "records", backend=Backend(address=cluster.address), **SETTINGS
         )
         same_rows(frame, baseline)
         assert not ray.is_initialized()  # the sweep's own connection, closed after it

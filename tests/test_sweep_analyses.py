@@ -16,9 +16,10 @@ import pytest
 import ray
 import torch
 
-from analyses import cli as analyses_cli
-from analyses import probe_data, probes, retarget
-from analyses.inputs import Levels, select_mazes
+from analyses import probes, retarget
+from analyses.core import cli as analyses_cli
+from analyses.core.inputs import Levels, select_mazes
+from analyses.measure import probe_data
 from hooked_impala import load_pretrained
 from hooked_impala.maze import mazes_from_seeds
 from hooked_impala.policy import vector_field, vector_fields
@@ -32,13 +33,21 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 INSTALL = r'pip install "hooked-impala\[ray\]"'
 ON_RAY = {"ray": True, "workers": 2}
 HEATMAP = {
-    "cheese_channels": 0, "channels": [3, 5], "magnitude": 2.0, "max_targets": 5,
-    "targets_per_maze": 1, "rollout_steps": 8, "seed": 3,
-}  # fmt: skip
+    "cheese_channels": 0,
+    "channels": [3, 5],
+    "magnitude": 2.0,
+    "max_targets": 5,
+    "targets_per_maze": 1,
+    "rollout_steps": 8,
+    "seed": 3,
+}
 PROBES = {
     "hooks": ["embedder.block1.res1.resadd_out", "embedder.fc_out"],
-    "features": 32, "conv_steps": 10, "positions_per_maze": 2, "seed": 1,
-}  # fmt: skip
+    "features": 32,
+    "conv_steps": 10,
+    "positions_per_maze": 2,
+    "seed": 1,
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -100,7 +109,7 @@ def test_ordered_passes_chunks_on_in_chunk_order(local_ray, tmp_path) -> None:
 def test_heatmaps_on_ray_equal_those_in_process(local_ray, model, mazes, monkeypatch) -> None:
     monkeypatch.setattr(retarget, "HEATMAP_CHUNK", 1)  # 3 chunks on 2 workers: order matters
     here = retarget.run(model, mazes, **HEATMAP)
-    there = retarget.run(model, mazes, **HEATMAP, **ON_RAY)
+    there = retarget.run(model, mazes, **HEATMAP, sweep=Backend(**ON_RAY))
     assert [m.maze.seed for m in there.per_maze] == [m.seed for m in mazes]  # input order
     for a, b in zip(here.per_maze, there.per_maze, strict=True):
         assert a.targets == b.targets and a.skipped == b.skipped and a.forwards == b.forwards
@@ -125,8 +134,13 @@ def test_probe_blocks_on_ray_come_in_split_order_equal_to_in_process(local_ray) 
     there = list(probe_data.probe_dataset(splits, "easy", **settings, backend=Backend(**ON_RAY)))
     # train 14 levels in blocks of 4, validation 2, test 4: 6 blocks in this order
     assert [(name, levels) for name, _, levels in here] == [
-        ("train", 4), ("train", 4), ("train", 4), ("train", 2), ("validation", 2), ("test", 4)
-    ]  # fmt: skip
+        ("train", 4),
+        ("train", 4),
+        ("train", 4),
+        ("train", 2),
+        ("validation", 2),
+        ("test", 4),
+    ]
     assert [(name, levels) for name, _, levels in there] == [(n, k) for n, _, k in here]
     for (name, a, _), (_, b, _) in zip(here, there, strict=True):
         assert set(a.maze_seed) <= set(splits[name].tolist())
@@ -137,7 +151,7 @@ def test_probe_blocks_on_ray_come_in_split_order_equal_to_in_process(local_ray) 
 def test_probes_with_the_dataset_on_ray_equal_those_in_process(local_ray, model) -> None:
     levels = Levels("easy", range(12))
     here = probes.run(model, levels, **PROBES)
-    there = probes.run(model, levels, **PROBES, **ON_RAY)
+    there = probes.run(model, levels, **PROBES, sweep=Backend(**ON_RAY))
     for name, values in here.arrays().items():
         np.testing.assert_array_equal(values, there.arrays()[name], err_msg=name)
     assert here.metadata == there.metadata
@@ -173,7 +187,7 @@ def test_in_process_sweeps_do_not_import_ray() -> None:
     code = (
         "import sys\n"
         "from analyses import probes, retarget\n"
-        "from analyses.inputs import Levels\n"
+        "from analyses.core.inputs import Levels\n"
         "from hooked_impala import HookedImpala, ImpalaConfig\n"
         "from hooked_impala.maze import mazes_from_seeds\n"
         "from hooked_impala.policy import vector_fields\n"
@@ -198,14 +212,16 @@ def test_asking_for_ray_without_it_says_how_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
     with pytest.raises(SweepError, match=INSTALL):
-        retarget.run(model, mazes, **HEATMAP, ray=True)
+        retarget.run(model, mazes, **HEATMAP, sweep=Backend(ray=True))
     with pytest.raises(SweepError, match=INSTALL):
-        probes.run(model, Levels("easy", range(12)), **PROBES, ray_address="HOST:6379")
+        probes.run(model, Levels("easy", range(12)), **PROBES, sweep=Backend(address="HOST:6379"))
     with pytest.raises(SweepError, match=INSTALL):
         vector_fields(model, mazes, backend=Backend(ray=True))
     for analysis in (retarget.ANALYSIS, probes.ANALYSIS):
         argv = ["--mazes", "3", "--ray", "--workers", "2", "--out", str(tmp_path / analysis.name)]
-        assert analyses_cli.main(analysis, argv) == 2
+        with pytest.raises(SystemExit) as stop:  # checked with the flags, before any work
+            analyses_cli.main(analysis, argv)
+        assert stop.value.code == 2
         assert 'pip install "hooked-impala[ray]"' in capsys.readouterr().err
     # In-process needs no Ray: the default, and one worker.
     assert len(vector_fields(model, mazes[:1], backend=Backend(workers=1))) == 1

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from analyses import top_right_vector
-from analyses.inputs import DEFAULT_LAYER, select_mazes
-from analyses.steering import activation_difference, activations_at
+from analyses.core.inputs import DEFAULT_LAYER, select_mazes
+from analyses.measure.steering import activation_difference, activations_at
 from hooked_impala.interventions import add_vector
 from hooked_impala.maze import MazeRenderer, decision_points, observe
 

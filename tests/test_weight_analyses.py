@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from analyses import weight_diff, weight_svd
-from analyses.weights import as_matrix, weight_layers
+from analyses.measure.weights import as_matrix, weight_layers
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained
 
 LAYER = "embedder.block2.res1.conv2"
@@ -136,12 +136,28 @@ def test_weight_diff_end_to_end_with_a_perturbed_checkpoint(standin, tmp_path) -
     out = tmp_path / "out"
     subprocess.run(
         [
-            sys.executable, "-m", "analyses.weight_diff", "--checkpoint", str(after),
-            "--before", "standin_s1", "--mazes", "4", "--field-mazes", "1", "--out", str(out),
-            "--max-steps", "30", "--device", "cpu",
+            sys.executable,
+            "-m",
+            "analyses.weight_diff",
+            "--checkpoint",
+            str(after),
+            "--before",
+            "standin_s1",
+            "--mazes",
+            "4",
+            "--field-mazes",
+            "1",
+            "--out",
+            str(out),
+            "--max-steps",
+            "30",
+            "--device",
+            "cpu",
         ],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     numbers = json.loads((out / "result.json").read_text())["numbers"]
     assert numbers["most_changed_layer"] == LAYER
     assert numbers["most_changed_channels"][LAYER][0] == 3

@@ -31,7 +31,7 @@ settings are kept in ``_run.json`` beside the rows, and a resume with other sett
 refused rather than mixed in.
 
 The seeds are played in chunks of ``chunk_size`` (a sweep, :mod:`hooked_impala.sweep`): in
-this process by default, or as Ray tasks (``ray=True``, ``ray_address=...``), whose rows
+this process by default, or as Ray tasks (``backend=Backend(ray=True)``), whose rows
 the driver writes as chunks finish. A chunk is one batched run of the engine, and its
 boundaries depend only on the seeds asked for and ``chunk_size``, not on where, when or in
 what order chunks run: in-process, one worker, N workers or a cluster play every maze with
@@ -217,9 +217,7 @@ def collect_records(
     slots: int = 256,
     progress: bool = True,
     chunk_size: int = CHUNK_SIZE,
-    ray: bool = False,
-    ray_address: str | None = None,
-    workers: int | None = None,
+    backend: Backend = Backend(),
 ) -> pd.DataFrame:
     """Play one episode on each level seed and write its record to ``out``; return all rows
     of the requested seeds (sorted by seed). Seeds already in ``out`` are not played again.
@@ -243,11 +241,10 @@ def collect_records(
         slots: envs played side by side (at most ``chunk_size``).
         chunk_size: seeds per chunk, the unit of work of the sweep (see the module
             docstring; not recorded: any split gives the same rows).
-        ray: play the chunks as Ray tasks, on a local instance started for the run, or on
-            the cluster of ``RAY_ADDRESS`` when that is set. Needs ``pip install
-            "hooked-impala[ray]"``.
-        ray_address: an existing Ray cluster to play on (implies ``ray``).
-        workers: chunks played at once on Ray (default: every CPU of the Ray instance).
+        backend: where the chunks are played: in this process (the default), or as Ray
+            tasks (:class:`~hooked_impala.sweep.Backend`: a local instance started for the
+            run, the cluster of ``RAY_ADDRESS``, or an address; needs ``pip install
+            "hooked-impala[ray]"``).
     """
     wanted = [checks.integer("seed", s, minimum=0, maximum=checks.MAX_SEED) for s in seeds]
     if not wanted:
@@ -257,7 +254,6 @@ def collect_records(
     checks.integer("flush_every", flush_every, minimum=1)
     checks.integer("chunk_size", chunk_size, minimum=1)
     checks.integer("slots", slots, minimum=1)
-    backend = Backend(ray=ray, address=ray_address, workers=workers)  # Ray checked here
     check_steps("max_steps", max_steps)
     out = checks.output_folder("out", out)
     out.mkdir(parents=True, exist_ok=True)

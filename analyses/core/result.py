@@ -1,18 +1,16 @@
 """What every analysis returns: a result with typed run metadata, four views of itself
 (``numbers()`` JSON, ``arrays()`` NPZ, ``figures()`` plotly, ``summary()`` text), optional
-extra pages, and ``save(dir)``, which writes them all or nothing.
+extra pages, and ``save(dir)``, which writes them all or nothing and never over a user's
+files (``analyses.core.saving``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -20,7 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from hooked_impala.files import current_umask, write_atomically
+from analyses.core.saving import result_folder, write_marker
+from hooked_impala.files import write_atomically
 from hooked_impala.maze import Region
 from hooked_impala.model import HookedImpala
 
@@ -75,6 +74,8 @@ def to_jsonable(value: Any) -> Any:
         return to_jsonable(value.tolist())
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return to_jsonable(value.item())
+    if isinstance(value, StrEnum):  # a word (a verdict): its value
+        return str(value)
     if isinstance(value, Enum):
         return value.name
     if isinstance(value, (Region, PurePath)):
@@ -82,31 +83,6 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-@contextlib.contextmanager
-def replaced_folder(out: Path) -> Iterator[Path]:
-    """A fresh sibling folder to write into; when the block ends normally it replaces
-    ``out`` whole, and on any exception (Ctrl-C included) it is deleted and ``out`` is left
-    as it was. So ``out`` holds a complete old result or a complete new one, never a mix.
-
-    The swap is two renames (old aside, new in), so a crash between them leaves ``out``
-    missing with the old one beside it as ``.<name>.old-*``, never a mixture."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    staging.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide results from others
-    try:
-        yield staging
-        if out.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            out.rename(aside / out.name)
-            staging.rename(out)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 @dataclass(kw_only=True)
@@ -134,15 +110,17 @@ class AnalysisResult:
 
     def save(self, out_dir: str | Path) -> list[Path]:
         """Write ``result.json`` (metadata + numbers), ``arrays.npz``, ``<figure>.html`` (plotly
-        embedded, no CDN) and the extra pages into ``out_dir``, replacing it whole (see
-        ``replaced_folder``)."""
+        embedded, no CDN) and the extra pages into ``out_dir``: a new folder, an empty one,
+        or a previous result of the same analysis, replaced whole; any other folder is
+        refused (:func:`~analyses.core.saving.result_folder`)."""
         out = Path(out_dir)
-        with replaced_folder(out) as staging:
+        with result_folder(out, self.metadata.analysis) as staging:
             names = self.write_into(staging)
         return [out / name for name in names]
 
     def write_into(self, folder: Path) -> list[str]:
-        """Write the files into an existing ``folder``; their names."""
+        """Write the files, and the marker naming the analysis, into an existing
+        ``folder``; the files' names."""
         document = {"metadata": self.metadata.to_json(), "numbers": to_jsonable(self.numbers())}
         files = {"result.json": json.dumps(document, indent=2, allow_nan=False)}
         arrays = {k: np.asarray(v) for k, v in self.arrays().items()}
@@ -155,4 +133,5 @@ class AnalysisResult:
         files.update(self.pages())
         for name, content in files.items():
             write_atomically(folder / name, content)
+        write_marker(folder, self.metadata.analysis)
         return list(files)

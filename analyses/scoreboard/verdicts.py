@@ -17,16 +17,31 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from hooked_impala.stats import Z_95, Rate
 
-HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
-NOT_TESTABLE, ANSWERED = "not testable", "answered"
-VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_TESTABLE, ANSWERED)
+
+class Verdict(StrEnum):
+    """The verdict on one claim (its value is the word shown)."""
+
+    HOLDS = "holds"
+    FAILS = "fails"
+    INCONCLUSIVE = "inconclusive"
+    NOT_TESTABLE = "not testable"
+    ANSWERED = "answered"
+
+    @property
+    def decided(self) -> bool:
+        return self in (Verdict.HOLDS, Verdict.FAILS)
+
+
+HOLDS, FAILS, INCONCLUSIVE = Verdict.HOLDS, Verdict.FAILS, Verdict.INCONCLUSIVE
+NOT_TESTABLE, ANSWERED = Verdict.NOT_TESTABLE, Verdict.ANSWERED
 
 PACKAGED = Path(__file__).with_name("predictions.md")
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "predictions.md"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "predictions.md"
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,7 @@ class Measured:
         return f"{self.value:.3g} (95% CI {self.low:.3g}–{self.high:.3g}; n = {self.n} {self.unit})"
 
 
-def judge(measured: Measured | None, threshold: float, above: bool) -> str:
+def judge(measured: Measured | None, threshold: float, above: bool) -> Verdict:
     """The verdict on "the value is above ``threshold``" (``above``) or below it."""
     if measured is None:
         return NOT_TESTABLE
@@ -107,18 +122,6 @@ def difference_of_rates(a: Rate, b: Rate) -> Measured | None:
     high = pa - pb + math.sqrt((ha - pa) ** 2 + (pb - lb) ** 2)
     # min/max: at 0 or n the Wilson bound equals the value only up to float rounding.
     return Measured(pa - pb, min(low, pa - pb), max(high, pa - pb), a.n + b.n)
-
-
-def mean_with_interval(values, unit: str = "mazes") -> Measured | None:
-    """The mean with a normal 95% interval; None below 2 values (below ~30 values a t
-    interval would be slightly wider)."""
-    values = [float(v) for v in values]
-    if len(values) < 2:
-        return None
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    half = Z_95 * sd / math.sqrt(len(values))
-    return Measured(mean, mean - half, mean + half, len(values), unit)
 
 
 _ID = re.compile(r"^- ([A-Z]\d+)\. (.*)$")

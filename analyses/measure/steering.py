@@ -1,10 +1,12 @@
-"""Steering by activation addition, shared by the cheese-vector and top-right-vector analyses.
+"""Steering by activation addition, measured for the cheese-vector and top-right-vector
+analyses (and the maze view).
 
 A steering vector at a layer is the activation difference of a pair of mazes (same mouse
 cell); ``add_vector(layer, vector, coeff)`` adds ``coeff × vector`` during every forward
 pass. This module measures what that does at the decision squares (P(cheese-ward move),
 P(top-right-ward move) per coefficient, for the maze's own vector and for another maze's)
-and in rollouts, and holds the result type both analyses return.
+and in rollouts, and holds the numbers both analyses report (their figures are
+``analyses.core.figures.steering_figures``).
 """
 
 from __future__ import annotations
@@ -13,39 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
 from tqdm.auto import tqdm
 
-from analyses.inputs import DEFAULT_LAYER, observations
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.spec import Option
-from hooked_impala import cli
+from analyses.core.inputs import DEFAULT_LAYER, observations
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
 from hooked_impala.hooks import HookSpec
 from hooked_impala.interventions import add_vector
 from hooked_impala.maze import DecisionPoint, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import PROCGEN_STEP_LIMIT, VectorField, rollout, vector_field
+from hooked_impala.policy import VectorField, rollout, vector_field
 from hooked_impala.stats import Rate, rate_text
 
 #: Whose vector is added at each maze's decision square: its own, or the next maze's.
 KINDS = ("self", "transfer")
-
-
-def steering_options(coeffs: Sequence[float], rollout_coeff: float) -> tuple[Option, ...]:
-    """The options of a steering analysis: layer, coefficients (default ``coeffs``), and
-    rollouts comparing the original with the own vector at ``rollout_coeff``."""
-    return (
-        Option("layer", DEFAULT_LAYER, "hook to add the vector at", kind=cli.hook_name),
-        Option("coeffs", list(coeffs), "coefficients to sweep", kind=cli.finite, many=True),
-        Option(
-            "rollouts", True, f"also compare rollouts, original vs coefficient {rollout_coeff:+g}"
-        ),
-        Option(
-            "rollout_max_steps", 256, "rollout step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)
-        ),
-    )
 
 
 def activations_at(
@@ -208,6 +192,8 @@ class SteeringResult(AnalysisResult):
     rollouts: dict[str, dict[str, dict]] | None
     field: VectorField | None
 
+    kinds = KINDS
+
     def _mean(self, probs: torch.Tensor, kind: int) -> dict[str, float]:
         return {str(c): float(probs[kind, k].mean()) for k, c in enumerate(self.coeffs)}
 
@@ -231,37 +217,6 @@ class SteeringResult(AnalysisResult):
             "p_cheese": self.p_cheese.numpy(),
             "p_top_right": self.p_top_right.numpy(),
         }
-
-    def figures(self) -> dict[str, go.Figure]:
-        sweep = go.Figure()
-        for i, kind in enumerate(KINDS):
-            dash = "solid" if kind == "self" else "dot"
-            for probs, what, colour in (
-                (self.p_cheese, "cheese-ward", "#d4a017"),
-                (self.p_top_right, "top-right-ward", "#1f4e79"),
-            ):
-                sweep.add_trace(
-                    go.Scatter(
-                        x=self.coeffs,
-                        y=probs[i].mean(1).tolist(),
-                        name=f"P({what}), {kind}",
-                        line={"dash": dash, "color": colour},
-                    )
-                )
-        sweep.update_layout(
-            title=(
-                f"{self.vector.capitalize()} at {self.layer}: decision-square move "
-                f"probabilities ({self.p_cheese.shape[2]} mazes)"
-            ),
-            xaxis_title="coefficient",
-            yaxis_title="mean probability",
-        )
-        figs = {"coefficient_sweep": sweep}
-        if self.field is not None:
-            figs["vector_field_diff"] = self.field.figure(
-                title=f"Vector field: {self.field.label} minus original"
-            )
-        return figs
 
     def summary(self) -> str:
         n = self.numbers()

@@ -1,5 +1,5 @@
 """Inputs of the analyses: observations from mazes, the standard maze selection, the
-states a policy can be in, and the decision metric.
+states a policy can be in, every level of a seed range.
 
 An analysis's ``inputs`` are uint8 observations ``(N, 64, 64, 3)`` or ``Maze`` values; each
 analysis declares (``Analysis.select``) which inputs it takes from a set of mazes.
@@ -7,11 +7,8 @@ analysis declares (``Analysis.select``) which inputs it takes from a set of maze
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +18,6 @@ from hooked_impala import checks
 from hooked_impala.maze import (
     DEFAULT_MODE,
     TOP_RIGHT_5,
-    DecisionPoint,
     DistributionMode,
     Maze,
     MazeRenderer,
@@ -29,10 +25,14 @@ from hooked_impala.maze import (
     decision_square,
     mazes_from_seeds,
 )
-from hooked_impala.model import PolicyOutput
 from hooked_impala.policy import vector_field_cells
 
 DEFAULT_LAYER = "embedder.block2.res1.resadd_out"  # the paper's cheese-vector layer
+
+
+class NotApplicable(ValueError):
+    """These inputs give the analysis nothing to measure (e.g. too few mazes with a decision
+    square). The report says so and goes on; any other error is a bug and stops it."""
 
 
 @dataclass(frozen=True)
@@ -63,37 +63,6 @@ class Levels:
 
 
 Inputs = Sequence[Maze] | np.ndarray | torch.Tensor | Levels
-
-
-#: ``records="auto"`` keeps an analysis's rollouts under this folder, one subfolder per
-#: analysis, checkpoint and settings, so rerunning the same command resumes or reuses them.
-AUTO_RECORDS = Path("out/records")
-
-
-@contextlib.contextmanager
-def records_folder(
-    records: str | Path | None,
-    *,
-    analysis: str,
-    checkpoint: str,
-    mode: DistributionMode,
-    max_steps: int,
-    greedy: bool,
-    seed: int,
-) -> Iterator[Path]:
-    """Where an analysis keeps its rollout records: ``records`` itself (checked, kept, reused
-    by a later run with the same settings); for "auto" a folder under ``AUTO_RECORDS`` named
-    by the analysis, checkpoint and settings; for None / "" a temporary folder removed
-    afterwards."""
-    if records == "auto":
-        name = Path(checkpoint).stem.replace(" ", "_").strip("()") or "model"
-        policy = "greedy" if greedy else f"sampled-seed{seed}"
-        records = AUTO_RECORDS / f"{analysis}-{name}-{mode}-{policy}-max{max_steps}"
-    if records not in (None, ""):
-        yield checks.output_folder("records", records)
-        return
-    with tempfile.TemporaryDirectory(prefix="records-") as tmp:
-        yield Path(tmp)
 
 
 def observations(
@@ -174,17 +143,3 @@ def every_open_cell(mazes: Sequence[Maze]) -> list[Maze]:
 def at_decision_squares(mazes: Sequence[Maze]) -> list[Maze]:
     """The mazes that have a decision square, with the mouse on it."""
     return [p.maze for p in decision_points(mazes)]
-
-
-def decision_metric(points: Sequence[DecisionPoint]) -> Callable[[PolicyOutput], torch.Tensor]:
-    """``output -> (N,)``: log P(cheese-ward move) − log P(top-right-ward move) per point."""
-    cheese = torch.tensor([int(p.cheese_move) for p in points])
-    top = torch.tensor([int(p.top_right_move) for p in points])
-
-    def metric(output: PolicyOutput) -> torch.Tensor:
-        log_probs = output.movement_log_probs
-        rows = torch.arange(log_probs.shape[0], device=log_probs.device)
-        device = log_probs.device
-        return log_probs[rows, cheese.to(device)] - log_probs[rows, top.to(device)]
-
-    return metric

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 import torch
 
-from analyses.inputs import Levels, select_mazes
-from analyses.spec import Analysis, Option
+from analyses.core.inputs import Levels, select_mazes
+from analyses.core.saving import check_output_folder
+from analyses.core.spec import Analysis
 from hooked_impala import cli
 from hooked_impala.maze import MazeRenderer
 
@@ -36,28 +37,6 @@ def common_parser(
     )
     cli.add_common_arguments(parser, mazes=mazes, out=out)
     return parser
-
-
-def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
-    if isinstance(option.default, bool):
-        parser.add_argument(
-            option.flag,
-            dest=option.name,
-            default=option.default,
-            help=option.help,
-            action=argparse.BooleanOptionalAction,
-        )
-        return
-    kind = option.kind or (type(option.default[0]) if option.many else type(option.default))
-    parser.add_argument(
-        option.flag,
-        dest=option.name,
-        type=kind,
-        default=option.default,
-        choices=option.choices,
-        nargs="+" if option.many else None,
-        help=f"{option.help} (default: %(default)s)",
-    )
 
 
 def model_and_mazes(args: argparse.Namespace):
@@ -82,13 +61,17 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
         checkpoint=analysis.checkpoint or DEFAULT_CHECKPOINT,
     )
     for option in analysis.options:
-        add_option(parser, option)
+        option.add_to(parser)
     args = parser.parse_args(argv)
     if args.mazes < analysis.min_mazes:
         parser.error(
             f"--mazes must be at least {analysis.min_mazes} for {analysis.name}, got {args.mazes}"
         )
-    options = {o.name: getattr(args, o.name) for o in analysis.options}
+    try:  # before any work: never replace a folder of the user's
+        check_output_folder(args.out, analysis.name)
+        options = {o.name: o.value(args) for o in analysis.options}
+    except ValueError as err:  # OutputFolderError, a bad Ray setting
+        parser.error(str(err))
     if analysis.levels is None:
         loaded = model_and_mazes(args)
         if loaded is None:
@@ -107,10 +90,10 @@ def main(analysis: Analysis, argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         result = run()
+        written = result.save(args.out)
     except (ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    written = result.save(args.out)
     print(result.summary())
     print(f"wrote {', '.join(str(p) for p in written)} ({time.perf_counter() - started:.1f} s)")
     return 0

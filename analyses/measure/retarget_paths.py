@@ -1,4 +1,4 @@
-"""Normalised path probabilities of retargeting (see :mod:`analyses.retarget`): for every
+"""Normalised path probabilities of retargeting (see the ``retarget`` analysis): for every
 target cell of a maze, the geometric mean of the policy's probability of each move along the
 shortest path from the start, with no intervention, with channels clamped at the target's
 grid square, and with the cheese moved to the target — all as batched forward passes."""
@@ -6,7 +6,6 @@ grid square, and with the cheese moved to the target — all as batched forward 
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 
-from analyses.channels import spatial_shape
+from analyses.measure.channels import spatial_shape
 from hooked_impala.actions import Movement
 from hooked_impala.incremental import forward
 from hooked_impala.interventions import ClampAt, clamp_channels
@@ -22,7 +21,7 @@ from hooked_impala.maze import (
     Cell,
     Maze,
     MazeRenderer,
-    Tile,
+    distance_map,
     layer_positions,
     path_to_top_right,
     shortest_path,
@@ -60,36 +59,6 @@ def target_paths(maze: Maze) -> tuple[dict[Cell, list[Cell]], dict[Cell, str]]:
         else:
             paths[cell] = path
     return paths, skipped
-
-
-def steps_to_cells(grid: Int[np.ndarray, "rows cols"], sources: Sequence[Cell]) -> np.ndarray:
-    """``(rows, cols)`` steps from every cell to the nearest of ``sources`` through the maze
-    (-1: walls and cells no source reaches); one breadth-first search from all sources."""
-    passable = grid != Tile.WALL
-    dist = np.full(grid.shape, -1, dtype=np.int64)
-    queue = deque()
-    for cell in sources:
-        if passable[cell] and dist[cell] < 0:
-            dist[cell] = 0
-            queue.append(cell)
-    while queue:
-        r, c = queue.popleft()
-        for dr, dc in ((1, 0), (-1, 0), (0, -1), (0, 1)):
-            nr, nc = r + dr, c + dc
-            inside = 0 <= nr < grid.shape[0] and 0 <= nc < grid.shape[1]
-            if inside and passable[nr, nc] and dist[nr, nc] < 0:
-                dist[nr, nc] = dist[r, c] + 1
-                queue.append((nr, nc))
-    return dist
-
-
-def _movement(a: Cell, b: Cell) -> int:
-    """The Movement index of the step a → b (neighbours)."""
-    delta = (b[0] - a[0], b[1] - a[1])
-    for m in Movement:
-        if m is not Movement.NOOP and m.delta == delta:
-            return int(m)
-    raise ValueError(f"cells {a} and {b} are not neighbours")
 
 
 def geometric_means(
@@ -228,7 +197,7 @@ def retarget_maze(
             model, obs, pairs, positions, (layer, channels, magnitude), batch_size
         )
         moved = _moved_cheese_move_probs(model, maze, targets, paths, pairs, batch_size, renderer)
-    dist = steps_to_cells(maze.world_grid, path_to_top_right(maze) or [])
+    dist = distance_map(maze.world_grid, path_to_top_right(maze) or [])
     n = len(targets)
     return MazeRetarget(
         maze=maze,
@@ -259,7 +228,7 @@ class _Pairs:
         mouse_cells = sorted({c for path in paths for c in path[:-1]})
         row_of = {c: i for i, c in enumerate(mouse_cells)}
         rows = [
-            (t, row_of[a], _movement(a, b))
+            (t, row_of[a], int(Movement.between(a, b)))
             for t, path in enumerate(paths)
             for a, b in zip(path[:-1], path[1:])
         ]

@@ -3,10 +3,10 @@ experiment on this checkpoint, with the measured number, its 95% interval and a 
 
 The predictions (IDs A1–A10, B1–B8, C1–C2 and their texts) are read from
 ``../shared/predictions.md`` when it is there, else from the copy packaged with ``analyses``.
-Each ID has a declared experiment (``analyses.scoreboard_claims``) that states its
+Each ID has a declared experiment (``analyses.scoreboard.claims``) that states its
 operationalisation; the experiments share the toolkit's analyses (behaviour regression, maze
 size and corners, probes, retargeting, cheese and top-right vectors), each run once
-(``analyses.scoreboard_evidence``). Verdicts: holds / fails / inconclusive (with how many
+(``analyses.scoreboard.evidence``). Verdicts: holds / fails / inconclusive (with how many
 more mazes would decide it) / not testable (with why) / answered (B1, B2 are questions).
 
     python -m analyses.scoreboard --checkpoint model_160022528 --quick
@@ -28,21 +28,49 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from analyses import cli as analyses_cli
-from analyses.inputs import Levels
-from analyses.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.scoreboard_claims import EXPERIMENTS, Claim, explained
-from analyses.scoreboard_evidence import FULL, QUICK, Evidence, Sizes
-from analyses.spec import Analysis, Option, records_flag
-from analyses.verdicts import NOT_TESTABLE, read_predictions
+from analyses.core.inputs import Levels
+from analyses.core.records import Records, checked
+from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.spec import RECORDS, Analysis, Option
+from analyses.scoreboard import set_a, set_bc
+from analyses.scoreboard.claims import Claim, explained
+from analyses.scoreboard.evidence import FULL, QUICK, Evidence, Sizes
+from analyses.scoreboard.verdicts import NOT_TESTABLE, Verdict, read_predictions
 from hooked_impala.model import HookedImpala
 
 COLOURS = {
-    "holds": "#b7e1b0",
-    "fails": "#f4b6b0",
-    "inconclusive": "#f6e3a1",
-    "not testable": "#dddddd",
-    "answered": "#b9d3ee",
+    Verdict.HOLDS: "#b7e1b0",
+    Verdict.FAILS: "#f4b6b0",
+    Verdict.INCONCLUSIVE: "#f6e3a1",
+    Verdict.NOT_TESTABLE: "#dddddd",
+    Verdict.ANSWERED: "#b9d3ee",
+}
+
+#: Prediction ID -> its experiment (each function is named after its ID).
+EXPERIMENTS: dict[str, Callable[[Evidence], list[Claim]]] = {
+    experiment.__name__.upper(): experiment
+    for experiment in (
+        set_a.a1,
+        set_a.a2,
+        set_a.a3,
+        set_a.a4,
+        set_a.a5,
+        set_a.a6,
+        set_a.a7,
+        set_a.a8,
+        set_a.a9,
+        set_a.a10,
+        set_bc.b1,
+        set_bc.b2,
+        set_bc.b3,
+        set_bc.b4,
+        set_bc.b5,
+        set_bc.b6,
+        set_bc.b7,
+        set_bc.b8,
+        set_bc.c1,
+        set_bc.c2,
+    )
 }
 
 
@@ -83,11 +111,11 @@ class ScoreboardResult(AnalysisResult):
         """Per stated confidence: how many decided claims held (holds / (holds + fails))."""
         out: dict[str, dict] = {}
         for claim in self.claims:
-            if claim.confidence is None or claim.verdict not in ("holds", "fails"):
+            if claim.confidence is None or not claim.verdict.decided:
                 continue
             entry = out.setdefault(f"{claim.confidence:.2f}", {"held": 0, "decided": 0})
             entry["decided"] += 1
-            entry["held"] += claim.verdict == "holds"
+            entry["held"] += claim.verdict == Verdict.HOLDS
         return dict(sorted(out.items()))
 
     def numbers(self) -> dict:
@@ -216,7 +244,7 @@ def run(
     inputs: Levels,
     *,
     quick: bool = False,
-    records: str | Path | None = "auto",
+    records: Records = Records.AUTO,
     predictions: str | Path | None = None,
     sizes: Sizes | None = None,
     seed: int = 0,
@@ -224,12 +252,13 @@ def run(
 ) -> ScoreboardResult:
     """Run every prediction's experiment on the levels of ``inputs`` (their mode; the level
     studies use the first ``Sizes.levels`` of them) and judge it. ``quick``: the small
-    ``QUICK`` sizes; ``records``: where the rollout records go (see ``records_folder``);
+    ``QUICK`` sizes; ``records``: where the rollout records go (``Records``);
     ``predictions``: the predictions file (default: the shared one, else the packaged copy);
     ``sizes``: other sample sizes than ``QUICK``/``FULL`` (e.g. tiny ones for tests).
     """
     if not isinstance(inputs, Levels):
         raise TypeError(f"the scoreboard plays whole levels (Levels), got {type(inputs).__name__}")
+    records = checked(records)
     texts = read_predictions(Path(predictions) if predictions else None)
     sizes = sizes or (QUICK if quick else FULL)
     evidence = Evidence(model, inputs, sizes, seed=seed, progress=progress, records=records)
@@ -254,7 +283,7 @@ def run(
                 "levels": str(inputs),
                 "quick": sizes.quick,
                 "sizes": dataclasses.asdict(sizes),
-                "records": records,
+                "records": str(records),
             },
         ),
         predictions=texts,
@@ -271,19 +300,11 @@ ANALYSIS = Analysis(
     run=run,
     select=list,  # unused: a population of levels
     options=(
-        Option("quick", False, "small samples, marked as such in every output"),
-        Option(
-            "records",
-            "auto",
-            "folder for the rollout records ('auto': out/records/<analysis>-..., reused)",
-            kind=records_flag,
-        ),
-        Option("predictions", "", "predictions file (default: ../shared/predictions.md)", kind=str),
+        Option("quick", "small samples, marked as such in every output"),
+        RECORDS,
+        Option("predictions", "predictions file (default: ../shared/predictions.md)", kind=str),
     ),
     levels=10_000,
     quick_levels=QUICK.levels,
     quick={"quick": True},
 )
-
-if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))

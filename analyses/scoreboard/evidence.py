@@ -1,21 +1,22 @@
 """The experiments behind the predictions scoreboard, each run once and shared by the
-predictions that use it: the toolkit's analyses at the scoreboard's sample sizes, plus two
-small experiments no analysis covers (the cheese in a random cell of the top-left or
-bottom-right quadrant, A1; block-1 channels that copy a maze feature, A10).
+predictions that use it: the toolkit's analyses at the scoreboard's sample sizes (looked up
+in the registry, never imported: an analysis does not import another), plus two small
+experiments no analysis covers (the cheese in a random cell of the top-left or bottom-right
+quadrant, A1; block-1 channels that copy a maze feature, A10).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from analyses import behaviour, cheese_vector, generalisation, probes, retarget, top_right_vector
-from analyses.inputs import Levels
-from analyses.result import AnalysisResult
+from analyses.core.inputs import Levels
+from analyses.core.records import Records
+from analyses.core.result import AnalysisResult
+from analyses.core.spec import Analysis
 from hooked_impala.maze import Cell, Maze, MazeRenderer, Tile
 from hooked_impala.maze.render import OBS_SHAPE
 from hooked_impala.model import HookedImpala
@@ -70,6 +71,14 @@ def square_cells(world_size: int, layer_size: int) -> np.ndarray:
     return np.floor(centres * world_size / OBS_SHAPE[0]).astype(int)
 
 
+def analysis(name: str) -> Analysis:
+    """An analysis of the registry, looked up when the scoreboard runs (the registry lists
+    the scoreboard too, so it cannot be imported when this module is)."""
+    from analyses.core import registry
+
+    return registry.analysis(name)
+
+
 class Evidence:
     """Runs each experiment on first use and keeps its result for the other predictions."""
 
@@ -81,7 +90,7 @@ class Evidence:
         *,
         seed: int,
         progress: bool,
-        records: str | Path | None,
+        records: Records,
     ) -> None:
         self.model, self.levels, self.sizes = model, levels, sizes
         self.seed, self.progress, self.records = seed, progress, records
@@ -94,11 +103,9 @@ class Evidence:
             self.results[key] = make()
         return self.results[key]
 
-    def records_for(self, experiment: str) -> str | Path | None:
-        """Each experiment's own records folder under an explicit one ("auto" names its own)."""
-        if self.records is None or self.records == "auto":
-            return self.records
-        return Path(self.records) / experiment
+    def records_for(self, experiment: str) -> Records:
+        """Each experiment's own records folder under an explicit one."""
+        return self.records.below(experiment)
 
     def level_range(self, count: int) -> Levels:
         seeds = self.levels.seeds
@@ -113,13 +120,13 @@ class Evidence:
 
     # --- the toolkit's analyses ------------------------------------------------------------
 
-    def behaviour(self, greedy: bool = False) -> behaviour.BehaviourResult:
+    def behaviour(self, greedy: bool = False) -> AnalysisResult:
         key = "behaviour_greedy" if greedy else "behaviour"
         # Greedy episodes that loop play all 500 steps: the rerun uses the smaller count.
         count = self.sizes.size_levels if greedy else self.sizes.levels
         return self._once(
             key,
-            lambda: behaviour.run(
+            lambda: analysis("behaviour").run(
                 self.model,
                 self.level_range(count),
                 max_steps=PROCGEN_STEP_LIMIT,
@@ -130,10 +137,10 @@ class Evidence:
             ),
         )
 
-    def generalisation(self) -> generalisation.GeneralisationResult:
+    def generalisation(self) -> AnalysisResult:
         return self._once(
             "generalisation",
-            lambda: generalisation.run(
+            lambda: analysis("generalisation").run(
                 self.model,
                 self.level_range(self.sizes.size_levels),
                 records=self.records_for("generalisation"),
@@ -142,8 +149,9 @@ class Evidence:
             ),
         )
 
-    def probes(self) -> probes.ProbesResult:
-        options = probes.ANALYSIS.quick if self.sizes.quick else {}
+    def probes(self) -> AnalysisResult:
+        probes = analysis("probes")
+        options = probes.quick if self.sizes.quick else {}
         return self._once(
             "probes",
             lambda: probes.run(
@@ -155,11 +163,11 @@ class Evidence:
             ),
         )
 
-    def _steering(self, name: str, analysis) -> AnalysisResult:
+    def _steering(self, name: str) -> AnalysisResult:
         mazes = self.mazes()[: self.sizes.steering_mazes * 4]  # decision squares are ~half
         return self._once(
             name,
-            lambda: analysis.run_on_mazes(
+            lambda: analysis(name).run_on_mazes(
                 self.model,
                 mazes,
                 seed=self.seed,
@@ -168,14 +176,15 @@ class Evidence:
             ),
         )
 
-    def cheese_vector(self):
-        return self._steering("cheese_vector", cheese_vector.ANALYSIS)
+    def cheese_vector(self) -> AnalysisResult:
+        return self._steering("cheese_vector")
 
-    def top_right_vector(self):
-        return self._steering("top_right_vector", top_right_vector.ANALYSIS)
+    def top_right_vector(self) -> AnalysisResult:
+        return self._steering("top_right_vector")
 
-    def _retarget(self, key: str, mazes: list[Maze], **options) -> retarget.RetargetResult:
-        quick = retarget.ANALYSIS.quick if self.sizes.quick else {}
+    def _retarget(self, key: str, mazes: list[Maze], **options) -> AnalysisResult:
+        retarget = analysis("retarget")
+        quick = retarget.quick if self.sizes.quick else {}
         return self._once(
             key,
             lambda: retarget.run(
@@ -187,11 +196,11 @@ class Evidence:
             ),
         )
 
-    def retarget(self) -> retarget.RetargetResult:
+    def retarget(self) -> AnalysisResult:
         """Random targets in mazes of every size."""
         return self._retarget("retarget", self.mazes()[: self.sizes.retarget_mazes])
 
-    def retarget_small(self) -> retarget.RetargetResult | None:
+    def retarget_small(self) -> AnalysisResult | None:
         """Random targets in the smallest mazes of the population (B4)."""
         smallest = min(m.maze_size for m in self.mazes())
         small = [m for m in self.mazes() if m.maze_size == smallest and len(m.open_cells) > 2]
@@ -201,7 +210,7 @@ class Evidence:
             "retarget_small", small[: self.sizes.retarget_mazes], targets_per_maze=4
         )
 
-    def retarget_corners(self) -> retarget.RetargetResult:
+    def retarget_corners(self) -> AnalysisResult:
         """The corners of the largest mazes of the population (B2, B6)."""
         largest = max(m.maze_size for m in self.mazes())
         chosen = [m for m in self.mazes() if m.maze_size == largest][: self.sizes.corner_mazes]

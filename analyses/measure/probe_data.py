@@ -181,11 +181,15 @@ def probe_block(
     with MazeRenderer(max_batch=RENDER_SLOTS) as renderer:
         return list(
             probe_observations(
-                seeds, mode, positions_per_maze=positions_per_maze,
-                without_cheese=without_cheese, seed=seed, renderer=renderer,
+                seeds,
+                mode,
+                positions_per_maze=positions_per_maze,
+                without_cheese=without_cheese,
+                seed=seed,
+                renderer=renderer,
                 block=max(1, len(seeds)),
             )
-        )  # fmt: skip
+        )
 
 
 def probe_dataset(
@@ -207,9 +211,12 @@ def probe_dataset(
     block = checks.integer("block", block, minimum=1)
     chunks = [(name, chunk) for name in SPLITS for chunk in chunked(list(splits[name]), block)]
     make = functools.partial(
-        probe_block, mode=mode, positions_per_maze=positions_per_maze,
-        without_cheese=without_cheese, seed=seed,
-    )  # fmt: skip
+        probe_block,
+        mode=mode,
+        positions_per_maze=positions_per_maze,
+        without_cheese=without_cheese,
+        seed=seed,
+    )
     # One block per chunk: the n-th row is the n-th chunk's, so it is in chunks[n]'s split.
     rows = run_sweep(
         None, [chunk for _, chunk in chunks], make, backend=backend or Backend(), ordered=True

@@ -1,0 +1,195 @@
+"""Behaviour: in which mazes does the agent go for the cheese?
+
+Mini, Udell, Turner et al. played their agent once in each of 10,000 mazes; 5,239 had a
+decision square (where the paths to the cheese and to the top-right cell part) and the
+cheese outside the top-right 5×5 region, the region the cheese was always in during
+training. The agent reached the cheese in 71.4% of those, and an L1-regularised logistic
+regression on maze features predicted which ones with 84.9% held-out accuracy.
+
+This analysis does the same for any checkpoint: one episode per level of a seed range
+(:func:`hooked_impala.policy.records.collect_records`, kept in a records folder that a
+rerun reuses), the mazes with a decision square and the cheese outside the top-right 5×5
+region, the outcome "reached the cheese within ``max_steps``", and the regression
+(:func:`fit_behaviour`) on the features of :func:`hooked_impala.maze.maze_features`:
+
+=====================================  ==================================================
+feature                                meaning (world cells; steps = shortest path)
+=====================================  ==================================================
+steps_decision_to_cheese               steps from the decision square to the cheese
+euclid_decision_to_cheese              straight-line distance, decision square to cheese
+steps_decision_to_top_right            steps from the decision square to the inner maze's
+                                       top-right cell
+euclid_decision_to_top_right           straight-line distance, decision square to that cell
+steps_decision_to_top_right_region     steps from the decision square to the nearest open
+                                       cell of the top-right 5×5 region
+euclid_decision_to_top_right_region    straight-line distance to that region's nearest
+                                       open cell
+steps_cheese_to_top_right              steps from the cheese to the top-right cell
+euclid_cheese_to_top_right             straight-line distance, cheese to top-right cell
+steps_cheese_to_top_right_region       steps from the cheese to the top-right 5×5 region
+euclid_cheese_to_top_right_region      straight-line distance, cheese to that region
+maze_size                              side of the inner maze (cells)
+cheese_up_right_from_decision          1 if the cheese is reachable from the decision
+                                       square moving only up and right, else 0
+decision_to_left_wall                  columns between the decision square and the inner
+                                       maze's left edge
+=====================================  ==================================================
+
+Features are standardised (fit on the training split only), so coefficients are per
+standard deviation; positive = more likely to reach the cheese. Accuracies are over
+repeated stratified random splits (``splits``, seeded), against the majority class of each
+training split on the same test splits. Many features measure nearly the same thing (steps
+and Euclidean versions of one distance): their variance inflation factors are reported, and
+where they are high the L1 fit picks among them arbitrarily, so those coefficients' signs
+say little (the sign stability over splits shows it). Three are exactly collinear: procgen's
+mazes are trees, so the decision square lies on the cheese's path to the top-right cell and
+steps(cheese → top right) = steps(decision → cheese) + steps(decision → top right).
+
+The outcome depends on ``max_steps``: in short episodes the step distance to the cheese
+decides mechanically whether it is reached in time; compare agents at the same limit.
+
+    python -m analyses.behaviour --checkpoint model_160022528 --mazes 10000 \\
+        --records out/behaviour_records
+"""
+
+from __future__ import annotations
+
+from analyses.behaviour.result import BehaviourResult
+from analyses.core.inputs import Levels, NotApplicable
+from analyses.core.records import Records, checked
+from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.core.spec import ROLLOUT_OPTIONS, Analysis, Option
+from analyses.measure.behaviour import feature_table
+from analyses.measure.regression import TEST_FRACTION, check_outcomes, fit_behaviour
+from hooked_impala import checks, cli
+from hooked_impala.maze import TOP_RIGHT_5, MazeRenderer, mazes_from_seeds
+from hooked_impala.model import HookedImpala
+from hooked_impala.policy.records import collect_records
+from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT
+from hooked_impala.sweep import Backend
+
+MAX_SLOTS = 256  # envs played side by side
+
+
+def run(
+    model: HookedImpala,
+    inputs: Levels,
+    *,
+    max_steps: int = PROCGEN_STEP_LIMIT,
+    greedy: bool = False,
+    records: Records = Records.AUTO,
+    splits: int = 20,
+    l1_c: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+    sweep: Backend = Backend(),
+) -> BehaviourResult:
+    """Play one episode per level of ``inputs``, keep the mazes with a decision square and the
+    cheese outside the top-right 5×5 region, and regress "reached the cheese" on their
+    features (:func:`fit_behaviour`).
+
+    ``records``: where the rollout records are kept (:class:`~analyses.core.records.Records`);
+    a rerun with the same folder and the same checkpoint, mode, ``max_steps``, ``greedy``
+    and ``seed`` reads them back instead of playing again (and plays only levels it lacks).
+    ``seed`` fixes both the sampled actions and the splits. ``sweep``: where the rollouts
+    are played (in this process or on Ray; the records are the same).
+    """
+    if not isinstance(inputs, Levels):
+        raise ValueError(
+            "behaviour studies every level of a seed range: pass "
+            f"analyses.core.inputs.Levels(mode, range(...)), got {type(inputs).__name__}"
+        )
+    records = checked(records)
+    max_steps = checks.integer("max_steps", max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
+    splits = checks.integer("splits", splits, minimum=1)
+    l1_c = checks.real("l1_c", l1_c)
+    if l1_c <= 0:
+        raise ValueError(f"l1_c (the inverse L1 strength) must be > 0, got {l1_c}")
+    seed = checks.integer("seed", seed, minimum=0, maximum=checks.MAX_SEED)
+    with records.folder(
+        analysis="behaviour",
+        checkpoint=CheckpointRef.of(model).name,
+        mode=inputs.mode,
+        max_steps=max_steps,
+        greedy=bool(greedy),
+        seed=seed,
+    ) as folder:
+        frame = collect_records(
+            model,
+            inputs.seeds,
+            folder,
+            mode=inputs.mode,
+            max_steps=max_steps,
+            greedy=bool(greedy),
+            seed=seed,
+            region=TOP_RIGHT_5,
+            slots=min(MAX_SLOTS, len(inputs)),
+            progress=progress,
+            backend=sweep,
+        )
+    has_square = frame["decision_row"].notna().to_numpy()
+    chosen = frame[has_square & ~frame["cheese_in_region"].to_numpy()]
+    where = (
+        f"of {len(inputs)} {inputs.mode} levels, {len(chosen)} have a decision square and the "
+        f"cheese outside the top-right 5x5 region; "
+    )
+    if len(chosen) == 0:
+        raise NotApplicable(f"{where}nothing to regress (try more levels with --mazes)")
+    reached = chosen["reached_cheese"].to_numpy(dtype=bool)
+    check_outcomes(reached, where + "of those ")
+    seeds = chosen["seed"].tolist()
+    with MazeRenderer() as renderer:
+        mazes = (
+            maze
+            for start in range(0, len(seeds), 512)
+            for maze in mazes_from_seeds(seeds[start : start + 512], inputs.mode, renderer)
+        )
+        features = feature_table(mazes, progress=progress)
+    fit = fit_behaviour(features, reached, splits=splits, seed=seed, c=l1_c)
+    return BehaviourResult(
+        metadata=RunMetadata(
+            analysis="behaviour",
+            checkpoint=CheckpointRef.of(model),
+            hooks=(),
+            seed=seed,
+            maze_seeds=tuple(seeds),
+            parameters={
+                "mode": inputs.mode,
+                "seeds": f"{inputs.seeds.start}..{inputs.seeds.stop - 1}",
+                "max_steps": max_steps,
+                "greedy": bool(greedy),
+                "records": str(records),
+                "splits": splits,
+                "l1_c": l1_c,
+                "test_fraction": TEST_FRACTION,
+            },
+        ),
+        mode=inputs.mode,
+        levels=len(inputs),
+        levels_with_decision_square=int(has_square.sum()),
+        max_steps=max_steps,
+        greedy=bool(greedy),
+        features=features,
+        reached=reached,
+        cheese_first=(chosen["outcome"] == "cheese").to_numpy(dtype=bool),
+        fit=fit,
+    )
+
+
+ANALYSIS = Analysis(
+    name="behaviour",
+    question=(
+        "In which mazes does the agent go for the cheese rather than the top right, and which "
+        "maze features predict it?"
+    ),
+    run=run,
+    select=list,  # not used: the analysis takes every level of a seed range
+    options=(
+        *ROLLOUT_OPTIONS,
+        Option("splits", "random train/test splits of the regression", kind=cli.positive_int),
+        Option("l1_c", "inverse L1 regularisation strength C", kind=cli.real(1e-6)),
+    ),
+    quick={"max_steps": 32, "splits": 10, "records": Records.TEMPORARY},
+    levels=10_000,
+    quick_levels=120,
+)

@@ -1,0 +1,6 @@
+import sys
+
+from analyses.behaviour import ANALYSIS
+from analyses.core import cli
+
+sys.exit(cli.main(ANALYSIS))

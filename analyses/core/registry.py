@@ -1,0 +1,55 @@
+"""The one list of analyses: the report, the docs and the tests loop over it.
+
+Adding an analysis is one module (or package) under ``analyses/`` plus one line here.
+No analysis imports this module at import time (the scoreboard looks analyses up here when
+it runs): an analysis never imports another analysis.
+"""
+
+from __future__ import annotations
+
+from analyses import (
+    behaviour,
+    channel_attribution,
+    cheese_channels,
+    cheese_vector,
+    generalisation,
+    jacobian_svd,
+    maze_view,
+    probes,
+    relu_removal,
+    resample,
+    retarget,
+    scoreboard,
+    top_right_vector,
+    trajectory_view,
+    weight_diff,
+    weight_svd,
+)
+from analyses.core.spec import Analysis
+
+ANALYSES: tuple[Analysis, ...] = (
+    scoreboard.ANALYSIS,  # first: the report opens with it
+    cheese_vector.ANALYSIS,
+    top_right_vector.ANALYSIS,
+    cheese_channels.ANALYSIS,
+    retarget.ANALYSIS,
+    resample.ANALYSIS,
+    behaviour.ANALYSIS,
+    generalisation.ANALYSIS,
+    probes.ANALYSIS,
+    channel_attribution.ANALYSIS,
+    jacobian_svd.ANALYSIS,
+    relu_removal.ANALYSIS,
+    trajectory_view.ANALYSIS,
+    weight_diff.ANALYSIS,
+    weight_svd.ANALYSIS,
+    maze_view.ANALYSIS,
+)
+
+
+def analysis(name: str) -> Analysis:
+    """The analysis called ``name``; KeyError listing the names otherwise."""
+    for found in ANALYSES:
+        if found.name == name:
+            return found
+    raise KeyError(f"no analysis {name!r}; the analyses are {[a.name for a in ANALYSES]}")

@@ -1,0 +1,307 @@
+"""The result of the probes: held-out accuracies layer × label, the A5 and B8 readings,
+numbers, arrays and the summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from analyses.core.inputs import DEFAULT_LAYER
+from analyses.core.result import AnalysisResult
+from analyses.probes.figures import figures
+from analyses.probes.labels import (
+    A5_THRESHOLD,
+    B8_THRESHOLD,
+    CONV_LABELS,
+    LINEAR_LABELS,
+    rate_str,
+    short,
+)
+from hooked_impala.stats import Rate
+
+
+@dataclass(kw_only=True)
+class ProbesResult(AnalysisResult):
+    """Held-out probe accuracies, layer × label.
+
+    Attributes:
+        hooks: probed hooks (forward order as given); labels: ``LABELS`` probed (no
+            ``cheese_present`` when no cheese was removed).
+        mode, world_size, levels, features, conv_steps, positions_per_maze: the settings.
+        split_seeds: ``{"train", "validation", "test"}`` level seeds.
+        n_train, n_test: ``(L,)`` observations carrying each label per set.
+        hits: ``(n_test, H, L)`` correct answers per test observation (0..k for
+            ``cell_open``, -1 where the probe does not apply: conv labels of non-spatial
+            layers); trials: ``(n_test, L)`` answers asked (0 where the label is undefined,
+            k for ``cell_open``); majority_hits: ``(n_test, L, H)`` hits of the majority
+            answer (conv labels: per layer resolution).
+        chance, majority: ``(H, L)`` (NaN where the probe does not apply).
+        within_one: ``(n_test, H, 2)`` conv predictions within one square (Chebyshev).
+        alphas: ``(H, 4)`` chosen relative ridge penalties of the linear labels.
+        layer_sides: ``(H,)`` grid side of spatial hooks (0 otherwise).
+        test_seed, test_size: ``(n_test,)`` each test observation's maze.
+        test_cheese, cheese_cell_prediction: ``(n_test, 2)`` true cheese cell and
+            ``(n_test, H)`` the linear probe's class (-1 without cheese), for A5.
+    """
+
+    hooks: list[str]
+    labels: list[str]
+    mode: str
+    world_size: int
+    levels: int
+    features: int
+    conv_steps: int
+    positions_per_maze: int
+    split_seeds: dict[str, np.ndarray]
+    n_train: np.ndarray
+    n_test: np.ndarray
+    hits: np.ndarray
+    trials: np.ndarray
+    majority_hits: np.ndarray
+    chance: np.ndarray
+    majority: np.ndarray
+    within_one: np.ndarray
+    alphas: np.ndarray
+    layer_sides: np.ndarray
+    test_seed: np.ndarray
+    test_size: np.ndarray
+    test_cheese: np.ndarray
+    cheese_cell_prediction: np.ndarray
+
+    # -- rates
+
+    def applies(self, hook: int, label: int) -> bool:
+        return bool((self.hits[:, hook, label] >= 0).all()) and self.trials[:, label].sum() > 0
+
+    def rate(self, hook: int, label: int, rows: np.ndarray | None = None) -> Rate:
+        keep = slice(None) if rows is None else rows
+        return Rate(
+            int(self.hits[keep, hook, label].clip(0).sum()), int(self.trials[keep, label].sum())
+        )
+
+    def majority_rate(self, hook: int, label: int, rows: np.ndarray | None = None) -> Rate:
+        keep = slice(None) if rows is None else rows
+        return Rate(
+            int(self.majority_hits[keep, label, hook].sum()), int(self.trials[keep, label].sum())
+        )
+
+    def accuracy(self) -> np.ndarray:
+        """``(H, L)`` held-out accuracy (NaN where the probe does not apply)."""
+        out = np.full((len(self.hooks), len(self.labels)), np.nan)
+        for h in range(len(self.hooks)):
+            for k in range(len(self.labels)):
+                if self.applies(h, k):
+                    out[h, k] = self.rate(h, k).value
+        return out
+
+    def best_layers(self) -> dict[str, int]:
+        """Label -> index of the hook with the highest accuracy (first of equals)."""
+        acc = self.accuracy()
+        return {
+            label: int(np.nanargmax(acc[:, k]))
+            for k, label in enumerate(self.labels)
+            if not np.isnan(acc[:, k]).all()
+        }
+
+    def by_maze_size(self, hook: int, label: int) -> dict[int, tuple[Rate, Rate]]:
+        """Maze size -> (probe accuracy, majority baseline) on the test observations."""
+        out = {}
+        for size in np.unique(self.test_size):
+            rows = self.test_size == size
+            if self.trials[rows, label].sum():
+                out[int(size)] = (
+                    self.rate(hook, label, rows),
+                    self.majority_rate(hook, label, rows),
+                )
+        return out
+
+    def resolves_cells(self, hook: int) -> bool:
+        """True if the hook's grid puts every world cell's centre on its own square."""
+        return int(self.layer_sides[hook]) >= self.world_size
+
+    def a5(self) -> dict | None:
+        """Linear cheese-cell probe at the first residual add of block 2 (prediction A5):
+        exact cell, and row and column separately ("Cartesian coordinates")."""
+        if DEFAULT_LAYER not in self.hooks or "cheese_cell" not in self.labels:
+            return None
+        h = self.hooks.index(DEFAULT_LAYER)
+        shown = self.test_cheese[:, 0] >= 0
+        pred = self.cheese_cell_prediction[shown, h]
+        true = self.test_cheese[shown]
+        rows, cols = pred // self.world_size, pred % self.world_size
+        exact = self.rate(h, self.labels.index("cheese_cell"))
+        return {
+            "layer": DEFAULT_LAYER,
+            "exact_cell": exact.as_dict(),
+            "row": Rate(int((rows == true[:, 0]).sum()), len(true)).as_dict(),
+            "column": Rate(int((cols == true[:, 1]).sum()), len(true)).as_dict(),
+            "above_70_percent": exact.value is not None and exact.value > A5_THRESHOLD,
+        }
+
+    def b8(self) -> dict | None:
+        """The probe of the exact cheese cell whose worst maze size is best (prediction B8):
+        the linear cheese-cell probes, and conv probes on layers that resolve cells."""
+        candidates = []
+        for label in ("cheese_cell", "cheese_square"):
+            if label not in self.labels:
+                continue
+            k = self.labels.index(label)
+            for h in range(len(self.hooks)):
+                if not self.applies(h, k) or (
+                    label == "cheese_square" and not self.resolves_cells(h)
+                ):
+                    continue
+                sizes = self.by_maze_size(h, k)
+                # The lowest accuracy; among equals, the one with the lowest interval bound.
+                worst = min(sizes, key=lambda s: (sizes[s][0].value, sizes[s][0].interval[0]))
+                candidates.append((sizes[worst][0].value, h, label, worst, sizes))
+        if not candidates:
+            return None
+        value, h, label, worst, sizes = max(candidates, key=lambda c: c[0])
+        return {
+            "layer": self.hooks[h],
+            "probe": label,
+            "worst_maze_size": worst,
+            "worst_size_accuracy": sizes[worst][0].as_dict(),
+            "by_maze_size": {s: r.as_dict() for s, (r, _) in sizes.items()},
+            "above_90_percent_for_every_size": value > B8_THRESHOLD,
+        }
+
+    # -- views
+
+    def table(self) -> list[dict]:
+        rows = []
+        for h, hook in enumerate(self.hooks):
+            for k, label in enumerate(self.labels):
+                if not self.applies(h, k):
+                    continue
+                conv = label in CONV_LABELS
+                row = {
+                    "layer": hook,
+                    "label": label,
+                    "probe": "conv" if conv else "linear",
+                    "accuracy": self.rate(h, k).as_dict(),
+                    "chance": float(self.chance[h, k]),
+                    "majority": float(self.majority[h, k]),
+                    "n_train": int(self.n_train[k]),
+                    "n_test": int(self.n_test[k]),
+                }
+                if conv:
+                    c = CONV_LABELS.index(label)
+                    row["within_one_square"] = Rate(
+                        int(self.within_one[:, h, c].clip(0).sum()), int(self.trials[:, k].sum())
+                    ).as_dict()
+                    row["square_is_cell"] = self.resolves_cells(h)
+                else:
+                    row["ridge_alpha_relative"] = float(self.alphas[h, LINEAR_LABELS.index(label)])
+                rows.append(row)
+        return rows
+
+    def numbers(self) -> dict:
+        best = self.best_layers()
+        return {
+            "levels": self.levels,
+            "mode": self.mode,
+            "mazes": {name: len(s) for name, s in self.split_seeds.items()},
+            "test_observations": int(len(self.test_seed)),
+            "positions_per_maze": self.positions_per_maze,
+            "features": self.features,
+            "conv_steps": self.conv_steps,
+            "table": self.table(),
+            "best_layer": {
+                label: {
+                    "layer": self.hooks[h],
+                    "accuracy": self.rate(h, self.labels.index(label)).as_dict(),
+                }
+                for label, h in best.items()
+            },
+            "by_maze_size_at_best_layer": {
+                label: {
+                    "layer": self.hooks[h],
+                    "sizes": {
+                        s: {"accuracy": r.as_dict(), "majority": m.value}
+                        for s, (r, m) in self.by_maze_size(h, self.labels.index(label)).items()
+                    },
+                }
+                for label, h in best.items()
+            },
+            "a5": self.a5(),
+            "b8": self.b8(),
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "hooks": np.array(self.hooks),
+            "labels": np.array(self.labels),
+            "accuracy": self.accuracy(),
+            "chance": self.chance,
+            "majority": self.majority,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "hits": self.hits,
+            "trials": self.trials,
+            "majority_hits": self.majority_hits,
+            "within_one": self.within_one,
+            "ridge_alpha_relative": self.alphas,
+            "test_seed": self.test_seed,
+            "test_maze_size": self.test_size,
+            "test_cheese": self.test_cheese,
+            "cheese_cell_prediction": self.cheese_cell_prediction,
+            **{f"{name}_seeds": s for name, s in self.split_seeds.items()},
+        }
+
+    def figures(self) -> dict[str, go.Figure]:
+        return figures(self)
+
+    def summary(self) -> str:
+        mazes = {name: len(s) for name, s in self.split_seeds.items()}
+        width = max(len(short(h)) for h in self.hooks)
+        head = "".join(f"{label:>15}" for label in self.labels)
+        lines = [
+            f"Probes on {self.levels} {self.mode} levels: {mazes['train']} train / "
+            f"{mazes['validation']} validation / {mazes['test']} test mazes (split by maze), "
+            f"{self.positions_per_maze} mouse positions per maze; {len(self.test_seed)} test "
+            "observations.",
+            f"Linear: ridge classifiers on ≤{self.features} random-projection features; conv: "
+            f"1×1 conv + softmax over squares, {self.conv_steps} Adam steps.",
+            "Held-out accuracy (%):",
+            f"  {'layer':<{width}}{head}",
+        ]
+        acc = self.accuracy()
+        for h, hook in enumerate(self.hooks):
+            cells = "".join(f"{'—':>15}" if np.isnan(v) else f"{100 * v:>15.1f}" for v in acc[h])
+            lines.append(f"  {short(hook):<{width}}{cells}")
+        for what, values in (("chance", self.chance), ("majority", self.majority)):
+            cells = ""
+            for k in range(len(self.labels)):
+                col = values[:, k][~np.isnan(values[:, k])]
+                if len(col) == 0:
+                    cells += f"{'—':>15}"
+                elif np.ptp(col) < 5e-4:
+                    cells += f"{100 * col[0]:>15.1f}"
+                else:
+                    cells += f"{f'{100 * col.min():.1f}–{100 * col.max():.1f}':>15}"
+            lines.append(f"  {what:<{width}}{cells}")
+        counts = ", ".join(f"{lb} {int(n)}" for lb, n in zip(self.labels, self.n_test))
+        lines.append(f"  test observations per label: {counts} (cell_open: × 25 cells each)")
+        for label, h in self.best_layers().items():
+            best = self.rate(h, self.labels.index(label))
+            lines.append(f"  best for {label}: {short(self.hooks[h])}, {best}")
+        a5 = self.a5()
+        if a5:
+            lines.append(
+                f"A5 (linear, {short(a5['layer'])}, >70%): exact cell "
+                f"{rate_str(a5['exact_cell'])}; row {rate_str(a5['row'])}; column "
+                f"{rate_str(a5['column'])}"
+            )
+        b8 = self.b8()
+        if b8:
+            verdict = "yes" if b8["above_90_percent_for_every_size"] else "no"
+            lines.append(
+                f"B8 (exact cheese cell >90% for every maze size): best worst-size probe is "
+                f"{b8['probe']} at {short(b8['layer'])}, worst size {b8['worst_maze_size']}: "
+                f"{rate_str(b8['worst_size_accuracy'])}; every size above 90%: {verdict}"
+            )
+        return "\n".join(lines)
