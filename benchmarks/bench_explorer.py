@@ -20,8 +20,8 @@ import statistics
 import time
 
 from analyses.maze_view import InterventionSettings
-from explorer.app import maze_figure
 from explorer.compute import Explorer
+from explorer.figures import maze_figure
 from hooked_impala import CheckpointUnavailableError, load_pretrained
 from hooked_impala.maze import Maze
 from hooked_impala.policy import vector_field_cells
@@ -29,8 +29,9 @@ from hooked_impala.policy import vector_field_cells
 SEED = 17
 
 
-def server_seconds(explorer: Explorer, cases: list[tuple[Maze, InterventionSettings]],
-                   which: str) -> float:  # fmt: skip
+def server_seconds(
+    explorer: Explorer, cases: list[tuple[Maze, InterventionSettings]], which: str
+) -> float:
     """Median seconds from a maze and an intervention to the figure's JSON, one case per
     repeat."""
     times = []

@@ -24,7 +24,7 @@ from analyses.core.inputs import DEFAULT_LAYER
 from analyses.measure.retarget_paths import retarget_maze
 from hooked_impala import cli
 from hooked_impala.maze import MazeRenderer, mazes_from_seeds
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.policy import vector_field_cells
 
 

@@ -37,7 +37,8 @@ def parser() -> argparse.ArgumentParser:
         "--host",
         default="127.0.0.1",
         help="address to serve on; 0.0.0.0 makes the page reachable from other machines "
-        "(default: %(default)s)",
+        "(default: %(default)s). The page answers only requests addressed to it: to this "
+        "address, to localhost, and for 0.0.0.0 to this machine's name",
     )
     p.add_argument(
         "--level", type=cli.seed, default=0, help="level seed shown first (default: %(default)s)"
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         session = Session(args.level, args.mode)
         explorer.maze(session)  # the level is generated before the URL is printed
-        app = make_app(explorer, session, args.out)
+        app = make_app(explorer, session, args.out, args.host, port)
         print(f"hooked-impala explorer: http://{_shown(args.host)}:{port}/ (Ctrl-C stops it)")
         sys.stdout.flush()
         app.run(host=args.host, port=port, debug=False)

@@ -9,6 +9,8 @@ hooks are not thread-safe, so every call here holds one lock.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import shlex
 import threading
 import time
@@ -199,7 +201,7 @@ class Explorer:
         self,
         maze: Maze,
         settings: InterventionSettings,
-        out: Path,
+        parent: Path,
         *,
         maps_hook: str,
         ranking: Ranking,
@@ -208,8 +210,9 @@ class Explorer:
         max_steps: int,
         seed: int,
     ) -> tuple[MazeViewResult, list[Path], str]:
-        """The view as the analysis's result files in ``out`` and the command that makes
-        the same files again."""
+        """The view as the analysis's result files in a new folder under ``parent``
+        (:func:`new_view_folder`: no export replaces another) and the command that makes the
+        same files again."""
         with self._lock:
             result = view(
                 self.model,
@@ -223,19 +226,30 @@ class Explorer:
                 seed=seed,
                 renderer=self.renderer,
             )
-        written = result.save(out)
-        command = [
-            "python", "-m", "analyses.maze_view",
-            "--checkpoint", self.checkpoint,
-            "--device", str(self.model.device),
-            "--state", str(out / STATE_FILE),
-            *settings.flags(),
-            "--maps-hook", maps_hook,
-            "--ranking", ranking,
-            "--top", str(top),
-            "--rollout", rollout_kind,
-            "--max-steps", str(max_steps),
-            "--seed", str(seed),
-            "--out", str(out),
-        ]  # fmt: skip
+        out = new_view_folder(parent)
+        try:
+            written = result.save(out)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # the reserved folder, still empty: the save replaces it whole
+            raise
+        command = ["python", "-m", "analyses.maze_view", "--checkpoint", self.checkpoint]
+        command += ["--device", str(self.model.device), "--state", str(out / STATE_FILE)]
+        command += settings.flags()
+        command += ["--maps-hook", maps_hook, "--ranking", ranking, "--top", str(top)]
+        command += ["--rollout", rollout_kind, "--max-steps", str(max_steps), "--seed", str(seed)]
+        command += ["--out", str(out)]
         return result, written, shlex.join(command)
+
+
+def new_view_folder(parent: Path) -> Path:
+    """A new, empty folder ``parent/view-<date>-<time>``, or with ``-2``, ``-3``, ... after
+    it when that is taken (two exports within a second), created here (so two exports at
+    once cannot pick the same name either)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("view-%Y%m%d-%H%M%S")
+    for n in itertools.count(1):
+        folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+            return folder

@@ -10,11 +10,13 @@ the maze layer's own message, which the page shows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from hooked_impala.maze import Cell, DistributionMode, Maze, MazeEditError, Tile
+from hooked_impala import checks
+from hooked_impala.maze import DISTRIBUTION_MODES, Cell, DistributionMode, Maze, MazeEditError, Tile
 
 EditMode = Literal["cheese", "mouse", "wall", "target"]
 EDIT_MODES: tuple[str, ...] = get_args(EditMode)
@@ -35,9 +37,19 @@ class Session:
         return {"seed": self.seed, "mode": self.mode, "edits": [list(e) for e in self.edits]}
 
     @classmethod
-    def from_json(cls, data: dict) -> Session:
-        edits = tuple((str(m), int(r), int(c), bool(g)) for m, r, c, g in data.get("edits", ()))
-        return cls(int(data["seed"]), data["mode"], edits)
+    def from_json(cls, data: Any) -> Session:
+        """The session in the page's store; ValueError naming the field when the data is not
+        one (the store lives in the browser, so anything can come back)."""
+        if not isinstance(data, dict) or not {"seed", "mode"} <= set(data):
+            raise ValueError(f"the page's session must hold a seed and a mode, got {data!r}")
+        seed = checks.integer("the session's level seed", data["seed"], 0, checks.MAX_SEED)
+        if data["mode"] not in DISTRIBUTION_MODES:
+            modes = ", ".join(DISTRIBUTION_MODES)
+            raise ValueError(f"the session's mode must be one of {modes}, got {data['mode']!r}")
+        edits = data.get("edits", [])
+        if not isinstance(edits, list):
+            raise ValueError(f"the session's edits must be a list, got {edits!r}")
+        return cls(seed, data["mode"], tuple(_edit(e) for e in edits))
 
     def with_edit(self, edit: Edit) -> Session:
         return Session(self.seed, self.mode, (*self.edits, edit))
@@ -46,8 +58,12 @@ class Session:
         """The session before its last edit (itself if there is none)."""
         return Session(self.seed, self.mode, self.edits[:-1])
 
-    def replay(self, level: Callable[[int, DistributionMode], Maze], start: int = 0,
-               maze: Maze | None = None) -> Maze:  # fmt: skip
+    def replay(
+        self,
+        level: Callable[[int, DistributionMode], Maze],
+        start: int = 0,
+        maze: Maze | None = None,
+    ) -> Maze:
         """The maze: ``level(seed, mode)`` with the edits applied, or ``maze`` (the result
         of the first ``start`` edits) with the rest applied."""
         maze = level(self.seed, self.mode) if maze is None else maze
@@ -56,15 +72,32 @@ class Session:
         return maze
 
 
-def clicked_cell(click: dict | None) -> Cell | None:
+def _edit(edit: Any) -> Edit:
+    """One edit of a stored session, checked: ``[mode, row, col, margin]``."""
+    if not isinstance(edit, list | tuple) or len(edit) != 4:
+        raise ValueError(f"an edit of the session must be [mode, row, col, margin], got {edit!r}")
+    mode, row, col, margin = edit
+    if mode not in EDIT_MODES or not isinstance(margin, bool):
+        raise ValueError(f"an edit of the session must be [mode, row, col, margin], got {edit!r}")
+    return (
+        mode,
+        checks.integer("an edit's row", row),
+        checks.integer("an edit's column", col),
+        margin,
+    )
+
+
+def clicked_cell(click: Any) -> Cell | None:
     """The world cell ``(row, col)`` of a plotly click on the maze figure (its x is the
-    column, y the row, row 0 at the bottom), or None for a click elsewhere."""
-    if not click or not click.get("points"):
+    column, y the row, row 0 at the bottom), or None for a click elsewhere (or anything that
+    is not a click on a point)."""
+    points = click.get("points") if isinstance(click, dict) else None
+    if not points or not isinstance(points, list) or not isinstance(points[0], dict):
         return None
-    point = click["points"][0]
-    if "x" not in point or "y" not in point:
+    x, y = points[0].get("x"), points[0].get("y")
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (x, y)):
         return None
-    return int(round(point["y"])), int(round(point["x"]))
+    return int(round(y)), int(round(x))
 
 
 def apply_click(maze: Maze, cell: Cell, mode: EditMode, margin: bool = False) -> Maze:

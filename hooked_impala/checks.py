@@ -42,6 +42,24 @@ def real(name: str, value: Any, minimum: float | None = None) -> float:
     return value
 
 
+def finite_tensor(name: str, value: Any) -> torch.Tensor:
+    """A tensor without NaN or infinite values. Inside ``torch.func`` transforms (a traced
+    value) the data cannot be read, so it passes unchecked."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if torch._C._functorch.is_functorch_wrapped_tensor(value) or not value.is_floating_point():
+        return value
+    finite = torch.isfinite(value)
+    if not finite.all():
+        bad = int((~finite).sum())
+        first = tuple(int(i) for i in (~finite).nonzero()[0])
+        raise ValueError(
+            f"{name} holds {bad} NaN or infinite values of {value.numel()} (the first at "
+            f"index {first}: {value[first].item()})"
+        )
+    return value
+
+
 def output_file(name: str, value: Any) -> Path:
     """A file path results can be written to: not a folder, its folder creatable."""
     if not str(value).strip():

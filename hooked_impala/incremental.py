@@ -321,6 +321,9 @@ def _run(
     if not 0.0 <= max_window_fraction <= 1.0:
         raise ValueError(f"max_window_fraction must lie in [0, 1], got {max_window_fraction!r}")
     x = to_model_input(obs).to(device=model.device, dtype=model.fc_policy.weight.dtype)
+    evaluator = _Evaluator(model, max_window_fraction, _first_stop(model))
+    if len(x) == 0:  # no observation to differ from a reference: the full pass's empty output
+        return model(x), evaluator
     if reference is None:
         # The per-value median: wherever most observations agree (everything but a mouse
         # patch), it is their common value, so each observation differs only in its patch.
@@ -330,7 +333,6 @@ def _run(
         if ref.shape[0] != 1:
             raise ValueError(f"reference must be one observation (1, ...), got {tuple(ref.shape)}")
         ref = ref[0]
-    evaluator = _Evaluator(model, max_window_fraction, _first_stop(model))
     try:
         evaluator.forward(ref[None])
     except _ReferenceDone:

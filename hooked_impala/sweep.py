@@ -22,14 +22,18 @@ A chunk function must give each item's row independently of when and where its c
 seed).
 
 A Ray instance the sweep started is shut down when it ends (or is interrupted); one already
-running in the process (``ray.init()`` before) is used and left running.
+running in the process (``ray.init()`` before) is used and left running. A local instance
+started here listens on 127.0.0.1 only and has no dashboard; a cluster's address that accepts
+no connection is an error within seconds (``check_reachable``), not minutes of Ray's retries.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import ipaddress
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -177,18 +181,82 @@ def ray_session(backend: Backend) -> Iterator[None]:
         yield
         return
     address = backend.address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        check_reachable(address)  # Ray itself would retry an unreachable address for minutes
     try:
         if address is None:  # a local instance, embedded: nothing to set up
-            ray.init(num_cpus=backend.workers, include_dashboard=False, logging_level="warning")
+            with _single_machine(ray):
+                ray.init(num_cpus=backend.workers, include_dashboard=False, logging_level="warning")
         else:
             ray.init(address=address, logging_level="warning")
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the cluster at {address}" if address else "a new local instance"
         raise SweepError(f"cannot start Ray on {where}: {err}") from None
     try:
+        if address is None:
+            _check_loopback(ray)
         yield
     finally:
         ray.shutdown()
+
+
+#: Seconds to wait for a cluster's address to accept a connection.
+REACH_TIMEOUT = 5.0
+
+
+def check_reachable(address: str, timeout: float = REACH_TIMEOUT) -> None:
+    """SweepError naming ``address`` ("HOST:PORT" or "ray://HOST:PORT") unless something
+    accepts connections there within ``timeout`` seconds; other forms ("auto") are Ray's to
+    resolve."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        why = err.strerror or type(err).__name__  # a timeout has no strerror
+        raise SweepError(
+            f"cannot reach the Ray cluster at {address}: {why}. Is a Ray head node running "
+            "there (ray start --head)? Without an address, --ray starts a local instance."
+        ) from None
+
+
+#: Ray's switch for single-machine use (its default on macOS and Windows): the node's address
+#: is then 127.0.0.1 instead of this machine's network address, so the GCS, the raylet and
+#: the workers listen on the loopback interface only (Ray starts every server on the node's
+#: address, and on all interfaces otherwise).
+_CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _single_machine(ray: Any) -> Iterator[None]:
+    """Within the block, a Ray instance started here is a single-machine one (see
+    ``_CLUSTER_SWITCH``): the switch is read from the environment when ray is imported (it
+    may have been already) and by the processes started meanwhile."""
+    constants = importlib.import_module("ray._private.ray_constants")
+    flag, env = constants.ENABLE_RAY_CLUSTER, os.environ.get(_CLUSTER_SWITCH)
+    constants.ENABLE_RAY_CLUSTER = False
+    os.environ[_CLUSTER_SWITCH] = "0"
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = flag
+        if env is None:
+            os.environ.pop(_CLUSTER_SWITCH, None)
+        else:
+            os.environ[_CLUSTER_SWITCH] = env
+
+
+def _check_loopback(ray: Any) -> None:
+    """SweepError if the local instance's address is not a loopback one (a Ray version that
+    ignores the switch): its servers would listen on the network."""
+    address = ray.util.get_node_ip_address()
+    if not ipaddress.ip_address(address).is_loopback:
+        raise SweepError(
+            f"the local Ray instance listens on {address}, not on 127.0.0.1 only (this Ray "
+            "version ignores the single-machine switch); start a head node yourself and pass "
+            "its address (--ray-address) to choose where it listens"
+        )
 
 
 def _on_ray(

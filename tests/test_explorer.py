@@ -15,10 +15,10 @@ import pytest
 
 from analyses.core import cli as analyses_cli
 from analyses.maze_view import ANALYSIS, InterventionSettings
-from explorer import browser
-from explorer.app import parse_channels, settings_from
+from explorer import browser, compute
 from explorer.cli import main
 from explorer.compute import Explorer
+from explorer.controls import parse_channels, settings_from
 from explorer.edits import Session, apply_click, clicked_cell
 from hooked_impala import load_pretrained
 from hooked_impala.maze import Maze, MazeEditError, Tile
@@ -153,23 +153,52 @@ def test_fields_are_the_policys_and_cached(explorer, maze) -> None:
     assert plain.intervened is plain.original and plain.modified is None
 
 
+EXPORT_OPTIONS = {
+    "maps_hook": "embedder.block3.res1.resadd_out",
+    "ranking": "change",
+    "top": 4,
+    "rollout_kind": "sampled",
+    "max_steps": 20,
+    "seed": 3,
+}
+
+
 def test_export_is_reproduced_by_its_command(explorer, maze, tmp_path) -> None:
     settings = InterventionSettings(cheese_coeff=-1.0, clamp_channels=(5,), clamp_cell=(7, 7))
-    options = dict(maps_hook="embedder.block3.res1.resadd_out", ranking="change", top=4,
-                   rollout_kind="sampled", max_steps=20, seed=3)  # fmt: skip
-    result, written, command = explorer.export(maze, settings, tmp_path / "view", **options)
+    result, written, command = explorer.export(maze, settings, tmp_path, **EXPORT_OPTIONS)
     assert {p.name for p in written} >= {"result.json", "arrays.npz", "field.html", "maze.state"}
     assert result.channels == sorted(result.channels, key=result.channels.index)
-    first = (tmp_path / "view" / "result.json").read_text()
-    arrays = dict(np.load(tmp_path / "view" / "arrays.npz"))
+    view = written[0].parent
+    assert view.parent == tmp_path and view.name.startswith("view-")
+    first = (view / "result.json").read_text()
+    arrays = dict(np.load(view / "arrays.npz"))
     argv = shlex.split(command)
     assert argv[:3] == ["python", "-m", "analyses.maze_view"]
     assert analyses_cli.main(ANALYSIS, argv[3:]) == 0  # rewrites the same folder
-    assert (tmp_path / "view" / "result.json").read_text() == first
-    again = dict(np.load(tmp_path / "view" / "arrays.npz"))
+    assert (view / "result.json").read_text() == first
+    again = dict(np.load(view / "arrays.npz"))
     assert set(again) == set(arrays)
     for name in arrays:
         np.testing.assert_allclose(again[name], arrays[name], atol=1e-5, err_msg=name)
+
+
+def test_exports_within_one_second_each_get_a_folder(explorer, maze, tmp_path, monkeypatch):
+    monkeypatch.setattr(compute.time, "strftime", lambda pattern: "view-20260101-000000")
+    theirs = tmp_path / "view-20260101-000000"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("the user's own file")
+    options = {**EXPORT_OPTIONS, "rollout_kind": "greedy", "max_steps": 2}
+    folders = []
+    for coeff in (-1.0, 1.0):
+        _, written, _ = explorer.export(
+            maze, InterventionSettings(cheese_coeff=coeff), tmp_path, **options
+        )
+        folders.append(written[0].parent)
+    assert [f.name for f in folders] == ["view-20260101-000000-2", "view-20260101-000000-3"]
+    coeffs = [json.loads((f / "result.json").read_text()) for f in folders]
+    parameters = [c["metadata"]["parameters"]["intervention"] for c in coeffs]
+    assert [p["cheese_coeff"] for p in parameters] == [-1.0, 1.0]
+    assert [p.name for p in theirs.iterdir()] == ["notes.txt"]  # untouched
 
 
 # --- command line ----------------------------------------------------------------------------

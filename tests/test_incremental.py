@@ -5,6 +5,7 @@ windows that really stay small; hooks that cannot run on windows see full activa
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -202,3 +203,20 @@ def test_bad_arguments_name_the_problem(standin, as_in_production) -> None:
         incremental_forward(standin, obs, max_window_fraction=1.5)
     with pytest.raises(ValueError, match="method must be"):
         vector_field(standin, MAZES["tiny 3x3"], method="fast")
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 16), (32, 8, 8), (1, 32, 16, 15)])
+@pytest.mark.parametrize("method", ["full", "incremental"])
+def test_a_wrong_shaped_vector_names_the_hook_either_way(standin, shape, method) -> None:
+    steer = add_vector(LAYER, torch.ones(shape)).hooks()
+    with pytest.raises(ValueError, match=re.escape(f"vector at '{LAYER}' has shape {shape}")):
+        vector_field(standin, MAZES["tiny 3x3"], steer, method=method)
+
+
+def test_an_empty_batch_gives_an_empty_output_as_the_full_forward(standin) -> None:
+    for empty in (torch.zeros(0, 64, 64, 3, dtype=torch.uint8), torch.zeros(0, 3, 64, 64)):
+        with torch.no_grad():
+            full, incremental = standin(empty), incremental_forward(standin, empty)
+        assert incremental.logits.shape == full.logits.shape == (0, 15)
+        assert incremental.value.shape == full.value.shape == (0,)
+        assert window_fractions(standin, empty) == {}

@@ -7,6 +7,9 @@ import torch
 
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala.interventions import (
+    AddVector,
+    ClampAt,
+    ReplaceActivation,
     ReplaceChannels,
     ablate_channels,
     ablation_values,
@@ -169,3 +172,48 @@ def test_layer_positions() -> None:
         layer_positions([(15, 0)], 15, 16)
     with pytest.raises(ValueError, match="layer_size"):
         layer_positions([(0, 0)], 15, 65)
+
+
+# --- non-finite numbers: refused when the intervention is made, naming the argument -------------
+
+NAN, INF = float("nan"), float("inf")
+GOOD = torch.ones(8, 16, 16)
+HOLED = GOOD.clone().index_put_(
+    (torch.tensor(0), torch.tensor(3), torch.tensor(4)), torch.tensor(NAN)
+)
+
+
+def case(id: str, make, argument: str):
+    return pytest.param(make, argument, id=id)
+
+
+@pytest.mark.parametrize(
+    ("make", "argument"),
+    [
+        case("add_vector nan coeff", lambda: add_vector(LAYER, GOOD, NAN), "coeff"),
+        case("add_vector -inf coeff", lambda: add_vector(LAYER, GOOD, -INF), "coeff"),
+        case("add_vector nan in vector", lambda: add_vector(LAYER, HOLED), "vector"),
+        case("add_vector inf vector", lambda: add_vector(LAYER, GOOD * INF), "vector"),
+        case("AddVector nan coeff", lambda: AddVector(LAYER, GOOD, NAN), "coeff"),
+        case("AddVector nan in vector", lambda: AddVector(LAYER, HOLED), "vector"),
+        case("replace_activation nan", lambda: replace_activation(LAYER, HOLED), "value"),
+        case("ReplaceActivation -inf", lambda: ReplaceActivation(LAYER, -INF * GOOD), "value"),
+        case("ReplaceChannels nan", lambda: ReplaceChannels(LAYER, (1,), HOLED), "replacement"),
+        case("clamp_channels nan", lambda: clamp_channels(LAYER, [1], NAN), "value"),
+        case("clamp_channels at, inf", lambda: clamp_channels(LAYER, [1], INF, at=(2, 3)), "value"),
+        case("ClampAt nan", lambda: ClampAt(LAYER, (1,), NAN, torch.tensor([2, 3])), "value"),
+        case(
+            "ablate_channels mean of nan",
+            lambda: ablate_channels(LAYER, [1], "mean", reference=torch.stack([HOLED, GOOD])),
+            "reference",
+        ),
+        case(
+            "ablation_values resample of nan",
+            lambda: ablation_values(torch.stack([HOLED, GOOD]), "resample"),
+            "reference",
+        ),
+    ],
+)
+def test_non_finite_numbers_are_refused_naming_the_argument(make, argument) -> None:
+    with pytest.raises(ValueError, match=rf"^{argument} .*(nan|inf|NaN or infinite)"):
+        make()

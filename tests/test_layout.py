@@ -8,6 +8,8 @@ for it. New files are covered without editing this test.
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,6 +30,7 @@ ROOMS: dict[str, set[str]] = {
     "hooked_impala.model": {"hooked_impala.hooks", "hooked_impala.actions"},
     "hooked_impala.incremental": {"hooked_impala.hooks", "hooked_impala.model"},
     "hooked_impala.interventions": {
+        "hooked_impala.checks",
         "hooked_impala.hooks",
         "hooked_impala.model",
         "hooked_impala.incremental",
@@ -210,3 +213,43 @@ def test_an_analysis_never_imports_another() -> None:
     assert violations("analyses.retarget.result", ok) == []
     assert violations("analyses.scoreboard.evidence", "from analyses.core import registry\n") == []
     assert violations("analyses.core.registry", "from analyses import retarget, probes\n") == []
+
+
+# --- what importing a module really imports (all files, transitively, in a fresh interpreter) ---
+
+
+def modules_imported_by(module: str) -> set[str]:
+    """``sys.modules`` after ``import module`` in a fresh interpreter run from the repository."""
+    code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout))
+
+
+def test_the_maze_layer_imports_no_torch() -> None:
+    imported = modules_imported_by("hooked_impala.maze")
+    assert "hooked_impala.maze.render" in imported  # the probe saw the maze layer load
+    assert "torch" not in imported, "import hooked_impala.maze imported torch"
+
+
+def test_the_torch_probe_can_fail() -> None:
+    assert "torch" in modules_imported_by("hooked_impala.model")
+    # The package's names come lazily, but they do come:
+    code = "import sys, hooked_impala; hooked_impala.HookedImpala; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.stdout.strip() == "True", done.stderr
+
+
+def test_modules_run_as_scripts_are_not_imported_by_their_package_first() -> None:
+    for module in ("hooked_impala.policy.evaluation", "hooked_impala.train.card"):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "found in sys.modules" not in done.stderr, done.stderr

@@ -272,8 +272,8 @@ def _published_top_right_grid(grid: np.ndarray, maze_size: int) -> np.ndarray:
 def test_top_right_path_renders_like_the_published_construction(mode, seed) -> None:
     from hooked_impala.maze import MazeState
 
-    env = ProcgenGym3Env(num=1, env_name="maze", distribution_mode=mode, start_level=seed,
-                         num_levels=1, rand_seed=0)  # fmt: skip
+    level = {"start_level": seed, "num_levels": 1, "rand_seed": 0}
+    env = ProcgenGym3Env(num=1, env_name="maze", distribution_mode=mode, **level)
     raw = env.callmethod("get_state")[0]
     parsed = MazeState.parse(raw)
     assert parsed.maze_dim < parsed.world_dim  # these levels have a margin

@@ -331,3 +331,35 @@ def test_engine_moves_the_tail_into_smaller_envs_without_changing_an_episode(
         assert episode.actions == alone.actions and episode.cells == alone.cells
         assert episode.reached_cheese == alone.reached_cheese
         np.testing.assert_array_equal(episode.observations, alone.observations)
+
+
+# --- non-finite outputs: an error, never a silent action 0 -------------------------------------
+
+
+def poison_logits(value: float):
+    def hook(logits, hook):
+        poisoned = logits.clone()
+        poisoned[-1, 2] = value  # one logit of the last observation in the batch
+        return poisoned
+
+    return ("fc_policy_out", hook)
+
+
+@pytest.mark.parametrize("greedy", [False, True], ids=["sampled", "greedy"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_rollout_with_non_finite_logits_names_them(tiny_model, greedy, value) -> None:
+    mazes = mazes_from_seeds([1000, 1001], "easy")
+    with pytest.raises(ValueError, match=r"logits.*(nan|inf).*maze seed 1001.*step 0"):
+        rollout(
+            tiny_model,
+            mazes,
+            max_steps=5,
+            greedy=greedy,
+            fwd_hooks=[poison_logits(value)],
+            progress=False,
+        )
+
+
+def test_vector_field_with_non_finite_probabilities_names_them(tiny_model, easy_maze) -> None:
+    with pytest.raises(ValueError, match=r"vector field.*NaN or infinite.*cell \("):
+        vector_field(tiny_model, easy_maze, [poison_logits(float("nan"))], method="full")

@@ -27,6 +27,7 @@ from hooked_impala import (
     load_pretrained,
 )
 from hooked_impala.files import write_atomically
+from hooked_impala.policy import evaluation
 from hooked_impala.pretrained import (
     REGISTRY,
     CheckpointInfo,
@@ -173,6 +174,24 @@ def test_not_an_impala_state_dict(tmp_path) -> None:
     torch.save({"model_state_dict": {"a": 1}}, tmp_path / "scalars.pth")
     with pytest.raises(CheckpointError, match=r"scalars\.pth: .*not tensors: \['a'\]"):
         load_pretrained(tmp_path / "scalars.pth")
+
+
+def test_non_finite_weights_are_refused_naming_the_tensors(tmp_path, capsys) -> None:
+    nan = {k: torch.full_like(v, float("nan")) for k, v in random_state_dict(1, 0).items()}
+    torch.save({"state_dict": nan}, tmp_path / "nan.pth")
+    with pytest.raises(CheckpointError, match=r"nan\.pth: .*NaN or infinite.*embedder\.block1"):
+        load_pretrained(tmp_path / "nan.pth")
+    one_inf = random_state_dict(1, 0)
+    one_inf["embedder.block2.res1.conv2.weight"][3, 1, 0, 2] = float("inf")
+    torch.save(one_inf, tmp_path / "inf.pth")
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(tmp_path / "inf.pth")
+    assert "embedder.block2.res1.conv2.weight (1 of 9216 values" in str(err.value)
+    assert str(err.value).count(" of ") == 1  # only the broken tensor is named
+    # The evaluation command stops there, with the message and a failing exit status.
+    assert evaluation.main(["--checkpoint", str(tmp_path / "inf.pth"), "--mazes", "1"]) == 1
+    said = capsys.readouterr()
+    assert "embedder.block2.res1.conv2.weight" in said.err and "success" not in said.out
 
 
 def test_unknown_name_or_missing_path() -> None:

@@ -126,3 +126,20 @@ def test_greedy_rows_repeat_and_sampled_rows_follow_the_seed(model, tmp_path) ->
     assert not all(
         np.array_equal(x, y) for x, y in zip(c["path_rows"], d["path_rows"])
     )  # another run seed, other samples
+
+
+def test_no_seeds_is_a_clear_error_before_any_work(model, tmp_path, as_in_production) -> None:
+    with pytest.raises(ValueError, match="seeds is empty: give at least one level seed"):
+        collect_records(model, [], tmp_path / "records", **SETTINGS)
+    assert not (tmp_path / "records").exists()
+
+
+def test_a_truncated_part_file_is_named(model, tmp_path) -> None:
+    collect_records(model, range(4), tmp_path, flush_every=2, **SETTINGS)
+    parts = sorted(tmp_path.glob("part-*.parquet"))
+    assert len(parts) == 2
+    parts[1].write_bytes(parts[1].read_bytes()[:100])  # a disk that filled up, a cut copy
+    with pytest.raises(RecordsError, match=f"{parts[1]}: cannot be read"):
+        load_records(tmp_path)
+    with pytest.raises(RecordsError, match=f"{parts[1]}: cannot be read"):
+        collect_records(model, range(6), tmp_path, flush_every=2, **SETTINGS)

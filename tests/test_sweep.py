@@ -23,6 +23,7 @@ from hooked_impala import load_pretrained
 from hooked_impala.policy import records as records_module
 from hooked_impala.policy.records import collect_records, load_records
 from hooked_impala.sweep import Backend, SweepError, _Weights, chunked, run_sweep
+from tests import listening
 
 # The chunk functions and hooks below run in Ray's workers, which cannot import this module.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -237,6 +238,54 @@ def test_asking_for_ray_without_it_says_how_to_install(
         analyses_cli.main(behaviour.ANALYSIS, argv)
     assert stop.value.code == 2
     assert 'pip install "hooked-impala[ray]"' in capsys.readouterr().err
+
+
+# --- what a Ray instance exposes ----------------------------------------------------------------
+
+# A fresh interpreter (no Ray instance of this module's), a local instance as the project starts
+# one, a task so that a worker runs too, and the sockets of the whole process tree.
+LOCAL_RAY_PROBE = """
+import json, os
+from hooked_impala.sweep import Backend, ray_session, run_sweep
+from tests.listening import listening_in_tree
+
+backend = Backend(ray=True, workers=1)
+with ray_session(backend):
+    worker = list(run_sweep(None, [[0]], lambda model, chunk: [os.getpid()], backend=backend))
+    print(json.dumps({"worker": worker[0], "listening": listening_in_tree(os.getpid())}))
+"""
+
+
+def test_a_local_ray_instance_listens_on_loopback_only_and_has_no_dashboard() -> None:
+    if not listening.readable():
+        pytest.skip("this system's listening sockets cannot be read (no /proc/net/tcp)")
+    done = subprocess.run(
+        [sys.executable, "-c", LOCAL_RAY_PROBE],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    sockets = probe["listening"]
+    assert {pid for pid, *_ in sockets} >= {probe["worker"]}  # the probe sees Ray's sockets
+    assert any("gcs_server" in command for _, command, *_ in sockets)
+    exposed = [s for s in sockets if not listening.is_loopback(s[2])]
+    assert exposed == [], f"listening beyond this machine: {exposed}"
+    assert not [s for s in sockets if "dashboard" in s[1]], "a dashboard was started"
+
+
+def test_an_unreachable_cluster_fails_fast_naming_its_address() -> None:
+    ray.shutdown()  # a connection already made would be used instead (the module's instance)
+    started = time.monotonic()
+    rows = run_sweep(
+        None, [[0]], lambda model, chunk: chunk, backend=Backend(address="127.0.0.1:1")
+    )
+    with pytest.raises(SweepError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:1"):
+        list(rows)
+    assert time.monotonic() - started < 15
+    assert not ray.is_initialized()
 
 
 # --- the command line ----------------------------------------------------------------------------

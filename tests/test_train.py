@@ -21,6 +21,8 @@ from hooked_impala.maze import (
     place_cheese,
 )
 from hooked_impala.train import TrainConfig, Trainer, oracle_movements
+from hooked_impala.train import __main__ as train_main_module
+from hooked_impala.train import trainer as train_trainer_module
 from hooked_impala.train.__main__ import main as train_main
 from hooked_impala.train.data import all_cell_samples, samples_from_specs
 
@@ -219,6 +221,35 @@ def test_resume_after_an_interruption(tmp_path, monkeypatch) -> None:
     other = TrainConfig(**{**cfg.__dict__, "seed": 1})
     with pytest.raises(ValueError, match="different config"):
         Trainer(other, tmp_path, progress=False).load_checkpoint()
+
+
+def test_ctrl_c_in_the_final_evaluation_says_resume_completes_the_card(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    out = tmp_path / "run"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_main_module, "evaluate_modes", interrupted)
+    assert train_main(["--out", str(out), *TINY]) == 130
+    said = capsys.readouterr().err
+    assert "interrupted during the final evaluation" in said
+    assert f"{out / 'model.pth'}" in said and "the model card is not" in said
+    assert "--resume" in said
+    assert (out / "model.pth").is_file() and not (out / "model_card.json").exists()
+    monkeypatch.undo()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run trained again, or re-rendered its samples")
+
+    monkeypatch.setattr(Trainer, "train_steps", no_training)
+    monkeypatch.setattr(train_trainer_module, "samples_from_specs", no_training)
+    assert train_main(["--out", str(out), *TINY, "--resume"]) == 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["steps"] == 50 and set(card["evaluation"]) == {"easy", "hard"}
+    assert load_pretrained(out / "model.pth").checkpoint.sha256 == card["sha256"]
+    assert (out / "model_card.md").is_file()
 
 
 def test_bad_config_is_named(as_in_production) -> None:

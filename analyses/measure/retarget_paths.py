@@ -26,7 +26,7 @@ from hooked_impala.maze import (
     path_to_top_right,
     shortest_path,
 )
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 
 # Why a target is left out of the heatmap (a count of each is reported).

@@ -49,7 +49,7 @@ from analyses.resample.compute import (
 from analyses.resample.result import ResampleResult
 from hooked_impala import checks, cli
 from hooked_impala.maze import Maze, MazeRenderer
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 
 

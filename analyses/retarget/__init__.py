@@ -50,7 +50,7 @@ from analyses.measure.retarget_paths import MazeRetarget, retarget_maze, target_
 from analyses.retarget.result import RetargetResult
 from hooked_impala import checks, cli
 from hooked_impala.maze import Maze, MazeRenderer
-from hooked_impala.maze.sweep import maze_background
+from hooked_impala.maze.mouse_placements import maze_background
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
 from hooked_impala.stats import Rate

@@ -1,92 +1,35 @@
 """The :class:`Maze` value object: a procgen maze level you can inspect and edit.
 
-Coordinate convention (used everywhere in ``hooked_impala.maze``)
-------------------------------------------------------------------
-A *cell* is a tuple ``(row, col)`` of ints in **world** coordinates:
-
-* ``row`` 0 is the **bottom** row of the rendered image (procgen's own grid
-  convention; the UP action increases ``row``), ``col`` 0 is the left column;
-* grids are numpy arrays indexed ``grid[row, col]`` in that convention, so the image
-  shows ``np.flipud(grid)``;
-* the world is ``world_size x world_size`` (15 in "easy", 25 in "hard"); the maze
-  proper ("inner maze", ``maze_size x maze_size``, odd) is centred in it with
-  ``margin = (world_size - maze_size) // 2`` wall cells on every side, so the inner
-  maze covers rows and cols ``margin .. margin + maze_size - 1``;
-* *inner* coordinates are world coordinates minus ``margin`` (``to_inner`` /
-  ``to_world``); ``inner_grid`` is indexed by them.
-
-The mouse entity sits at ``x = col + 0.5, y = row + 0.5``. Its ``is_reflected`` flag
-mirrors the sprite: procgen sets it after a RIGHT move (the mouse faces right) and
-clears it after a LEFT move (the plain sprite faces left).
-
-Mazes are immutable; every edit returns a new Maze. Invalid edits raise
-:class:`MazeEditError` naming the cell.
-
-The *margin* (the wall cells between the inner maze and the world's edge) is walls in every
-level procgen generates. Edits refuse margin cells unless asked with ``margin=True``: the
-paper's top-right vector opens a path through it (:meth:`Maze.with_top_right_path`), and
-procgen renders and plays such states like any other. The cheese stays in the inner maze.
+Cells are world ``(row, col)`` with row 0 at the bottom of the image (the convention of the
+whole maze layer: :mod:`hooked_impala.maze.cells`). Mazes are immutable; every edit returns
+a new Maze (:mod:`hooked_impala.maze.edits`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from enum import IntEnum
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from .cells import CHEESE, TILE_CODES, WALL, WORLD_SIZES, Cell, MazeEditError, Tile, as_cell
+from .edits import MazeEdits
+from .from_grid import FromGrid
 from .render import (
     DEFAULT_MODE,
     DISTRIBUTION_MODES,
     DistributionMode,
     MazeRenderer,
     check_seed,
-    mode_code,
 )
 from .state import MazeState, MazeStateError
 
 __all__ = ["Tile", "Cell", "Maze", "MazeEditError", "mazes_from_seeds", "WORLD_SIZES"]
 
-Cell = tuple[int, int]
-
-#: World side (cells) of each distribution mode.
-WORLD_SIZES = {"easy": 15, "hard": 25}
 _MODE_NAMES = {code: name for name, code in DISTRIBUTION_MODES.items()}
 
 
-class Tile(IntEnum):
-    """procgen's grid codes for the maze game."""
-
-    OPEN = 100
-    WALL = 51
-    CHEESE = 2
-
-
-_TILE_CODES = np.array(sorted(int(t) for t in Tile), dtype=np.int32)
-# Plain ints for hot paths: comparing numpy values with an IntEnum member is ~10x slower
-# (numpy probes the enum for array protocols on every comparison).
-_OPEN, _WALL, _CHEESE = int(Tile.OPEN), int(Tile.WALL), int(Tile.CHEESE)
-
-
-class MazeEditError(ValueError):
-    """An edit (or a grid) that does not describe a valid maze; names the cell or shape."""
-
-
-def _as_cell(cell: Any, what: str = "cell") -> Cell:
-    """``(row, col)`` as Python ints; MazeEditError for anything else."""
-    try:
-        row, col = cell
-        if any(isinstance(v, (bool, np.bool_)) for v in (row, col)):
-            raise TypeError
-        if not all(isinstance(v, (int, np.integer)) for v in (row, col)):
-            raise TypeError
-    except (TypeError, ValueError):
-        raise MazeEditError(f"{what} must be a (row, col) pair of ints, got {cell!r}") from None
-    return int(row), int(col)
-
-
-class Maze:
+class Maze(FromGrid, MazeEdits):
     """A procgen maze level (grid, mouse, cheese) backed by its exact procgen state.
 
     Build with :meth:`from_seed`, :func:`mazes_from_seeds`, :meth:`from_state` or
@@ -138,13 +81,13 @@ class Maze:
         if not (3 <= k <= w and k % 2 == 1):
             raise MazeEditError(f"maze_size {k} must be odd and in 3..{w}")
         grid = s.grid
-        bad = ~np.isin(grid, _TILE_CODES)
+        bad = ~np.isin(grid, TILE_CODES)
         if bad.any():
             r, c = map(int, np.argwhere(bad)[0])
             raise MazeEditError(f"cell {(r, c)} holds {int(grid[r, c])}, not a Tile code")
         outside = np.ones_like(grid, dtype=bool)
         outside[self.inner_slices] = False
-        margin_cheese = outside & (grid == _CHEESE)
+        margin_cheese = outside & (grid == CHEESE)
         if margin_cheese.any():
             r, c = map(int, np.argwhere(margin_cheese)[0])
             raise MazeEditError(f"cheese cell {(r, c)} is outside the inner {k}x{k} maze")
@@ -160,9 +103,9 @@ class Maze:
         cell = (int(row), int(col))
         self._check_in_world(cell, "mouse cell")
         tile = int(s.grid[cell])
-        if tile == _WALL:
+        if tile == WALL:
             raise MazeEditError(f"mouse cell {cell} is a wall")
-        if tile == _CHEESE:
+        if tile == CHEESE:
             raise MazeEditError(f"mouse cell {cell} holds the cheese")
 
     def _check_in_world(self, cell: Cell, what: str) -> None:
@@ -200,90 +143,6 @@ class Maze:
         Pass a :class:`MazeRenderer` to reuse its env; otherwise a temporary one is made.
         """
         return mazes_from_seeds([seed], distribution_mode, renderer)[0]
-
-    @classmethod
-    def from_grid(
-        cls,
-        grid: Any,
-        mouse: Cell | None = None,
-        distribution_mode: DistributionMode | None = None,
-        *,
-        maze_size: int | None = None,
-        reflected: bool = False,
-        template: Maze | None = None,
-        renderer: MazeRenderer | None = None,
-        margin: bool = False,
-    ) -> Maze:
-        """A maze with the given world grid, built on a template state.
-
-        Args:
-            grid: ``(world_size, world_size)`` array of Tile codes, ``grid[row, col]``,
-                row 0 = bottom. At most one CHEESE; cells outside the inner maze must
-                be walls unless ``margin=True``.
-            mouse: the mouse cell; default the inner maze's bottom-left start cell.
-            distribution_mode: "easy" (15x15 world) or "hard" (25x25); default: the mode
-                whose world size the grid has.
-            maze_size: inner maze side (odd); default the smallest centred odd box
-                (at least 3) that holds every non-wall cell.
-            reflected: the mouse's is_reflected flag (True = facing right).
-            template: a Maze of the same mode supplying everything but grid and mouse
-                (background, RNG state, level seed); default the level of seed 0.
-            renderer: used to generate the default template.
-            margin: allow open cells outside the inner maze (``maze_size`` is then
-                required: it cannot be inferred from the open cells).
-        """
-        arr = np.asarray(grid)
-        if distribution_mode is None:
-            by_size = {size: mode for mode, size in WORLD_SIZES.items()}
-            distribution_mode = by_size.get(arr.shape[0] if arr.ndim == 2 else -1, DEFAULT_MODE)
-        code = mode_code(distribution_mode)
-        w = WORLD_SIZES[distribution_mode]
-        if arr.shape != (w, w):
-            raise MazeEditError(
-                f"grid shape {arr.shape} does not match the {w}x{w} world of "
-                f"distribution_mode {distribution_mode!r}"
-            )
-        if not np.issubdtype(arr.dtype, np.integer):
-            raise MazeEditError(f"grid must hold integer Tile codes, got dtype {arr.dtype}")
-        if maze_size is None:
-            if margin:
-                raise MazeEditError("from_grid(margin=True) needs maze_size")
-            maze_size = _infer_maze_size(arr)
-        if template is None:
-            template = cls.from_seed(0, distribution_mode, renderer)
-        elif template._state.distribution_mode != code:
-            raise MazeEditError(
-                f"template is a {template.distribution_mode!r} maze, not {distribution_mode!r}"
-            )
-        pad = (w - maze_size) // 2
-        mouse = (pad, pad) if mouse is None else _as_cell(mouse, "mouse cell")
-        state = template._state.replace(
-            grid=arr,
-            maze_dim=int(maze_size),
-            mouse_x=mouse[1] + 0.5,
-            mouse_y=mouse[0] + 0.5,
-            mouse_is_reflected=int(bool(reflected)),
-            reward=0.0,
-            done=1,
-            level_complete=0,
-            cur_time=0,
-        )
-        maze = cls(state)
-        if not margin:
-            maze._refuse_open_margin()
-        return maze
-
-    def _refuse_open_margin(self) -> None:
-        outside = np.ones_like(self.world_grid, dtype=bool)
-        outside[self.inner_slices] = False
-        opened = outside & (self.world_grid != _WALL)
-        if opened.any():
-            r, c = map(int, np.argwhere(opened)[0])
-            k = self.maze_size
-            raise MazeEditError(
-                f"cell {(r, c)} outside the inner {k}x{k} maze is not a wall "
-                "(pass margin=True to open margin cells)"
-            )
 
     # ---------------------------------------------------------------- serialisation
     @property
@@ -363,13 +222,13 @@ class Maze:
 
     def to_inner(self, cell: Cell) -> Cell:
         """World cell -> inner-maze cell (MazeEditError if outside the inner maze)."""
-        cell = _as_cell(cell)
+        cell = as_cell(cell)
         self._check_in_inner(cell, "cell")
         return cell[0] - self.margin, cell[1] - self.margin
 
     def to_world(self, inner_cell: Cell) -> Cell:
         """Inner-maze cell -> world cell."""
-        r, c = _as_cell(inner_cell, "inner cell")
+        r, c = as_cell(inner_cell, "inner cell")
         if not (0 <= r < self.maze_size and 0 <= c < self.maze_size):
             raise MazeEditError(
                 f"inner cell {(r, c)} is outside the {self.maze_size}x{self.maze_size} maze"
@@ -415,114 +274,18 @@ class Maze:
 
     @property
     def cheese(self) -> Cell | None:
-        found = np.argwhere(self._state.grid == _CHEESE)
+        found = np.argwhere(self._state.grid == CHEESE)
         return None if len(found) == 0 else (int(found[0][0]), int(found[0][1]))
 
     @property
     def open_cells(self) -> list[Cell]:
         """Every non-wall cell (the cheese cell included), sorted by (row, col)."""
-        return [(int(r), int(c)) for r, c in np.argwhere(self._state.grid != _WALL)]
+        return [(int(r), int(c)) for r, c in np.argwhere(self._state.grid != WALL)]
 
     def tile(self, cell: Cell) -> Tile:
-        cell = _as_cell(cell)
+        cell = as_cell(cell)
         self._check_in_world(cell, "cell")
         return Tile(int(self._state.grid[cell]))
-
-    # ---------------------------------------------------------------- edits
-    def with_mouse(self, cell: Cell, reflected: bool | None = None) -> Maze:
-        """The mouse moved to ``cell`` (an open cell, not the cheese's).
-
-        ``reflected``: the sprite flag (True = facing right); None keeps the current one.
-        """
-        cell = _as_cell(cell, "mouse cell")
-        self._check_in_world(cell, "mouse cell")
-        flag = self._state.mouse_is_reflected if reflected is None else int(bool(reflected))
-        state = self._state.replace(
-            mouse_x=cell[1] + 0.5, mouse_y=cell[0] + 0.5, mouse_is_reflected=flag
-        )
-        return Maze._edited(self, state, grid_changed=False)
-
-    def with_cheese(self, cell: Cell) -> Maze:
-        """The cheese moved to ``cell`` (an open cell of the inner maze, not the mouse's)."""
-        cell = _as_cell(cell, "cheese cell")
-        self._check_in_inner(cell, "cheese cell")
-        if self._state.grid[cell] == Tile.WALL:
-            raise MazeEditError(f"cheese cell {cell} is a wall")
-        if cell == self.mouse:
-            raise MazeEditError(f"cheese cell {cell} is the mouse's cell")
-        grid = self._state.grid.copy()
-        grid[grid == Tile.CHEESE] = Tile.OPEN
-        grid[cell] = Tile.CHEESE
-        return Maze._edited(self, self._state.replace(grid=grid), grid_changed=True)
-
-    def without_cheese(self) -> Maze:
-        """The cheese removed (its cell becomes open); self if there is none."""
-        if self.cheese is None:
-            return self
-        grid = self._state.grid.copy()
-        grid[grid == Tile.CHEESE] = Tile.OPEN
-        return Maze._edited(self, self._state.replace(grid=grid), grid_changed=True)
-
-    def with_tiles(self, tiles: Mapping[Cell, Tile | int], *, margin: bool = False) -> Maze:
-        """Cells set to Tile.OPEN or Tile.WALL: cells of the inner maze, or of the whole
-        world with ``margin=True``.
-
-        The mouse's cell cannot be walled and the cheese's cell cannot be changed (use
-        with_cheese / without_cheese); CHEESE is not accepted here.
-        """
-        grid = self._state.grid.copy()
-        mouse, cheese = self.mouse, self.cheese
-        for raw_cell, value in tiles.items():
-            cell = _as_cell(raw_cell)
-            if margin:
-                self._check_in_world(cell, "cell")
-            else:
-                self._check_in_inner(cell, "cell")
-            if value not in (Tile.OPEN, Tile.WALL):
-                raise MazeEditError(
-                    f"cell {cell}: with_tiles sets OPEN or WALL only, got {value!r} "
-                    "(use with_cheese for the cheese)"
-                )
-            if cell == cheese:
-                raise MazeEditError(
-                    f"cell {cell} holds the cheese; use with_cheese / without_cheese"
-                )
-            if cell == mouse and value == Tile.WALL:
-                raise MazeEditError(f"cell {cell} is the mouse's cell; cannot wall it")
-            grid[cell] = int(value)
-        return Maze._edited(self, self._state.replace(grid=grid), grid_changed=True)
-
-    def with_walls(self, cells: Iterable[Cell], *, margin: bool = False) -> Maze:
-        """``cells`` (of the inner maze; of the world with ``margin=True``) made walls."""
-        return self.with_tiles({_as_cell(c): Tile.WALL for c in cells}, margin=margin)
-
-    def with_open(self, cells: Iterable[Cell], *, margin: bool = False) -> Maze:
-        """``cells`` (of the inner maze; of the world with ``margin=True``) opened."""
-        return self.with_tiles({_as_cell(c): Tile.OPEN for c in cells}, margin=margin)
-
-    def with_top_right_path(self) -> Maze:
-        """The paper's top-right maze: an L-shaped path opened through the margin, from the
-        cell above the inner maze's top-right cell straight up to the world's top row, then
-        right along it to the world's top-right corner. Unchanged if there is no margin.
-
-        Activations of this maze minus the maze's are the *top-right vector*.
-        """
-        top, last = self.top_right_cell[0], self.world_size - 1
-        if top == last:
-            return self
-        up = [(row, top) for row in range(top + 1, last + 1)]
-        along = [(last, col) for col in range(top + 1, last + 1)]
-        return self.with_open(up + along, margin=True)
-
-
-def _infer_maze_size(grid: np.ndarray) -> int:
-    """Smallest odd centred box (>= 3) holding every non-wall cell of an odd square grid."""
-    cells = np.argwhere(grid != Tile.WALL)
-    if len(cells) == 0:
-        raise MazeEditError("grid has no open cell")
-    centre = (grid.shape[0] - 1) // 2  # world sizes (15, 25) are odd
-    reach = int(np.abs(cells - centre).max())
-    return max(3, 2 * reach + 1)
 
 
 def mazes_from_seeds(

@@ -4,9 +4,17 @@ each optionally under forward hooks (an intervention).
 
 The room above the maze layer and the model: it imports both, and nothing imports it but
 training and the analyses.
+
+The names of ``evaluation`` are imported when first used (PEP 562): ``python -m
+hooked_impala.policy.evaluation`` then runs a module the package has not imported already
+(runpy warns of "unpredictable behaviour" otherwise). The others are imported here: the
+functions ``rollout`` and ``vector_field`` share their modules' names, and an attribute set by
+importing the module would hide a lazily imported function.
 """
 
-from hooked_impala.policy.evaluation import evaluate, heldout_mazes, success_in_region
+import importlib
+from typing import Any
+
 from hooked_impala.policy.records import collect_records, load_records
 from hooked_impala.policy.rollout import (
     PROCGEN_STEP_LIMIT,
@@ -21,6 +29,8 @@ from hooked_impala.policy.vector_field import (
     vector_field_cells,
     vector_fields,
 )
+
+_FROM_EVALUATION = ("evaluate", "heldout_mazes", "success_in_region")
 
 __all__ = [
     "PROCGEN_STEP_LIMIT",
@@ -38,3 +48,9 @@ __all__ = [
     "vector_field_cells",
     "vector_fields",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_EVALUATION:
+        raise AttributeError(f"module 'hooked_impala.policy' has no attribute {name!r}")
+    return getattr(importlib.import_module("hooked_impala.policy.evaluation"), name)

@@ -70,7 +70,7 @@ from hooked_impala.maze import (
     mazes_from_seeds,
 )
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, Episode, play
+from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, Episode, check_steps, play
 from hooked_impala.sweep import Backend, chunked, run_sweep
 
 __all__ = ["RecordsError", "collect_records", "episode_record", "load_records"]
@@ -128,10 +128,16 @@ def load_records(out: str | Path) -> pd.DataFrame:
     parts = sorted(out.glob("part-*.parquet"))
     if not parts:
         return pd.DataFrame()
-    try:
-        frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    except Exception as e:  # pyarrow's errors name the file but not what to do
-        raise RecordsError(f"{out}: cannot read the records ({e})") from e
+    frames = []
+    for part in parts:
+        try:
+            frames.append(pd.read_parquet(part))
+        except Exception as e:  # pyarrow's many kinds; its messages do not say what to do
+            raise RecordsError(
+                f"{part}: cannot be read as a records part file ({type(e).__name__}: {e}); "
+                "delete it and run again to play its mazes again"
+            ) from None
+    frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values("seed", kind="stable").reset_index(drop=True)
 
 
@@ -241,13 +247,14 @@ def collect_records(
             "hooked-impala[ray]"``).
     """
     wanted = [checks.integer("seed", s, minimum=0, maximum=checks.MAX_SEED) for s in seeds]
+    if not wanted:
+        raise ValueError("seeds is empty: give at least one level seed")
     if len(set(wanted)) != len(wanted):
         raise ValueError("seeds must be distinct: a records table has one row per level seed")
     checks.integer("flush_every", flush_every, minimum=1)
     checks.integer("chunk_size", chunk_size, minimum=1)
     checks.integer("slots", slots, minimum=1)
-    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
-        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
+    check_steps("max_steps", max_steps)
     out = checks.output_folder("out", out)
     out.mkdir(parents=True, exist_ok=True)
     record = model.checkpoint
@@ -279,9 +286,12 @@ def collect_records(
         buffer.clear()
 
     bar = tqdm(
-        total=len(wanted), initial=len(wanted) - len(todo), desc="records", unit="maze",
+        total=len(wanted),
+        initial=len(wanted) - len(todo),
+        desc="records",
+        unit="maze",
         disable=not progress,
-    )  # fmt: skip
+    )
     # Chunks cut from the seeds asked for, not from those left: a resumed run keeps the
     # boundaries (and so the batches) of the chunks it still has to play.
     chunks = [[s for s in chunk if s not in have] for chunk in chunked(wanted, chunk_size)]

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hooked_impala import checks
 from hooked_impala.actions import NUM_ACTIONS, movement_of_action
 from hooked_impala.hooks import HookSpec
 from hooked_impala.maze import TOP_RIGHT_5, Cell, Maze, Region, Tile
@@ -40,6 +41,13 @@ from hooked_impala.model import HookedImpala
 from hooked_impala.stats import Rate
 
 PROCGEN_STEP_LIMIT = 500  # procgen ends a maze episode after 500 steps on its own
+
+
+def check_steps(name: str, value: int) -> int:
+    """``value`` as a step limit: an integer in 1..PROCGEN_STEP_LIMIT, or ValueError naming
+    ``name``."""
+    return checks.integer(name, value, minimum=1, maximum=PROCGEN_STEP_LIMIT)
+
 
 #: Hooks for every forward pass, or a function of the indices (into the mazes) of the
 #: episodes in the batch returning them — for interventions with one value per maze.
@@ -193,8 +201,7 @@ def play(
     """Play one episode per maze and yield ``(index of the maze, episode)`` as each ends
     (not in input order). ``mazes`` may be a lazy iterable; all of one distribution mode.
     See :func:`rollout` for the arguments; ``slots`` is the number of envs (the batch)."""
-    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
-        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
+    check_steps("max_steps", max_steps)
     if not (isinstance(slots, int) and slots >= 1):
         raise ValueError(f"slots must be a positive int, got {slots!r}")
     queue = enumerate(mazes)
@@ -292,7 +299,18 @@ def _moved_into(target: ProcgenGym3Env, source: ProcgenGym3Env, envs: list[int])
 
 
 def _choose(logits: torch.Tensor, slots: list[_Slot], greedy: bool) -> np.ndarray:
-    """Each slot's action: the most probable, or the inverse CDF at its next uniform."""
+    """Each slot's action: the most probable, or the inverse CDF at its next uniform.
+    ValueError for non-finite logits: no action can be read off them (the inverse CDF of NaN
+    probabilities would silently pick action 0 at every step)."""
+    finite = torch.isfinite(logits).all(-1)
+    if not finite.all():
+        k = int((~finite).nonzero()[0, 0])
+        slot = slots[k]
+        raise ValueError(
+            f"the policy's logits hold NaN or infinite values ({logits[k].tolist()}) for maze "
+            f"seed {slot.maze.seed} (index {slot.index}) at step {len(slot.actions)}; a hook "
+            "or the weights produce them"
+        )
     if greedy:
         return logits.argmax(-1).numpy()
     cdf = torch.softmax(logits, -1).cumsum(-1).numpy()

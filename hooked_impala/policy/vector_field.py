@@ -1,7 +1,7 @@
 """Vector fields: the policy's movement distribution with the mouse on every open cell.
 
 ``vector_field(model, maze)`` places the mouse on each open cell (all but the cheese's),
-renders those observations exactly (``sweep.observe_mouse_on_cells``), runs the model in
+renders those observations exactly (``mouse_placements.observe_mouse_on_cells``), runs the model in
 one batched forward pass (optionally under forward hooks: an intervention), and returns a
 ``VectorField``. The forward pass is incremental by default where that is faster
 (:mod:`hooked_impala.incremental`: only what the mouse changes is recomputed; the same
@@ -30,8 +30,8 @@ from hooked_impala.actions import Movement
 from hooked_impala.hooks import HookSpec
 from hooked_impala.incremental import Method, forward
 from hooked_impala.maze import Cell, Maze, MazeRenderer
+from hooked_impala.maze.mouse_placements import maze_background, observe_mouse_on_cells
 from hooked_impala.maze.render import OBS_SHAPE
-from hooked_impala.maze.sweep import maze_background, observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 from hooked_impala.sweep import Backend, chunked, run_sweep
 
@@ -242,6 +242,14 @@ def vector_field(
         for start in range(0, len(cells), step):
             chunks.append(forward(model, batch[start : start + step], method).movement_probs)
     probs = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, len(Movement)))
+    broken = ~np.isfinite(probs).all(axis=1)
+    if broken.any():  # arrows of NaN would draw nothing and say nothing
+        where = [cells[i] for i in np.flatnonzero(broken)[:5]]
+        raise ValueError(
+            f"vector field {label!r}: the movement probabilities hold NaN or infinite values "
+            f"at {int(broken.sum())} of {len(cells)} cells (cell {where[0]} first: "
+            f"{where}); a hook or the weights produce them"
+        )
     return VectorField(maze, tuple(cells), probs.astype(np.float64), label)
 
 

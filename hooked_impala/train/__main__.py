@@ -7,7 +7,8 @@ Two modes:
   ``hooked_impala.train.trainer``), then evaluates it on held-out mazes in easy and hard
   mode and writes into DIR: ``model.pth`` (``{"state_dict": ...}``, loadable with
   ``load_pretrained``), ``model_card.json`` and ``model_card.md``, next to the resumable
-  ``checkpoint.pt``.
+  ``checkpoint.pt``. A run stopped during the final evaluation says so; ``--resume`` then
+  evaluates the finished model and writes the card.
 * ``ppo``: fine-tunes a checkpoint with PPO (stable-baselines3, the ``rl`` extra) under a
   reward of your choosing for the cheese, e.g. -10; see
   ``python -m hooked_impala.train ppo --help``.
@@ -17,13 +18,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import io
 import json
 import sys
 import time
-
-import torch
 
 from hooked_impala import cli
 from hooked_impala.files import write_atomically
@@ -31,7 +28,13 @@ from hooked_impala.maze import Region
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
 from hooked_impala.pretrained import default_device
 from hooked_impala.train.card import evaluate_modes, model_card_markdown
-from hooked_impala.train.trainer import TrainConfig, Trainer, command_line, environment_facts
+from hooked_impala.train.trainer import (
+    TrainConfig,
+    Trainer,
+    command_line,
+    environment_facts,
+    write_model,
+)
 
 # argparse types of the config's fields, by name, then by the type of their default.
 CONFIG_TYPES = {
@@ -96,19 +99,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     model = trainer.run(resume=args.resume)
 
-    buffer = io.BytesIO()
-    # CPU tensors: the file loads anywhere, whatever device trained it.
-    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, buffer)
-    weights = buffer.getvalue()
-    model_path = write_atomically(args.out / "model.pth", weights)
+    model_path, sha256 = write_model(model, args.out / "model.pth")
     started = time.perf_counter()
-    evaluation = evaluate_modes(
-        model,
-        Region.parse(cfg.region),
-        args.final_eval_mazes,
-        args.final_eval_max_steps,
-        progress=not args.no_progress,
-    )
+    try:
+        evaluation = evaluate_modes(
+            model,
+            Region.parse(cfg.region),
+            args.final_eval_mazes,
+            args.final_eval_max_steps,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:  # the weights are safe; only the card's numbers are missing
+        print(
+            f"\ninterrupted during the final evaluation: {model_path} and "
+            f"{trainer.checkpoint_path} are written, the model card is not. Run the same "
+            "command with --resume to evaluate the finished model and write its card "
+            "(no training is repeated).",
+            file=sys.stderr,
+        )
+        return 130  # the shell's status for a run stopped by Ctrl-C
     card = {
         "name": args.out.name,
         "command": command_line(),
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": trainer.state.history,
         "evaluation": evaluation,
         "file": model_path.name,
-        "sha256": hashlib.sha256(weights).hexdigest(),
+        "sha256": sha256,
         "environment": environment_facts(),
     }
     write_atomically(args.out / "model_card.json", json.dumps(card, indent=2))

@@ -15,8 +15,8 @@ import torch
 from jaxtyping import Int64, UInt8
 
 from hooked_impala.maze.maze import Cell, Maze, mazes_from_seeds
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.maze.render import MazeRenderer
-from hooked_impala.maze.sweep import observe_mouse_on_cells
 from hooked_impala.train.oracle import oracle_label_array
 
 SPEC_COLUMNS = ("seed", "cheese_row", "cheese_col", "mouse_row", "mouse_col", "reflected")

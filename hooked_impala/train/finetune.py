@@ -16,8 +16,6 @@ episodes on the next training levels (the episodes in flight when it stopped are
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import json
 import sys
 import time
@@ -33,14 +31,10 @@ from hooked_impala.files import write_atomically, write_atomically_with
 from hooked_impala.model import HookedImpala
 from hooked_impala.pretrained import default_device, load_pretrained
 from hooked_impala.stats import Rate
-from hooked_impala.train.ppo import (
-    PPOConfig,
-    behaviour,
-    evaluation_mazes,
-    model_card_markdown,
-)
+from hooked_impala.train.ppo_card import behaviour, evaluation_mazes, model_card_markdown
+from hooked_impala.train.ppo_config import PPOConfig
 from hooked_impala.train.sb3 import require_sb3
-from hooked_impala.train.trainer import command_line, environment_facts
+from hooked_impala.train.trainer import command_line, environment_facts, write_model
 
 require_sb3()
 
@@ -339,11 +333,7 @@ class FineTuner:
     def _write_outputs(self, final: dict) -> dict:
         cfg, state = self.cfg, self.state
         model = self.ppo.policy.model.eval()
-        buffer = io.BytesIO()
-        # CPU tensors, the original checkpoint format: load_pretrained reads it anywhere.
-        torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, buffer)
-        weights = buffer.getvalue()
-        model_path = write_atomically(self.out / "model.pth", weights)
+        model_path, sha256 = write_model(model, self.out / "model.pth")
         history = [json.loads(line) for line in self.log_path.read_text().splitlines()]
         rates = [h["env_steps_per_second"] for h in history if h.get("env_steps_per_second")]
         card: dict[str, Any] = {
@@ -371,7 +361,7 @@ class FineTuner:
             "after": final["eval"],
             "history": history,
             "file": model_path.name,
-            "sha256": hashlib.sha256(weights).hexdigest(),
+            "sha256": sha256,
             "environment": environment_facts(),
         }
         write_atomically(self.out / "model_card.json", json.dumps(card, indent=2))

@@ -14,6 +14,8 @@ written after every phase, and ``--resume`` continues from it.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hooked_impala.files import write_atomically_with
+from hooked_impala.files import write_atomically, write_atomically_with
 from hooked_impala.maze import (
     DEFAULT_MODE,
     TOP_RIGHT_5,
@@ -283,7 +285,8 @@ class Trainer:
             raise CheckpointError(
                 f"{path}: a damaged training checkpoint ({type(err).__name__}: {first_line}); {fix}"
             ) from None
-        self.samples = samples_from_specs(specs, self.cfg.distribution_mode, self.renderer)
+        if self.state.phase <= self.cfg.dagger_rounds:  # a finished run trains no more
+            self.samples = samples_from_specs(specs, self.cfg.distribution_mode, self.renderer)
 
     # --- the run ---------------------------------------------------------------------
 
@@ -291,9 +294,11 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.exists():
             self.load_checkpoint()
+            done = self.state.phase > self.cfg.dagger_rounds
+            where = "training had finished" if done else f"{len(self.samples)} samples"
             print(
                 f"resumed from {self.checkpoint_path}: phase {self.state.phase}, "
-                f"step {self.state.step}, {len(self.samples)} samples",
+                f"step {self.state.step}, {where}",
                 file=sys.stderr,
             )
         started = time.perf_counter() - self.state.wall_seconds
@@ -328,3 +333,13 @@ def command_line() -> str:
 
 def environment_facts() -> dict:
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+
+
+def write_model(model: HookedImpala, path: Path) -> tuple[Path, str]:
+    """``model``'s weights written atomically to ``path`` as ``{"state_dict": ...}`` of CPU
+    tensors (the original checkpoint format: ``load_pretrained`` reads it anywhere, whatever
+    device trained it); the path and the file's sha256."""
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, buffer)
+    weights = buffer.getvalue()
+    return write_atomically(path, weights), hashlib.sha256(weights).hexdigest()

@@ -28,7 +28,7 @@ from hooked_impala.actions import NUM_ACTIONS
 from hooked_impala.maze import DEFAULT_MODE, DistributionMode, Maze, MazeRenderer
 from hooked_impala.maze.procgen_env import ProcgenGym3Env, set_env_state
 from hooked_impala.maze.render import OBS_SHAPE
-from hooked_impala.policy import PROCGEN_STEP_LIMIT
+from hooked_impala.policy.rollout import check_steps
 from hooked_impala.train.cheese import (
     TRAIN_FIRST_SEED,
     CheeseOption,
@@ -41,8 +41,6 @@ require_sb3()
 
 from gymnasium import spaces  # noqa: E402  (after the check that names the extra)
 from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
-
-PROCGEN_CHEESE_REWARD = 10.0  # what procgen's maze pays at the cheese (replaced)
 
 
 class ProcgenMazeVecEnv(VecEnv):
@@ -78,10 +76,7 @@ class ProcgenMazeVecEnv(VecEnv):
     ) -> None:
         if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
             raise ValueError(f"n_envs must be a positive int, got {n_envs!r}")
-        if not 1 <= max_episode_steps <= PROCGEN_STEP_LIMIT:
-            raise ValueError(
-                f"max_episode_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_episode_steps}"
-            )
+        check_steps("max_episode_steps", max_episode_steps)
         check_cheese_option(cheese)
         if not np.isfinite(cheese_reward):
             raise ValueError(f"cheese_reward must be a finite number, got {cheese_reward!r}")

@@ -12,7 +12,7 @@ of antialiasing around it), so this module renders
   mouse's pixels reach another's patch,
 
 and assembles each observation as the background with that cell's patch taken from its
-multi-mouse frame. ``tests/test_maze_sweep.py`` checks the result against one procgen render
+multi-mouse frame. ``tests/test_mouse_placements.py`` checks the result against one procgen render
 per cell, pixel for pixel, in both modes and with both sprite orientations.
 """
 

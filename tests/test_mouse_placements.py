@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hooked_impala.maze import Maze, MazeRenderer
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.policy import vector_field_cells
 
 

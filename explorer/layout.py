@@ -1,0 +1,243 @@
+"""The explorer's page layout: the controls (their ids are what the callbacks in
+:mod:`explorer.app` read), the figures' places, and the style."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dash import dcc, html
+
+from analyses.maze_view import InterventionSettings
+from explorer.compute import Explorer
+from explorer.controls import (
+    DEFAULT_MAX_STEPS,
+    DEFAULT_TOP,
+    MAX_TOP,
+    ROLLOUT_KINDS,
+    SHOWN_FIELDS,
+)
+from explorer.edits import EDIT_MODES, Session
+from hooked_impala.maze import DISTRIBUTION_MODES
+from hooked_impala.policy import PROCGEN_STEP_LIMIT
+
+DEFAULT_LAYER = InterventionSettings.layer
+VIEWS = ("original", "intervened", "difference")
+RANKINGS = {"peak": "peak |activation|", "mouse": "|activation| at the mouse", "change": "change"}
+#: The intervention controls, in the order ``explorer.controls.settings_from`` takes them.
+INTERVENTION_INPUTS = (
+    ("layer", "value"),
+    ("cheese-coeff", "value"),
+    ("top-right-coeff", "value"),
+    ("clamp-channels", "value"),
+    ("clamp-value", "value"),
+    ("target", "data"),
+    ("relus", "value"),
+)
+
+
+def _control(label: str, component: Any) -> html.Div:
+    return html.Div([html.Label(label, className="label"), component], className="control")
+
+
+def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
+    hooks = [{"label": h, "value": h} for h in explorer.spatial_hooks]
+    slider = dict(min=-3, max=3, step=0.25, marks={v: str(v) for v in range(-3, 4)}, value=0)
+    return html.Div(
+        [
+            dcc.Store(id="session", data=session.to_json()),
+            dcc.Store(id="target", data=None),
+            dcc.Store(id="episode", data=None),
+            html.H2(f"hooked-impala explorer — {explorer.checkpoint}"),
+            html.Div(
+                [
+                    _control(
+                        "level seed",
+                        dcc.Input(
+                            id="seed", type="number", min=0, value=session.seed, debounce=True
+                        ),
+                    ),
+                    _control(
+                        "mode",
+                        dcc.Dropdown(
+                            id="mode",
+                            options=list(DISTRIBUTION_MODES),
+                            value=session.mode,
+                            clearable=False,
+                        ),
+                    ),
+                    html.Button("load level", id="load"),
+                    html.Button("undo", id="undo"),
+                    _control(
+                        "click",
+                        dcc.RadioItems(
+                            id="edit-mode", options=list(EDIT_MODES), value="cheese", inline=True
+                        ),
+                    ),
+                    dcc.Checklist(
+                        id="margin", options=[{"label": "edit the margin", "value": "on"}], value=[]
+                    ),
+                ],
+                className="row",
+            ),
+            html.Div(id="edit-message", className="message"),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            dcc.RadioItems(
+                                id="view", options=list(VIEWS), value="original", inline=True
+                            ),
+                            dcc.Graph(id="maze-graph", config={"displaylogo": False}),
+                            html.Div(id="field-status", className="status"),
+                            # When the field was last drawn: tests and screenshots wait on it.
+                            html.Div(id="field-drawn", hidden=True),
+                            html.Div(id="field-message", className="message"),
+                        ],
+                        className="main",
+                    ),
+                    html.Div(
+                        [
+                            html.H4("intervention"),
+                            _control(
+                                "layer",
+                                dcc.Dropdown(
+                                    id="layer", options=hooks, value=DEFAULT_LAYER, clearable=False
+                                ),
+                            ),
+                            _control(
+                                "cheese vector coefficient", dcc.Slider(id="cheese-coeff", **slider)
+                            ),
+                            _control(
+                                "top-right vector coefficient",
+                                dcc.Slider(id="top-right-coeff", **slider),
+                            ),
+                            _control(
+                                "clamp channels (click mode 'target' picks the cell)",
+                                dcc.Input(
+                                    id="clamp-channels",
+                                    type="text",
+                                    placeholder="e.g. 55 42",
+                                    debounce=True,
+                                ),
+                            ),
+                            _control(
+                                "clamp value",
+                                dcc.Input(
+                                    id="clamp-value",
+                                    type="number",
+                                    value=InterventionSettings.clamp_value,
+                                    debounce=True,
+                                ),
+                            ),
+                            dcc.Checklist(
+                                id="relus",
+                                options=[{"label": "remove every ReLU", "value": "on"}],
+                                value=[],
+                            ),
+                            html.H4("channel maps at the mouse's cell"),
+                            _control(
+                                "hook",
+                                dcc.Dropdown(
+                                    id="maps-hook",
+                                    options=hooks,
+                                    value=DEFAULT_LAYER,
+                                    clearable=False,
+                                ),
+                            ),
+                            _control(
+                                "rank by",
+                                dcc.RadioItems(
+                                    id="ranking",
+                                    options=[{"label": v, "value": k} for k, v in RANKINGS.items()],
+                                    value="peak",
+                                    inline=True,
+                                ),
+                            ),
+                            _control(
+                                "channels shown",
+                                dcc.Input(
+                                    id="top",
+                                    type="number",
+                                    min=1,
+                                    max=MAX_TOP,
+                                    value=DEFAULT_TOP,
+                                    debounce=True,
+                                ),
+                            ),
+                            dcc.RadioItems(
+                                id="maps-which",
+                                options=list(SHOWN_FIELDS),
+                                value=SHOWN_FIELDS[0],
+                                inline=True,
+                            ),
+                        ],
+                        className="side",
+                    ),
+                ],
+                className="columns",
+            ),
+            dcc.Graph(id="maps-graph", config={"displaylogo": False}),
+            html.H4("rollout under the intervention"),
+            html.Div(
+                [
+                    dcc.RadioItems(
+                        id="rollout-kind",
+                        options=list(ROLLOUT_KINDS),
+                        value=ROLLOUT_KINDS[0],
+                        inline=True,
+                    ),
+                    _control("seed", dcc.Input(id="rollout-seed", type="number", min=0, value=0)),
+                    _control(
+                        "max steps",
+                        dcc.Input(
+                            id="max-steps",
+                            type="number",
+                            min=1,
+                            max=PROCGEN_STEP_LIMIT,
+                            value=DEFAULT_MAX_STEPS,
+                        ),
+                    ),
+                    html.Button("play episode", id="play"),
+                ],
+                className="row",
+            ),
+            dcc.Slider(
+                id="step",
+                min=0,
+                max=1,
+                step=1,
+                value=0,
+                marks=None,
+                tooltip={"always_visible": False},
+            ),
+            html.Div(id="episode-status", className="status"),
+            dcc.Graph(id="episode-graph", config={"displaylogo": False}),
+            html.H4("export"),
+            html.Div(
+                [
+                    _control(
+                        "folder",
+                        dcc.Input(id="out", type="text", value=str(out), style={"width": "24em"}),
+                    ),
+                    html.Button("export this view", id="export"),
+                ],
+                className="row",
+            ),
+            html.Pre(id="export-message"),
+        ],
+        className="page",
+    )
+
+
+STYLE = """
+.page { font-family: sans-serif; margin: 0 1.5em; }
+.row { display: flex; gap: 1.2em; align-items: end; flex-wrap: wrap; margin: .4em 0; }
+.columns { display: flex; gap: 1.5em; flex-wrap: wrap; }
+.main { flex: 3 1 560px; } .side { flex: 1 1 300px; }
+.control { display: flex; flex-direction: column; min-width: 9em; margin-bottom: .5em; }
+.label { font-size: .85em; color: #444; }
+.message { color: #b00020; min-height: 1.2em; }
+.status { color: #333; font-size: .9em; }
+pre { background: #f4f4f4; padding: .6em; white-space: pre-wrap; }
+"""
