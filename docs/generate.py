@@ -14,6 +14,7 @@ loads). ``docs/hooks.py`` puts them into the pages at build time.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from analyses.core.inputs import Levels, select_mazes  # noqa: E402
 from analyses.core.registry import ANALYSES  # noqa: E402
 from analyses.core.result import AnalysisResult  # noqa: E402
 from analyses.core.spec import model_for  # noqa: E402
+from analyses.scoreboard.thresholds import THRESHOLDS  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
 from hooked_impala.files import write_atomically  # noqa: E402
 from hooked_impala.incremental import window_fractions  # noqa: E402
@@ -173,8 +175,10 @@ def hook_table() -> str:
 
 
 def write_scoreboards(out: Path, results: dict) -> None:
-    """The scoreboard page's tables: the docs' checkpoint (already run), the bundled stand-in,
-    and the paper's network when its weights are in the cache (hard mode, its own)."""
+    """The scoreboard page's tables: the committed full runs where there are any, else the
+    docs' checkpoint (already run, quick), the bundled stand-in, and the paper's network when
+    its weights are in the cache (hard mode, its own)."""
+    results = {**results, **committed_scoreboards()}
     others = [("standin_s1", "easy")]
     paper = find_checkpoint_info("model_rand_region_5")
     if paper is not None and (cache_dir() / paper.filename).is_file():
@@ -196,6 +200,63 @@ def write_scoreboards(out: Path, results: dict) -> None:
     write_atomically(out / "operationalisations.md", "\n".join(rows) + "\n")
 
 
+RESULTS = DOCS / "results"  # committed results the pages read their numbers from
+
+
+def committed_scoreboards() -> dict[str, scoreboard.ScoreboardResult]:
+    """The committed full scoreboards (``docs/results/scoreboard-<checkpoint>-full``), by
+    checkpoint."""
+    found = {}
+    for folder in sorted(RESULTS.glob("scoreboard-*-full")):
+        if (folder / "result.json").is_file():
+            result = scoreboard.ScoreboardResult.load(folder)
+            found[result.metadata.checkpoint.name] = result
+    return found
+
+
+def provenance(folder: Path) -> str:
+    """One line saying which run a committed result is: quick or full, levels, seed,
+    checkpoint (sha256 prefix), commit, the command."""
+    saved = json.loads((folder / "result.json").read_text())["metadata"]
+    command = (
+        (folder / "command.txt").read_text().strip() if (folder / "command.txt").is_file() else ""
+    )
+    parameters = saved.get("parameters", {})
+    sample = "quick" if parameters.get("quick") else "full"
+    sha = (saved["checkpoint"].get("sha256") or "")[:12]
+    return (
+        f"{sample} run of `{saved['analysis']}` on `{saved['checkpoint']['name']}` (sha256 "
+        f"`{sha}…`), {parameters.get('levels', '')}, seed {saved.get('seed')}; {command}"
+    )
+
+
+def write_methods(out: Path) -> None:
+    """The methods page's tables: the declared thresholds, and the full runs' provenance."""
+    rows = [
+        "| key | threshold | in the prediction's words | why | sensitivity |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for t in THRESHOLDS.values():
+        shown = ", ".join(f"{v:g}" for v in t.sensitivity) or "—"
+        rows.append(f"| {t.key} | {t.value:g} | {'yes' if t.words else 'no'} | {t.why} | {shown} |")
+    write_atomically(out / "thresholds.md", "\n".join(rows) + "\n")
+    runs = [f"- {provenance(f)}" for f in sorted(RESULTS.glob("scoreboard-*-full"))]
+    write_atomically(
+        out / "full_runs.md",
+        ("\n".join(runs) or "No full run is committed yet.") + "\n",
+    )
+    write_atomically(
+        out / "provenance.md",
+        "The numbers on the scoreboard's page come from these committed results (under "
+        "`docs/results/`): "
+        + (
+            "; ".join(provenance(f) for f in sorted(RESULTS.glob("scoreboard-*-full")))
+            or "none yet"
+        )
+        + ".\n",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -210,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(args.out, ignore_errors=True)
     out = args.out
     write_atomically(out / "model" / "hook_table.md", hook_table())
+    write_methods(out / "methods")
 
     model = load_pretrained(args.checkpoint)
     with MazeRenderer() as renderer:

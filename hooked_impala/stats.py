@@ -91,7 +91,8 @@ class Rate:
     n: int
 
     @classmethod
-    def of(cls, outcomes: Iterable[bool]) -> Rate:
+    def of(cls, outcomes: Iterable) -> Rate:
+        """From outcomes (bools, 0/1, numpy bools)."""
         values = [bool(v) for v in outcomes]
         return cls(sum(values), len(values))
 
@@ -142,8 +143,18 @@ def mean_with_interval(values: ArrayLike, unit: str = "mazes") -> Estimate | Non
 
 
 def rate_text(saved: dict) -> str:
-    """``str(Rate)`` of a rate saved with ``Rate.as_dict()``."""
-    return str(Rate(saved["k"], saved["n"]))
+    """A saved rate as text: ``str(Rate)`` of ``Rate.as_dict()``; for a share of episodes
+    with an interval over mazes (``Estimate.as_dict()`` plus ``k`` and ``episodes``), the
+    share, the counts and the interval with its unit."""
+    if "episodes" not in saved:
+        return str(Rate(saved["k"], saved["n"]))
+    if saved["value"] is None:
+        return "n/a (nothing played)"
+    low, high = saved["ci95"]
+    return (
+        f"{saved['value']:.1%} ({saved['k']}/{saved['episodes']} episodes in {saved['n']} "
+        f"{saved['unit']}; 95% CI {low:.1%}–{high:.1%}, {saved['method']})"
+    )
 
 
 def _groups(values: np.ndarray, mazes: ArrayLike) -> list[np.ndarray]:

@@ -262,3 +262,54 @@ def test_code_snippets_on_the_pages_run(page, shared_checkpoints, tmp_path, monk
             exec(compile(code, f"{page} snippet {i + 1}", "exec"), namespace)
         except Exception as err:  # name the page and snippet
             raise AssertionError(f"{page}, python snippet {i + 1} failed: {err!r}\n{code}") from err
+
+
+# --- verdicts on the pages agree with the committed full runs ----------------------------------
+
+#: "A1 holds", "B8 (…) fails", "A3's artifact part is inconclusive": a verdict stated in prose.
+STATED = re.compile(
+    r"\b(?P<id>[ABC]\d{1,2})\b(?:'s)?(?:\s*\([^)]*\))?\s+(?:(?:is|was|still)\s+)?"
+    r"(?P<verdict>holds|fails|inconclusive|not testable)\b"
+)
+#: A page about another checkpoint than the docs' own says so with this marker.
+CHECKPOINT_MARKER = re.compile(r"<!-- verdicts: (?P<name>[\w.]+) -->")
+
+
+def stated_verdicts(text: str) -> list[tuple[str, str]]:
+    """(prediction ID, verdict) for every verdict stated in prose, code blocks excluded."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    return [(m["id"], m["verdict"]) for m in STATED.finditer(prose)]
+
+
+def test_the_statement_finder_finds_statements() -> None:
+    found = stated_verdicts("So A1 holds here, B8 (the exact cell) fails, A3 is inconclusive.")
+    assert found == [("A1", "holds"), ("B8", "fails"), ("A3", "inconclusive")]
+    assert stated_verdicts("```\nA1 holds\n```") == []
+
+
+def test_pages_state_only_the_committed_verdicts() -> None:
+    """Every verdict a page states in prose is the verdict of the committed full run of its
+    checkpoint (``docs/results/scoreboard-<checkpoint>-full``; the docs' own checkpoint,
+    model_160022528, unless the page names another with ``<!-- verdicts: NAME -->``). A
+    page that states a verdict without a committed run fails too."""
+    from analyses.scoreboard.result import ScoreboardResult
+
+    committed = {
+        folder.name.removeprefix("scoreboard-").removesuffix("-full"): ScoreboardResult.load(
+            folder
+        ).verdicts()
+        for folder in (DOCS / "results").glob("scoreboard-*-full")
+    }
+    problems = []
+    for page in sorted(DOCS.rglob("*.md")):
+        if "generated" in page.parts or page.name == "methods.md":
+            continue  # methods.md speaks of verdicts in general, not of a run's
+        text = page.read_text()
+        marker = CHECKPOINT_MARKER.search(text)
+        name = marker["name"] if marker else "model_160022528"
+        for pid, verdict in stated_verdicts(text):
+            actual = committed.get(name, {}).get(pid)
+            if actual is None or actual.split(":")[0] != verdict:
+                where = page.relative_to(DOCS)
+                problems.append(f"{where}: '{pid} {verdict}' but the committed run says {actual}")
+    assert problems == []

@@ -15,6 +15,7 @@ from constructed import only_channel_reaches_output
 from analyses import resample
 from analyses.core.inputs import DEFAULT_LAYER, select_mazes
 from analyses.measure.cheese_channels import score_channels
+from analyses.measure.splits import selection_mazes
 from analyses.resample import compute as resample_compute
 from hooked_impala.interventions import replace_activation
 from hooked_impala.maze import MazeRenderer, Tile, observe
@@ -165,9 +166,10 @@ def test_run_on_the_real_agent_is_consistent_and_saves(ppo_s1, mazes, tmp_path) 
 
 
 def test_subset_from_the_cheese_channel_ranking(ppo_s1, mazes) -> None:
-    ranking = score_channels(ppo_s1, mazes[:3], layer=DEFAULT_LAYER, seed=0).ranking()
+    selection = selection_mazes(mazes[:3])  # ranked on other mazes than it is scored on
+    ranking = score_channels(ppo_s1, selection, layer=DEFAULT_LAYER, seed=0).ranking()
     # By default k is 11/128 of the layer: 3 of the agent's 32 channels.
     result = resample.run(ppo_s1, mazes[:3], positions_per_maze=3, random_draws=2)
     assert result.channels == tuple(int(c) for c in list(ranking)[:3])
-    assert result.channels_from == "cheese_channels top 3"
+    assert result.channels_from == "cheese_channels top 3 (ranked on selection mazes)"
     assert result.group_labels()["set"].startswith("cheese channels")

@@ -18,6 +18,7 @@ from analyses.core.inputs import DEFAULT_LAYER, select_mazes
 from analyses.measure import retarget as retarget_measure
 from analyses.measure import retarget_paths
 from analyses.measure.cheese_channels import score_channels
+from analyses.measure.splits import selection_mazes
 from hooked_impala import HookedImpala
 from hooked_impala import cli as library_cli
 from hooked_impala.actions import Movement
@@ -272,15 +273,20 @@ def test_run_on_the_real_agent_saves_a_result(ppo_s1, easy_mazes, tmp_path) -> N
         targets_per_maze=1,
         rollout_steps=16,
     )
-    assert result.channels == score_channels(ppo_s1, easy_mazes).ranking()[:2]
+    selection = selection_mazes(easy_mazes)  # chosen on other mazes than it is scored on
+    assert not {m.seed for m in selection} & {m.seed for m in easy_mazes}
+    assert result.channels == score_channels(ppo_s1, selection).ranking()[:2]
+    assert result.numbers()["split"]["selection_seeds"] == [m.seed for m in selection]
     n = result.numbers()
     assert n["targets"] == 12 and n["mazes"] == 2
     # One clamped square per forward pass: 2 channels of the 401,936 values of an s=1 pass.
     assert n["modified"]["changed_per_forward"] == 2
     assert n["modified"]["fraction"] == pytest.approx(2 / 401_936)
     assert n["modified"]["percent_of_hooked"] == pytest.approx(100 * 2 / (32 * 16 * 16))
-    for condition in ("clamped", "original", "cheese_moved"):
-        assert n["rollouts"][condition]["n"] == 2
+    for condition in ("clamped", "original", "cheese_moved"):  # one target in each of 2 mazes
+        rate = n["rollouts"][condition]
+        assert rate["episodes"] == 2 and rate["n"] == 2 and rate["unit"] == "mazes"
+        assert rate["value"] == rate["k"] / 2 and "maze bootstrap" in rate["method"]
     arrays = result.arrays()
     assert np.allclose(arrays["success_ratio"], arrays["clamped"] / arrays["moved_cheese"])
     names = {p.name for p in result.save(tmp_path)}

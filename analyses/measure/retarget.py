@@ -17,7 +17,7 @@ from hooked_impala.interventions import ModifiedCount, clamp_channels, count_mod
 from hooked_impala.maze import Cell, Maze, MazeRenderer, layer_positions
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, rollout
-from hooked_impala.stats import Rate
+from hooked_impala.stats import Rate, bootstrap_over_mazes
 
 #: Without an explicit magnitude, the clamp value is this multiple of the channels' typical
 #: peak: the largest |activation| of the clamped channels in an observation (any position),
@@ -92,6 +92,22 @@ def target_rollouts(
         name: [reached_within(e.cells, t, budget) for e, t in zip(runs, targets)]
         for name, runs in episodes.items()
     }
+
+
+def per_maze_rate(reached: Sequence[bool], seeds: Sequence[int]) -> dict:
+    """The share of episodes that reached their target, with a 95% interval over mazes (the
+    episodes of one maze are not independent): ``Estimate.as_dict()`` (``n`` = mazes) plus
+    ``k`` (episodes that reached it) and ``episodes``; None-valued when nothing was played."""
+    estimate = None
+    if len(set(seeds)) >= 2:
+        estimate = bootstrap_over_mazes(np.asarray(reached, dtype=float), seeds)
+    elif reached:  # one maze: no interval over mazes can be made
+        estimate = Rate.of(reached).estimate("episodes of one maze")
+    out = {"k": int(sum(reached)), "episodes": len(reached)}
+    if estimate is None:
+        empty = {"value": None, "ci95": [None, None], "n": 0, "unit": "mazes", "method": ""}
+        return {**out, **empty}
+    return {**out, **estimate.as_dict()}
 
 
 def modified_numbers(count: ModifiedCount, observations: int) -> dict:
@@ -220,7 +236,7 @@ def corner_experiment(
         progress=progress,
     )
     names = [name for name, _, _ in episodes]
-    for name, entry in per_corner.items():
+    for name, entry in per_corner.items():  # one episode per maze and corner: Wilson
         for condition, reached in outcome.items():
             entry[condition] = Rate.of(r for r, k in zip(reached, names) if k == name).as_dict()
     modified = fraction_modified(
@@ -239,6 +255,7 @@ def corner_experiment(
         "budget": budget,
         "budget_from": {"reached": to_top_right.success.as_dict(), "mean_steps": mean_steps},
         "targets": per_corner,
-        "pooled_clamped": Rate.of(outcome["clamped"]).as_dict(),
+        # Both corners of a maze are one unit: the pooled rate's interval is over mazes.
+        "pooled_clamped": per_maze_rate(outcome["clamped"], [m.seed for _, m, _ in episodes]),
         "modified": modified,
     }

@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable
 from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.core.spec import Analysis, Option
+from analyses.measure.splits import Split, selection_mazes
 from analyses.resample.compute import (
-    BOOTSTRAP_RESAMPLES,
     SOURCES,
     Source,
     SourcePair,
@@ -51,6 +51,7 @@ from hooked_impala import checks, cli
 from hooked_impala.maze import Maze, MazeRenderer
 from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
+from hooked_impala.stats import BOOTSTRAP_RESAMPLES
 
 
 def run(
@@ -72,9 +73,10 @@ def run(
 
     Args:
         inputs: the target mazes (each needs a cheese; mazes without one are skipped).
-        channels: the subset to test; or ``cheese_channels=k``: the top k of
-            ``analyses.cheese_channels``' ranking. Neither: k = the paper's fraction of
-            the layer (11/128, rounded: 3 of 32 at s=1).
+        channels: the subset to test; or ``cheese_channels=k``: the top k of the
+            cheese-channel ranking on selection mazes (``analyses.measure.splits``: other
+            levels than the inputs). Neither: k = the paper's fraction of the layer (11/128,
+            rounded: 3 of 32 at s=1).
         positions_per_maze: mouse cells per target (a seeded choice among its vector-field
             cells: open, not the cheese's); None: all of them.
         random_draws: random subsets of the same size, drawn from the other channels.
@@ -112,8 +114,10 @@ def run(
                 )
     else:
         sources = source_mazes(mazes, source, np.random.default_rng((seed, 1)))
+    # Channels chosen from data are chosen on other mazes than those they are scored on.
+    selection = selection_mazes(mazes) if channels is None else []
     chosen, channels_from = choose_channels(
-        model, mazes, layer, layer_channels, channels, cheese_channels, seed
+        model, selection, layer, layer_channels, channels, cheese_channels, seed
     )
     others = [c for c in range(layer_channels) if c not in chosen]
     if random_draws and len(others) < len(chosen):
@@ -199,6 +203,11 @@ def run(
                 "source_seeds": [p.different.seed for p in pairs],
                 "batch_size": batch_size,
                 "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+                "split": (
+                    Split(tuple(m.seed for m in selection), tuple(m.seed for m in mazes)).as_dict()
+                    if selection
+                    else None
+                ),
             },
         ),
         layer=layer,

@@ -20,13 +20,13 @@ from hooked_impala.interventions import ReplaceChannels
 from hooked_impala.maze import Cell, Maze, Tile
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import vector_field_cells
+from hooked_impala.stats import bootstrap_over_mazes
 
 Source = Literal["next", "random"]
 SOURCES: tuple[str, ...] = get_args(Source)
 CONDITIONS = ("same", "different")
 # The paper resampled 11 of the 128 channels of its layer; by default the same fraction.
 PAPER_FRACTION = 11 / 128
-BOOTSTRAP_RESAMPLES = 2000
 
 
 def total_variation(
@@ -169,25 +169,20 @@ def layer_activations(
     return torch.cat(parts)
 
 
-def spread(values: np.ndarray, clusters: np.ndarray, rng: np.random.Generator) -> dict[str, object]:
-    """Mean, sd over positions, n, and a 95% bootstrap interval of the mean that resamples
-    whole mazes (``clusters``): positions of one maze are not independent."""
-    values, clusters = np.asarray(values, dtype=np.float64), np.asarray(clusters)
-    groups = [values[clusters == c] for c in np.unique(clusters)]
-    out: dict[str, object] = {
+def spread(values: np.ndarray, clusters: np.ndarray, seed: int) -> dict[str, object]:
+    """Mean, sd over positions, n positions, the number of mazes, and a 95% interval of the
+    mean from a bootstrap over whole mazes (``clusters``): positions of one maze are not
+    independent (:func:`hooked_impala.stats.bootstrap_over_mazes`)."""
+    values = np.asarray(values, dtype=np.float64)
+    found = bootstrap_over_mazes(values, clusters, seed=seed) if len(values) else None
+    return {
         "mean": float(values.mean()) if len(values) else None,
         "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
         "n": int(len(values)),
-        "mazes": len(groups),
-        "ci95": [None, None],
+        "mazes": len(set(np.asarray(clusters).tolist())),
+        "ci95": [None, None] if found is None else [found.low, found.high],
+        "method": None if found is None else found.method,
     }
-    if len(groups) > 1:
-        sums = np.array([g.sum() for g in groups])
-        counts = np.array([len(g) for g in groups])
-        picks = rng.integers(len(groups), size=(BOOTSTRAP_RESAMPLES, len(groups)))
-        means = sums[picks].sum(1) / counts[picks].sum(1)
-        out["ci95"] = [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
-    return out
 
 
 def chosen_positions(
@@ -202,7 +197,7 @@ def chosen_positions(
 
 def choose_channels(
     model: HookedImpala,
-    mazes: Sequence[Maze],
+    selection: Sequence[Maze],
     layer: str,
     layer_channels: int,
     channels: Sequence[int] | None,
@@ -215,5 +210,6 @@ def choose_channels(
         return tuple(check_channels(channels, layer_channels, layer)), "given"
     k = default_subset_size(layer_channels) if cheese_channels is None else cheese_channels
     k = checks.integer("cheese_channels", k, minimum=1, maximum=layer_channels)
-    chosen = tuple(top_cheese_channels(model, mazes, k, layer=layer, seed=seed))
-    return tuple(check_channels(chosen, layer_channels, layer)), f"cheese_channels top {k}"
+    chosen = tuple(top_cheese_channels(model, selection, k, layer=layer, seed=seed))
+    source = f"cheese_channels top {k} (ranked on selection mazes)"
+    return tuple(check_channels(chosen, layer_channels, layer)), source

@@ -65,18 +65,17 @@ class ResampleResult(AnalysisResult):
         labels["all"] = f"all {self.layer_channels} channels"
         return labels
 
-    def _rng(self) -> np.random.Generator:
-        return np.random.default_rng((self.metadata.seed or 0, 4))
-
-    def _entry(self, indices: list[int], rng: np.random.Generator) -> dict:
+    def _entry(self, indices: list[int]) -> dict:
         clusters = self.maze_index.numpy()
         per_position = self.tv[:, indices].mean(1).numpy()  # (2, N), mean over draws
         moves = self.tv_moves[:, indices].mean(1).numpy()
         entry = {}
         for c, name in enumerate(CONDITIONS):
-            entry[name] = spread(per_position[c], clusters, rng)
+            entry[name] = spread(per_position[c], clusters, self.metadata.seed or 0)
             entry[name]["movements_mean"] = float(moves[c].mean()) if moves.shape[1] else None
-        entry["different_minus_same"] = spread(per_position[1] - per_position[0], clusters, rng)
+        entry["different_minus_same"] = spread(
+            per_position[1] - per_position[0], clusters, self.metadata.seed or 0
+        )
         if len(indices) > 1:
             draw_means = self.tv[:, indices].mean(2).numpy()  # (2, draws)
             for c, name in enumerate(CONDITIONS):
@@ -84,7 +83,6 @@ class ResampleResult(AnalysisResult):
         return entry
 
     def numbers(self) -> dict:
-        rng = self._rng()
         return {
             "layer": self.layer,
             "layer_channels": self.layer_channels,
@@ -95,11 +93,11 @@ class ResampleResult(AnalysisResult):
             "positions_considered": self.positions_considered,
             "skipped": dict(self.skipped),
             "groups": {
-                kind: {"label": label, **self._entry(self.group(kind), rng)}
+                kind: {"label": label, **self._entry(self.group(kind))}
                 for kind, label in self.group_labels().items()
             },
             "single_channels": {
-                str(self.subsets[g][0]): self._entry([g], rng) for g in self.group("single")
+                str(self.subsets[g][0]): self._entry([g]) for g in self.group("single")
             },
         }
 

@@ -43,17 +43,18 @@ from analyses.measure.retarget import (
     auto_magnitude,
     corner_experiment,
     fraction_modified,
+    per_maze_rate,
     seeded_subset,
     target_rollouts,
 )
 from analyses.measure.retarget_paths import MazeRetarget, retarget_maze, target_paths
+from analyses.measure.splits import Split, selection_mazes
 from analyses.retarget.result import RetargetResult
 from hooked_impala import checks, cli
 from hooked_impala.maze import Maze, MazeRenderer
 from hooked_impala.maze.mouse_placements import maze_background
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
-from hooked_impala.stats import Rate
 from hooked_impala.sweep import Backend, chunked, run_sweep
 
 DEFAULT_CHEESE_CHANNELS = 3
@@ -72,7 +73,8 @@ def choose_channels(
     seed: int,
 ) -> tuple[list[int], str]:
     """The channels to clamp and how they were chosen: ``channels`` when ``cheese_channels``
-    is 0, else the ``cheese_channels`` best of ``analyses.cheese_channels``' ranking."""
+    is 0, else the ``cheese_channels`` best of the cheese-channel ranking on ``mazes`` (the
+    selection mazes)."""
     n_channels, _, _ = spatial_shape(model, layer)
     k = checks.integer("cheese_channels", cheese_channels, minimum=0, maximum=n_channels)
     explicit = list(channels)
@@ -163,10 +165,18 @@ def run(
     targets_per_maze = checks.integer("targets_per_maze", targets_per_maze, minimum=0)
     rollout_steps = checks.integer("rollout_steps", rollout_steps, 1, PROCGEN_STEP_LIMIT)
     batch_size = checks.integer("batch_size", batch_size, minimum=1)
-    chosen, channel_source = choose_channels(model, mazes, layer, channels, cheese_channels, seed)
+    # Whatever is chosen from data (the channels, the magnitude) is chosen on other mazes.
+    needed = bool(cheese_channels) or magnitude is None
+    selection = selection_mazes(mazes) if needed else []
+    split = Split(tuple(m.seed for m in selection), tuple(m.seed for m in mazes))
+    chosen, channel_source = choose_channels(
+        model, selection, layer, channels, cheese_channels, seed
+    )
     if magnitude is None:
-        magnitude = auto_magnitude(model, mazes, layer, chosen)
-        magnitude_source = f"auto: {AUTO_MAGNITUDE_MULTIPLE:g} x the channels' typical peak"
+        magnitude = auto_magnitude(model, selection, layer, chosen)
+        magnitude_source = (
+            f"auto: {AUTO_MAGNITUDE_MULTIPLE:g} x the channels' typical peak (selection mazes)"
+        )
     else:
         magnitude_source = "given"
 
@@ -213,10 +223,11 @@ def run(
             seed=seed,
             progress=progress,
         )
+        seeds = [m.seed for m in episode_mazes]  # a maze's targets are one unit
         rollouts = {
             "targets": len(episodes),
             "budget": rollout_steps,
-            **{name: Rate.of(r).as_dict() for name, r in reached.items()},
+            **{name: per_maze_rate(r, seeds) for name, r in reached.items()},
             "mean_clamped_path_probability": float(np.mean([m.clamped[i] for m, i in episodes])),
             "episodes": reached,
             "episode_targets": [list(t) for t in episode_targets],
@@ -268,6 +279,7 @@ def run(
         modified=modified,
         rollouts=rollouts,
         corners=corner,
+        split=split.as_dict() if selection else None,
     )
 
 

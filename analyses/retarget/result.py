@@ -50,6 +50,7 @@ class RetargetResult(AnalysisResult):
     modified: dict
     rollouts: dict | None
     corners: dict | None
+    split: dict | None = None
 
     def flat(self, name: str) -> np.ndarray:
         parts = [np.asarray(getattr(m, name), dtype=np.float64) for m in self.per_maze]
@@ -97,6 +98,8 @@ class RetargetResult(AnalysisResult):
             out["rollouts"] = self.rollouts
         if self.corners is not None:
             out["corners"] = self.corners
+        if self.split is not None:
+            out["split"] = self.split
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -1,8 +1,13 @@
 """The experiments behind the predictions scoreboard, each run once and shared by the
 predictions that use it: the toolkit's analyses at the scoreboard's sample sizes (looked up
-in the registry, never imported: an analysis does not import another), plus two small
-experiments no analysis covers (the cheese in a random cell of the top-left or bottom-right
-quadrant, A1; block-1 channels that copy a maze feature, A10).
+in the registry when the scoreboard runs, never imported: an analysis does not import
+another), the scoreboard's own experiments (:mod:`analyses.scoreboard.experiments`,
+:mod:`analyses.scoreboard.interpretable`) and the edit searches
+(:mod:`analyses.measure.edit_search`).
+
+The test mazes are the population the scoreboard was given (every level of a seed range);
+whatever is chosen from data is chosen on selection mazes, levels of the same mode from the
+selection seed range (:mod:`analyses.measure.splits`), disjoint by construction.
 """
 
 from __future__ import annotations
@@ -11,23 +16,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from analyses.core.inputs import Levels
+from analyses.core.inputs import DEFAULT_LAYER, Levels
 from analyses.core.records import Records
 from analyses.core.result import AnalysisResult
 from analyses.core.spec import Analysis
-from hooked_impala.maze import Cell, Maze, MazeRenderer, Tile
-from hooked_impala.maze.render import OBS_SHAPE
+from analyses.measure.cheese_channels import score_channels
+from analyses.measure.edit_search import Episodes, Scored, clamp_family, score_family
+from analyses.measure.retarget import seeded_subset
+from analyses.measure.retarget_paths import target_paths
+from analyses.measure.splits import SELECTION_FIRST_SEED, disjoint
+from analyses.scoreboard import experiments, interpretable
+from analyses.scoreboard.thresholds import threshold
+from hooked_impala.maze import TOP_RIGHT_5, Maze, MazeRenderer, decision_square
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import PROCGEN_STEP_LIMIT, rollout
-from hooked_impala.stats import Rate
+from hooked_impala.policy import PROCGEN_STEP_LIMIT
 
-#: The output of the first IMPALA block (prediction A10).
-FIRST_BLOCK_OUT = "embedder.block1.res2.resadd_out"
-#: |Pearson r| with a maze feature at which a channel counts as "trivially interpretable".
-INTERPRETABLE_R = 0.8
-QUADRANTS = ("top_left", "bottom_right")
+#: Step budget of the retargeting searches (A8, B4): the retarget analysis's default.
+REACH_STEPS = 64
 
 
 @dataclass(frozen=True)
@@ -38,37 +44,18 @@ class Sizes:
     size_levels: int  # maze-size and corner study; also the greedy rerun of the regression
     probe_levels: int
     steering_mazes: int  # cheese and top-right vectors
-    retarget_mazes: int
-    corner_mazes: int  # retargeting to the corners of the largest mazes
-    quadrant_mazes: int  # A1
-    channel_mazes: int  # A10
+    retarget_mazes: int  # A9's heatmaps; A8's search (test and selection each)
+    corner_mazes: int  # B2/B6's search on the largest mazes (test and selection each)
+    quadrant_mazes: int  # A1; A2's moved start
+    channel_mazes: int  # A10 (test and selection each)
     quick: bool
+    suppression_mazes: int = 0  # A4's search (test and selection each); 0: steering_mazes
+    bootstrap: int = 200  # resamples of the behaviour regression's whole fit
+    max_steps: int = PROCGEN_STEP_LIMIT  # episode limit of the level studies (tests: fewer)
 
 
-QUICK = Sizes(200, 200, 60, 16, 6, 4, 40, 16, quick=True)
-FULL = Sizes(10_000, 2_000, 2_000, 100, 32, 16, 500, 100, quick=False)
-
-
-def quadrant_cells(maze: Maze, quadrant: str) -> list[Cell]:
-    """Open inner cells of a quadrant other than the mouse's start. The inner maze is cut at
-    its middle row and column, which belong to no quadrant (rows count from the bottom)."""
-    middle = maze.margin + (maze.maze_size - 1) / 2
-    top, left = quadrant == "top_left", quadrant == "top_left"
-    return [
-        (r, c)
-        for r, c in maze.open_cells
-        if maze.in_inner((r, c))
-        and (r, c) != maze.start_cell
-        and ((r > middle) if top else (r < middle))
-        and ((c < middle) if left else (c > middle))
-    ]
-
-
-def square_cells(world_size: int, layer_size: int) -> np.ndarray:
-    """``(layer_size,)`` world row (or column, from the left) under each layer square's centre;
-    rows count from the bottom, squares from the image's top: use ``[::-1]`` for rows."""
-    centres = (np.arange(layer_size) + 0.5) * OBS_SHAPE[0] / layer_size
-    return np.floor(centres * world_size / OBS_SHAPE[0]).astype(int)
+QUICK = Sizes(200, 200, 120, 16, 6, 4, 40, 16, quick=True, suppression_mazes=12, bootstrap=50)
+FULL = Sizes(10_000, 2_000, 2_000, 100, 32, 16, 500, 100, quick=False, suppression_mazes=100)
 
 
 def analysis(name: str) -> Analysis:
@@ -77,6 +64,15 @@ def analysis(name: str) -> Analysis:
     from analyses.core import registry
 
     return registry.analysis(name)
+
+
+def standard(mazes: list[Maze]) -> list[Maze]:
+    """The mazes with a decision square and the cheese outside the top-right 5x5."""
+    return [
+        m
+        for m in mazes
+        if decision_square(m) is not None and m.cheese not in set(TOP_RIGHT_5.cells(m))
+    ]
 
 
 class Evidence:
@@ -95,84 +91,92 @@ class Evidence:
         self.model, self.levels, self.sizes = model, levels, sizes
         self.seed, self.progress, self.records = seed, progress, records
         self.results: dict[str, AnalysisResult] = {}  # the analyses that decided something
-        self.extra: dict[str, dict] = {}  # the two experiments of this module
-        self._mazes: list[Maze] | None = None
+        self.extra: dict[str, object] = {}  # the scoreboard's own experiments
+        self._mazes: dict[str, list[Maze]] = {}
 
-    def _once(self, key: str, make: Callable[[], AnalysisResult]) -> AnalysisResult:
-        if key not in self.results:
-            self.results[key] = make()
-        return self.results[key]
-
-    def records_for(self, experiment: str) -> Records:
-        """Each experiment's own records folder under an explicit one."""
-        return self.records.below(experiment)
+    def _once(self, key: str, make: Callable[[], object], store: dict) -> object:
+        if key not in store:
+            store[key] = make()
+        return store[key]
 
     def level_range(self, count: int) -> Levels:
         seeds = self.levels.seeds
         return Levels(self.levels.mode, range(seeds.start, seeds.start + min(count, len(seeds))))
 
-    def mazes(self) -> list[Maze]:
-        """The levels of the population, generated once (the largest study's count)."""
-        if self._mazes is None:
+    def mazes(self, selection: bool = False) -> list[Maze]:
+        """The test population's levels (or as many selection levels), generated once."""
+        key = "selection" if selection else "test"
+        if key not in self._mazes:
+            count = min(self.sizes.levels, len(self.levels))
+            if selection:  # enough for every search's selection mazes
+                count = min(count, self.sizes.size_levels)
+            first = SELECTION_FIRST_SEED if selection else self.levels.seeds.start
+            levels = Levels(self.levels.mode, range(first, first + count))
             with MazeRenderer() as renderer:
-                self._mazes = list(self.level_range(self.sizes.levels).mazes(renderer))
-        return self._mazes
+                self._mazes[key] = list(levels.mazes(renderer))
+        if selection:
+            disjoint([m.seed for m in self._mazes["selection"]], self.levels.seeds)
+        return self._mazes[key]
 
     # --- the toolkit's analyses ------------------------------------------------------------
+
+    def _analysis(self, key: str, name: str, make: Callable[[Analysis], AnalysisResult]):
+        return self._once(key, lambda: make(analysis(name)), self.results)
 
     def behaviour(self, greedy: bool = False) -> AnalysisResult:
         key = "behaviour_greedy" if greedy else "behaviour"
         # Greedy episodes that loop play all 500 steps: the rerun uses the smaller count.
         count = self.sizes.size_levels if greedy else self.sizes.levels
-        return self._once(
-            key,
-            lambda: analysis("behaviour").run(
+
+        def make(behaviour: Analysis) -> AnalysisResult:
+            options = {"bootstrap": self.sizes.bootstrap}
+            options = {k: v for k, v in options.items() if k in {o.name for o in behaviour.options}}
+            return behaviour.run(
                 self.model,
                 self.level_range(count),
                 max_steps=PROCGEN_STEP_LIMIT,
                 greedy=greedy,
-                records=self.records_for(key),
+                records=self.records.below(key),
                 seed=self.seed,
                 progress=self.progress,
-            ),
-        )
+                **options,
+            )
+
+        return self._analysis(key, "behaviour", make)
 
     def generalisation(self) -> AnalysisResult:
-        return self._once(
+        return self._analysis(
             "generalisation",
-            lambda: analysis("generalisation").run(
+            "generalisation",
+            lambda a: a.run(
                 self.model,
                 self.level_range(self.sizes.size_levels),
-                records=self.records_for("generalisation"),
+                records=self.records.below("generalisation"),
                 seed=self.seed,
                 progress=self.progress,
             ),
         )
 
     def probes(self) -> AnalysisResult:
-        probes = analysis("probes")
-        options = probes.quick if self.sizes.quick else {}
-        return self._once(
-            "probes",
-            lambda: probes.run(
+        def make(probes: Analysis) -> AnalysisResult:
+            options = probes.quick if self.sizes.quick else {}
+            return probes.run(
                 self.model,
                 self.level_range(self.sizes.probe_levels),
                 seed=self.seed,
                 progress=self.progress,
                 **options,
-            ),
-        )
+            )
+
+        return self._analysis("probes", "probes", make)
 
     def _steering(self, name: str) -> AnalysisResult:
-        mazes = self.mazes()[: self.sizes.steering_mazes * 4]  # decision squares are ~half
-        return self._once(
+        test = standard(self.mazes())[: self.sizes.steering_mazes]
+        return self._analysis(
             name,
-            lambda: analysis(name).run_on_mazes(
-                self.model,
-                mazes,
-                seed=self.seed,
-                progress=self.progress,
-                quick=self.sizes.quick,
+            name,
+            lambda a: a.run_on_mazes(
+                self.model, test, seed=self.seed, progress=self.progress, quick=self.sizes.quick
             ),
         )
 
@@ -182,118 +186,163 @@ class Evidence:
     def top_right_vector(self) -> AnalysisResult:
         return self._steering("top_right_vector")
 
-    def _retarget(self, key: str, mazes: list[Maze], **options) -> AnalysisResult:
-        retarget = analysis("retarget")
-        quick = retarget.quick if self.sizes.quick else {}
-        return self._once(
-            key,
-            lambda: retarget.run(
+    def retarget(self) -> AnalysisResult:
+        """Heatmaps of random targets in mazes of every size (the channels and the clamp's
+        magnitude are chosen on the retarget analysis's own selection mazes)."""
+        test = standard(self.mazes())[: self.sizes.retarget_mazes]
+
+        def make(retarget: Analysis) -> AnalysisResult:
+            quick = retarget.quick if self.sizes.quick else {}
+            return retarget.run(
                 self.model,
-                mazes,
+                test,
                 seed=self.seed,
                 progress=self.progress,
-                **{**quick, **options},
+                **{**quick, "targets_per_maze": 0},
+            )
+
+        return self._analysis("retarget", "retarget", make)
+
+    # --- the scoreboard's own experiments --------------------------------------------------
+
+    def quadrants(self) -> experiments.Outcomes:
+        test = self.mazes()[: self.sizes.quadrant_mazes]
+        return self._once(
+            "quadrants",
+            lambda: experiments.quadrants(
+                self.model, test, max_steps=self.sizes.max_steps, seed=self.seed
             ),
+            self.extra,
         )
 
-    def retarget(self) -> AnalysisResult:
-        """Random targets in mazes of every size."""
-        return self._retarget("retarget", self.mazes()[: self.sizes.retarget_mazes])
+    def start_moved(self) -> experiments.PairedOutcomes:
+        test = standard(self.mazes())[: self.sizes.quadrant_mazes]
+        return self._once(
+            "start_moved",
+            lambda: experiments.start_moved(
+                self.model, test, max_steps=self.sizes.max_steps, seed=self.seed
+            ),
+            self.extra,
+        )
 
-    def retarget_small(self) -> AnalysisResult | None:
-        """Random targets in the smallest mazes of the population (B4)."""
-        smallest = min(m.maze_size for m in self.mazes())
-        small = [m for m in self.mazes() if m.maze_size == smallest and len(m.open_cells) > 2]
-        if not small:
+    def ranking(self) -> list[int]:
+        """The cheese channels of the cheese-vector layer, ranked on selection mazes."""
+        mazes = standard(self.mazes(selection=True))[:8]
+        return self._once(
+            "ranking",
+            lambda: score_channels(self.model, mazes, seed=self.seed).ranking(),
+            self.extra,
+        )
+
+    def suppression(self) -> experiments.Suppression:
+        count = self.sizes.suppression_mazes or self.sizes.steering_mazes
+        test = standard(self.mazes())[:count]
+        selection = standard(self.mazes(selection=True))[:count]
+        # The cheese-vector analysis's rollout lengths (within the runs' episode limit).
+        steps = min(self.sizes.max_steps, 128 if self.sizes.quick else 256)
+        return self._once(
+            "suppression",
+            lambda: experiments.suppression(
+                self.model,
+                selection,
+                test,
+                self.ranking(),
+                DEFAULT_LAYER,
+                top_right_limit=threshold("A4.top_right").value,
+                max_steps=steps,
+                seed=self.seed,
+            ),
+            self.extra,
+        )
+
+    def interpretable(self) -> interpretable.Interpretable:
+        rule = threshold("A10.r")
+        count = self.sizes.channel_mazes
+        return self._once(
+            "interpretable",
+            lambda: interpretable.interpretable_channels(
+                self.model,
+                self.mazes(selection=True)[:count],
+                self.mazes()[:count],
+                threshold=rule.value,
+                sensitivity=rule.sensitivity,
+                seed=self.seed,
+            ),
+            self.extra,
+        )
+
+    # --- the edit searches -----------------------------------------------------------------
+
+    def _targets(self, mazes: list[Maze], per_maze: int, salt: int) -> Episodes:
+        chosen_mazes, targets = [], []
+        for maze in mazes:
+            start = maze.with_mouse(maze.start_cell)
+            paths, _ = target_paths(start)
+            for target in seeded_subset(sorted(paths), per_maze, [self.seed, maze.seed, salt]):
+                chosen_mazes.append(start)
+                targets.append(target)
+        return Episodes(tuple(chosen_mazes), tuple(targets))
+
+    def reach(self, kind: str) -> tuple[Scored, Episodes, Episodes, int] | None:
+        """The family scored on selection episodes, and the test episodes, for "random"
+        targets in mazes of every size (A8), the "smallest" mazes (B4) or the "corners"
+        of the largest (B2, B6); the step budget. None when the population has none."""
+        return self._once(f"reach_{kind}", lambda: self._reach(kind), self.extra)
+
+    def _reach(self, kind: str) -> tuple[Scored, Episodes, Episodes, int] | None:
+        tests, selections = standard(self.mazes()), standard(self.mazes(selection=True))
+        budget = REACH_STEPS
+        if kind == "random":
+            count, per_maze = self.sizes.retarget_mazes, 2
+            pick = lambda mazes, salt: self._targets(mazes[:count], per_maze, salt)  # noqa: E731
+        elif kind == "smallest":
+            smallest = min((m.maze_size for m in tests), default=None)
+            tests = [m for m in tests if m.maze_size == smallest and len(m.open_cells) > 2]
+            selections = [m for m in selections if m.maze_size == smallest]
+            count = self.sizes.retarget_mazes
+            pick = lambda mazes, salt: self._targets(mazes[:count], 4, salt)  # noqa: E731
+        else:
+            corners = self.corner_episodes(tests, selections)
+            if corners is None:
+                return None
+            tests_e, selections_e, budget = corners
+            return self._scored(selections_e, budget), selections_e, tests_e, budget
+        test_e, selection_e = pick(tests, 1), pick(selections, 2)
+        if not len(test_e) or not len(selection_e):
             return None
-        return self._retarget(
-            "retarget_small", small[: self.sizes.retarget_mazes], targets_per_maze=4
-        )
+        return self._scored(selection_e, budget), selection_e, test_e, budget
 
-    def retarget_corners(self) -> AnalysisResult:
-        """The corners of the largest mazes of the population (B2, B6)."""
-        largest = max(m.maze_size for m in self.mazes())
-        chosen = [m for m in self.mazes() if m.maze_size == largest][: self.sizes.corner_mazes]
-        return self._retarget("retarget_corners", chosen, corners=True, targets_per_maze=0)
+    def _scored(self, selection: Episodes, budget: int) -> Scored:
+        mazes = list(dict.fromkeys(selection.mazes))[:8]
+        family = clamp_family(self.model, mazes, DEFAULT_LAYER, self.ranking())
+        return score_family(self.model, family, selection, budget, self.seed)
 
-    # --- this module's experiments ---------------------------------------------------------
+    def corner_episodes(
+        self, tests: list[Maze], selections: list[Maze]
+    ) -> tuple[Episodes, Episodes, int] | None:
+        """The top-left and bottom-right corners of the largest mazes as targets, within the
+        step budget the agent needs to reach a cheese in the top-right region (from the
+        generalisation study), keeping only corners whose shortest path fits the budget."""
+        if not tests:
+            return None
+        largest = max(m.maze_size for m in tests)
+        budget_steps = getattr(self.generalisation(), "step_budget", None)
+        budget = PROCGEN_STEP_LIMIT if budget_steps is None else max(1, int(np.ceil(budget_steps)))
+        count = self.sizes.corner_mazes
 
-    def quadrants(self) -> dict:
-        """A1: the cheese moved to a uniformly drawn open cell of the top-left or bottom-right
-        quadrant of mazes of side >= 5; one episode each, procgen's 500-step limit."""
-        if "quadrants" not in self.extra:
-            chosen = [m for m in self.mazes() if m.maze_size >= 5][: self.sizes.quadrant_mazes]
-            edited, labels = [], []
-            for maze in chosen:
-                for q, quadrant in enumerate(QUADRANTS):
-                    cells = quadrant_cells(maze, quadrant)
-                    if cells:
-                        rng = np.random.default_rng([self.seed, maze.seed, q])
-                        edited.append(maze.with_cheese(cells[rng.integers(len(cells))]))
-                        labels.append(quadrant)
-            played = rollout(self.model, edited, seed=self.seed, progress=self.progress)
-            reached = [e.reached_cheese for e in played.episodes]
-            self.extra["quadrants"] = {
-                "mazes": len(chosen),
-                "pooled": Rate.of(reached).as_dict(),
-                **{
-                    q: Rate.of(r for r, k in zip(reached, labels) if k == q).as_dict()
-                    for q in QUADRANTS
-                },
-            }
-        return self.extra["quadrants"]
+        def episodes(mazes: list[Maze]) -> Episodes:
+            chosen_mazes, targets = [], []
+            for maze in [m for m in mazes if m.maze_size == largest][:count]:
+                start = maze.with_mouse(maze.start_cell)
+                paths, _ = target_paths(start)
+                lo, hi = maze.margin, maze.margin + maze.maze_size - 1
+                for corner in ((hi, lo), (lo, hi)):  # top-left, bottom-right
+                    if corner in paths and len(paths[corner]) - 1 <= budget:
+                        chosen_mazes.append(start)
+                        targets.append(corner)
+            return Episodes(tuple(chosen_mazes), tuple(targets))
 
-    def first_block_channels(self) -> dict:
-        """A10: each channel of the first block's output correlated (Pearson, over every grid
-        square of ``channel_mazes`` start observations) with four maze features of the cell
-        under the square: wall, open, cheese, mouse. Channels with |r| >= INTERPRETABLE_R
-        with some feature count as trivially interpretable."""
-        if "first_block_channels" not in self.extra:
-            mazes = self.mazes()[: self.sizes.channel_mazes]
-            with MazeRenderer() as renderer:
-                obs = torch.from_numpy(renderer.observe(mazes)).to(self.model.device)
-            with torch.no_grad():
-                _, cache = self.model.run_with_cache(obs, names_filter=[FIRST_BLOCK_OUT])
-            acts = cache[FIRST_BLOCK_OUT].double().cpu().numpy()  # (n, c, L, L)
-            n, channels, size, _ = acts.shape
-            features = {name: np.zeros((n, size, size)) for name in ("wall", "open", "cheese")}
-            features["mouse"] = np.zeros((n, size, size))
-            for k, maze in enumerate(mazes):
-                rows = square_cells(maze.world_size, size)[::-1]
-                cols = square_cells(maze.world_size, size)
-                grid = maze.world_grid[np.ix_(rows, cols)]
-                features["wall"][k] = grid == int(Tile.WALL)
-                features["open"][k] = grid != int(Tile.WALL)
-                for name, cell in (("cheese", maze.cheese), ("mouse", maze.mouse)):
-                    if cell is not None:
-                        features[name][k] = (rows[:, None] == cell[0]) & (cols[None] == cell[1])
-            flat = acts.transpose(1, 0, 2, 3).reshape(channels, -1)
-            best = np.zeros(channels)
-            best_feature = [""] * channels
-            for name, values in features.items():
-                r = _pearson_rows(flat, values.reshape(-1))
-                better = np.abs(r) > np.abs(best)
-                best = np.where(better, r, best)
-                best_feature = [name if b else f for b, f in zip(better, best_feature)]
-            chosen = np.flatnonzero(np.abs(best) >= INTERPRETABLE_R)
-            self.extra["first_block_channels"] = {
-                "layer": FIRST_BLOCK_OUT,
-                "mazes": n,
-                "channels": channels,
-                "threshold_abs_r": INTERPRETABLE_R,
-                "interpretable": [
-                    {"channel": int(c), "feature": best_feature[c], "r": float(best[c])}
-                    for c in chosen
-                ],
-                "best_abs_r": np.abs(best).tolist(),
-            }
-        return self.extra["first_block_channels"]
-
-
-def _pearson_rows(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Pearson r of each row of ``rows`` (c, m) with ``values`` (m,); 0 for a constant."""
-    a = rows - rows.mean(1, keepdims=True)
-    b = values - values.mean()
-    denominator = np.sqrt((a**2).sum(1) * (b**2).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, a @ b / denominator, 0.0)
+        test_e, selection_e = episodes(tests), episodes(selections)
+        if not len(test_e) or not len(selection_e):
+            return None
+        return test_e, selection_e, budget

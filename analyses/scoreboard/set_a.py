@@ -1,4 +1,6 @@
-"""The experiments of prediction set A (one researcher; confidences as stated)."""
+"""The experiments of prediction set A (one researcher; confidences as stated). Each takes
+the shared :class:`~analyses.scoreboard.evidence.Evidence` and returns the prediction's
+claims; every measurement is an Estimate with its unit (mazes) and method."""
 
 from __future__ import annotations
 
@@ -6,42 +8,57 @@ import dataclasses
 
 import numpy as np
 
-from analyses.scoreboard.claims import (
-    Claim,
-    combined,
-    saved_rate,
-    tested,
-    untestable,
+from analyses.measure.edit_search import confirm
+from analyses.scoreboard.claims import Claim, combined, tested, untestable
+from analyses.scoreboard.evidence import Evidence
+from analyses.scoreboard.experiments import QUADRANTS
+from analyses.scoreboard.readings import (
+    coefficient_estimate,
+    probe_estimate,
+    reach_claims,
+    steering_change,
 )
-from analyses.scoreboard.evidence import INTERPRETABLE_R, QUADRANTS, Evidence
+from analyses.scoreboard.thresholds import threshold
 from analyses.scoreboard.verdicts import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
     NOT_TESTABLE,
-    Measured,
+    Verdict,
     difference_of_rates,
     judge,
-    ratio_of_rates,
 )
-from hooked_impala.stats import Z_95, Rate, mean_with_interval, rate_text
+from hooked_impala.stats import Estimate, Rate, bootstrap_over_mazes
 
 
 def a1(ev: Evidence) -> list[Claim]:
     q = ev.quadrants()
     how = (
         "the cheese moved to a uniformly drawn open cell of the inner maze's top-left or "
-        "bottom-right quadrant (cut at the middle row and column, which belong to neither; "
-        "not the mouse's start), mazes of side >= 5, one sampled episode each within procgen's "
-        "500-step limit; success = reached the cheese"
+        "bottom-right quadrant (cut at the middle row and column, which belong to neither), "
+        "never a cell of the top-right 5x5 training region nor the mouse's start; mazes of "
+        "side >= 5, one sampled episode per maze and quadrant within procgen's 500 steps; "
+        "both quadrants of a maze are one unit (bootstrap over mazes)"
     )
-    note = "; ".join(f"{k.replace('_', '-')}: {rate_text(q[k])}" for k in QUADRANTS)
-    return [tested("A1", "", how, Measured.rate(q["pooled"], "episodes"), 0.30, False, note=note)]
+    per_quadrant = "; ".join(
+        f"{name.replace('_', '-')}: {q.estimate(name) or 'n/a'}" for name in QUADRANTS
+    )
+    return [
+        tested(
+            "A1",
+            "",
+            how,
+            q.estimate(),
+            "A1",
+            False,
+            note=per_quadrant,
+            why_not="no maze of side >= 5 has an open quadrant cell outside the region",
+        )
+    ]
 
 
 _A2 = (
     ("smaller mazes", "maze_size", "smaller"),
-    ("the mouse nearer the left wall", "decision_to_left_wall", "smaller"),
     (
         "the cheese closer to the top right (Euclidean)",
         "euclid_cheese_to_top_right_region",
@@ -61,29 +78,39 @@ def a2(ev: Evidence) -> list[Claim]:
             group = values > 0.5
             how = f"P(cheese) with {column} true minus with it false"
         else:
-            group = values <= np.median(values)
+            group = values <= np.median(values) if len(values) else values > 0
             how = f"P(cheese) with {column} <= its median minus above it"
-        measured = difference_of_rates(
-            Rate.of(reached[group].tolist()), Rate.of(reached[~group].tolist())
-        )
+        measured = difference_of_rates(Rate.of(reached[group]), Rate.of(reached[~group]))
         claims.append(
             tested(
                 "A2",
                 part,
-                f"{how}, over the behaviour study's mazes (decision square, cheese outside the "
-                "top-right 5x5); Newcombe 95% interval of the difference",
+                f"{how}, over the behaviour study's mazes (decision square, cheese "
+                "outside the top-right 5x5; one episode each); Newcombe 95% interval",
                 measured,
-                0.0,
+                "A2",
                 True,
                 evidence="behaviour",
-                note=(
-                    "the mouse starts in the bottom-left cell of every unedited maze, so the "
-                    "decision square's distance to the left edge stands in for the start's"
-                    if column == "decision_to_left_wall"
-                    else ("the 5x5 region stands in for the quadrant" if "region" in column else "")
-                ),
+                note="the 5x5 region stands in for the quadrant" if "region" in column else "",
             )
         )
+    moved = ev.start_moved()
+    claims.append(
+        tested(
+            "A2",
+            "the mouse starting nearer the left wall",
+            "the same maze (side >= 7, decision square, cheese outside the top-right 5x5) "
+            "played from its usual start, the inner maze's bottom-left cell, and from the "
+            "bottom-row cell two columns to its right, with the same action seeds: P(cheese) "
+            "from the usual start minus from the moved one, paired over mazes. (In unedited "
+            "mazes the start's distance to the world's left wall is set by the maze's size, "
+            "so only a moved start separates the two.)",
+            moved.difference(),
+            "A2",
+            True,
+            why_not="no maze of side >= 7 has an open cell two columns right of the start",
+        )
+    )
     return claims
 
 
@@ -111,167 +138,161 @@ _A3 = (
         0.40,
     ),
 )
-_SPLIT_INTERVAL = (
-    "the standardised coefficient of the L1 logistic regression on all behaviour features, "
-    "mean ± 1.96 sd over the random train/test splits (the spread of refits, narrower than a "
-    "sampling interval); P(cheese) rises as the distance falls = a negative coefficient"
-)
-
-
-def _coefficient(table, feature: str, n: int) -> Measured | None:
-    if feature not in table.index:
-        return None
-    row = table.loc[feature]
-    half = Z_95 * float(row["sd"])
-    return Measured(float(row["mean"]), row["mean"] - half, row["mean"] + half, n)
-
-
-_ARTIFACT = "the decision-square-to-cheese step distance predicts only through stochastic luck"
-_ARTIFACT_HOW = (
-    "the same regression on episodes with greedy (most probable) actions: if the steps "
-    "coefficient stays significantly negative without any sampling luck, the artifact reading "
-    "fails; if it vanishes or turns positive, it holds"
+_A3_HOW = (
+    "the standardised coefficient of the L1 logistic regression of 'reached the cheese' on all "
+    "behaviour features, with a 95% percentile interval from refitting the whole model on "
+    "mazes resampled with replacement; P(cheese) rises as the distance falls = a negative "
+    "coefficient. A feature collinear with the others (VIF > 10) is not identifiable: no "
+    "verdict"
 )
 
 
 def a3(ev: Evidence) -> list[Claim]:
     result = ev.behaviour()
-    table, n = result.fit.coefficient_table(), result.fit.n
     claims = []
     for part, feature, confidence in _A3:
-        vif = float(table.loc[feature, "vif"]) if feature in table.index else float("nan")
-        note = f"VIF {vif:.1f}: collinear, the sign may not be identified" if vif > 10 else ""
-        if feature in table.index and table.loc[feature, "zero_fraction"] == 1:
-            note = "L1 set it to zero in every split: no effect beyond the other features"
+        measured, note, identifiable = coefficient_estimate(result, feature)
+        if not identifiable:
+            claims.append(
+                Claim(
+                    "A3",
+                    part,
+                    _A3_HOW,
+                    NOT_TESTABLE,
+                    confidence=confidence,
+                    evidence="behaviour",
+                    note=note,
+                )
+            )
+            continue
         claims.append(
             tested(
                 "A3",
                 part,
-                _SPLIT_INTERVAL,
-                _coefficient(table, feature, n),
-                0.0,
+                _A3_HOW,
+                measured,
+                "A3",
                 False,
                 confidence=confidence,
                 evidence="behaviour",
                 note=note,
+                why_not=note or "the regression did not run",
             )
         )
-    if ev.sizes.quick:
-        claims.append(
-            Claim(
-                "A3",
-                _ARTIFACT,
-                _ARTIFACT_HOW,
-                NOT_TESTABLE,
-                confidence=0.40,
-                note="needs a second behaviour run with greedy actions: not run with --quick",
-            )
-        )
-        return claims
-    greedy = ev.behaviour(greedy=True)
-    g_table = greedy.fit.coefficient_table()
-    measured = _coefficient(g_table, "steps_decision_to_cheese", greedy.fit.n)
-    verdict = judge(measured, 0.0, False)
-    # An artifact of lucky stochastic moves would vanish under greedy actions.
-    artifact = {HOLDS: FAILS, FAILS: HOLDS}.get(verdict, verdict)
-    claims.append(
-        Claim(
-            "A3",
-            _ARTIFACT,
-            _ARTIFACT_HOW,
-            artifact,
-            measured,
-            0.0,
-            True,
-            0.40,
-            "behaviour_greedy",
-            "" if verdict != INCONCLUSIVE else "the greedy coefficient's interval contains 0",
-        )
-    )
+    claims.append(a3_artifact(ev))
     return claims
+
+
+_ARTIFACT = "the decision-square-to-cheese step distance predicts only through stochastic luck"
+_ARTIFACT_HOW = (
+    "the same regression on episodes with greedy (most probable) actions, where no luck is "
+    "involved: the reading predicts that the steps coefficient is then not negative. It fails "
+    "if the greedy coefficient's interval lies below 0 (the effect survives without luck), "
+    "holds if it lies above 0, and is inconclusive if it contains 0"
+)
+
+
+def a3_artifact(ev: Evidence) -> Claim:
+    if ev.sizes.quick:
+        why = "needs a second behaviour run with greedy actions: not run with --quick"
+        return Claim("A3", _ARTIFACT, _ARTIFACT_HOW, NOT_TESTABLE, confidence=0.40, note=why)
+    greedy = ev.behaviour(greedy=True)
+    measured, note, _ = coefficient_estimate(greedy, "steps_decision_to_cheese")
+    return tested(
+        "A3",
+        _ARTIFACT,
+        _ARTIFACT_HOW,
+        measured,
+        "A3",
+        True,
+        confidence=0.40,
+        evidence="behaviour_greedy",
+        note=note,
+    )
+
+
+_A4_PARTS = ((0.50, 0.85), (0.70, 0.80), (0.90, 0.66), (0.99, 0.60))
 
 
 def a4(ev: Evidence) -> list[Claim]:
-    rollouts = ev.cheese_vector().rollouts
-    if not rollouts or len(rollouts) < 2:
-        return untestable("A4", "the cheese-vector rollouts did not run")
-    before, after = (rollouts[k] for k in list(rollouts)[:2])
-    cheese = ratio_of_rates(saved_rate(after["success"]), saved_rate(before["success"]))
-    top = ratio_of_rates(
-        saved_rate(after["reached_top_right"]), saved_rate(before["reached_top_right"])
+    s = ev.suppression()
+    how = (
+        f"a search over a declared family of {len(s.patches)} patches at the cheese-vector "
+        "layer (the cheese vector at coefficients -0.5, -1, -2, -3; the top 1, 3, 8 cheese "
+        "channels held at 0), rollouts from the start of decision-square mazes: the patch "
+        "that cuts reaching the cheese most while cutting reaching the top-right 5x5 by at "
+        "most 25% on selection mazes, then on test mazes its proportional cut of reaching the "
+        "cheese (1 - after/before), paired with the unpatched agent maze by maze"
     )
-    if cheese is None or top is None:
-        return untestable("A4", "without the patch the agent never reached the cheese/region")
-    cut = Measured(
-        1 - cheese.value, max(0.0, 1 - cheese.high), 1 - cheese.low, cheese.n, "episodes"
+    chosen = "none" if s.chosen is None else s.patches[s.chosen]
+    note = (
+        f"chosen: {chosen}; its top-right cut on the test mazes: {s.top_right_cut or 'n/a'}; "
+        f"unpatched agent reached the cheese {_share(s.baseline_cheese)}, the top right "
+        f"{_share(s.baseline_top_right)}"
     )
-    top_cut = Measured(1 - top.value, 1 - top.high, 1 - top.low, top.n, "episodes")
+    top_ok = judge(s.top_right_cut, threshold("A4.top_right").value, above=False)
     claims = []
-    for x, confidence in ((0.50, 0.85), (0.70, 0.80), (0.90, 0.66), (0.99, 0.60)):
-        parts = [judge(cut, x, True), judge(top_cut, 0.25, False)]
-        claims.append(
-            Claim(
-                "A4",
-                f"X = {x:.0%}",
-                "the cheese vector (coefficient -1 at the cheese-vector layer, each maze its "
-                "own vector) in rollouts from the decision-square mazes: proportional cut of "
-                "reaching the cheese (1 - after/before, Katz interval) must exceed X while the "
-                "cut of reaching the top-right 5x5 stays <= 25%",
-                combined(parts),
-                cut,
-                x,
-                True,
-                confidence,
-                "cheese_vector",
-                f"top-right attainment cut {top_cut}; only the cheese vector was tried",
-            )
+    for x, confidence in _A4_PARTS:
+        claim = tested(
+            "A4",
+            f"X = {x:.0%}",
+            how,
+            s.cheese_cut,
+            "A4.cut",
+            True,
+            value=x,
+            confidence=confidence,
+            evidence="suppression",
+            note=note,
+            search=s.as_dict(),
+            why_not="the unpatched agent never reached the cheese on the test mazes",
         )
+        if claim.verdict == NOT_TESTABLE:
+            claims.append(claim)
+            continue
+        verdict = combined([claim.verdict, top_ok])
+        if verdict == FAILS:
+            extra = f"not shown by any of the {len(s.patches)} patches (the best on selection)"
+            claim = dataclasses.replace(claim, note=f"{note}; {extra}")
+        claims.append(dataclasses.replace(claim, verdict=verdict))
     return claims
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def a5(ev: Evidence) -> list[Claim]:
     a5 = ev.probes().a5()
     if a5 is None:
         return untestable("A5", "the probes did not include the first residual add of block 2")
-    how = (
-        "a linear probe (ridge, random projection) of the cheese's exact cell at "
-        f"{a5['layer']}, held-out mazes"
-    )
+    how = f"linear probes of the cheese's position at {a5['layer']}, scored on held-out test mazes"
     return [
         tested(
             "A5",
-            "exact cell",
-            how,
-            Measured.rate(a5["exact_cell"], "observations"),
-            0.70,
-            True,
-            evidence="probes",
-        ),
-        tested(
+            part,
+            f"{how}: {what}",
+            probe_estimate(a5.get(key)),
             "A5",
-            "row and column read separately",
-            how + ": the worse of row and column",
-            Measured.rate(
-                min(a5["row"], a5["column"], key=lambda r: r["k"] / r["n"]), "observations"
-            ),
-            0.70,
             True,
             evidence="probes",
-        ),
+            why_not=f"no {key.replace('_', ' ')} probe ran",
+        )
+        for part, key, what in (
+            (
+                "row and column (the Cartesian position)",
+                "row_and_column",
+                "its row and its column decoded by their own probes, both right",
+            ),
+            ("exact cell", "exact_cell", "the exact cell, one class per world cell"),
+        )
     ]
-
-
-def _paired_change(probs, coeffs: list[float], coeff: float) -> Measured | None:
-    if 0.0 not in coeffs or coeff not in coeffs:
-        return None
-    change = probs[0, coeffs.index(coeff)] - probs[0, coeffs.index(0.0)]
-    return mean_with_interval(change.tolist())
 
 
 def a6(ev: Evidence) -> list[Claim]:
     cheese, top = ev.cheese_vector(), ev.top_right_vector()
-    less_cheese = _paired_change(cheese.p_cheese, cheese.coeffs, -1.0)
-    more_top = _paired_change(top.p_top_right, top.coeffs, 1.0)
+    less_cheese = steering_change(cheese, "p_cheese", -1.0)
+    more_top = steering_change(top, "p_top_right", 1.0)
     parts = [judge(less_cheese, 0.0, False), judge(more_top, 0.0, True)]
     return [
         Claim(
@@ -279,14 +300,15 @@ def a6(ev: Evidence) -> list[Claim]:
             "",
             "two separable drives: subtracting the cheese vector lowers P(cheese-ward move) at "
             "the decision squares AND adding the top-right vector raises P(top-right-ward "
-            "move), both paired over mazes with 95% intervals of the mean change",
+            "move), each a change paired maze by maze (bootstrap over mazes)",
             combined(parts),
             less_cheese,
             0.0,
             False,
             0.85,
             "cheese_vector",
-            f"top-right vector +1 change of P(top-right-ward): {more_top}",
+            f"top-right vector +1, change of P(top-right-ward): {more_top}",
+            threshold_key="A6",
         )
     ]
 
@@ -294,53 +316,61 @@ def a6(ev: Evidence) -> list[Claim]:
 def a7(ev: Evidence) -> list[Claim]:
     return untestable(
         "A7",
-        "needs an RL fine-tuning run towards pure cheese-seeking and the original training "
-        "compute; the toolkit has no RL fine-tuning yet",
+        "needs an RL fine-tuning run towards pure cheese-seeking (the toolkit's PPO "
+        "fine-tuning, python -m hooked_impala.train ppo, with the top right unrewarded) and "
+        "the original run's training compute to compare with; the scoreboard runs neither",
     )
+
+
+_A8_BUDGETS = ((0.0001, 0.40), (0.001, 0.62), (0.01, 0.65), (0.10, 0.80))
 
 
 def a8(ev: Evidence) -> list[Claim]:
-    result = ev.retarget()
-    fraction = result.modified["fraction"]
-    if result.rollouts is None or fraction is None:
-        return untestable("A8", "no retargeting rollouts ran")
-    works = Measured.rate(result.rollouts["clamped"], "episodes")
+    found = ev.reach("random")
+    if found is None:
+        return untestable("A8", "no targets in the population's mazes")
     how = (
-        f"clamping the top cheese channels {list(result.channels)} at a random target's "
-        f"square ({result.layer}) at every step; the agent goes there = it reaches the target "
-        f"within {result.rollouts['budget']} steps in more than half of the episodes; edits "
-        f"{100 * fraction:.5f}% of the network's activations per forward"
+        "the agent goes to a chosen cell = it reaches a random target within {budget} steps in "
+        "more than half of the episodes; a search over the declared family (the top 1, 3, 8 "
+        "cheese channels clamped at the target's grid square to 2, 4, 6, 8x their typical peak), "
+        "restricted to the edits changing at most X% of the network's activations, chosen on "
+        "selection mazes, scored on test mazes (two targets per maze; bootstrap over mazes)"
     )
-    claims = []
-    for x, confidence in ((0.0001, 0.40), (0.001, 0.62), (0.01, 0.65), (0.10, 0.80)):
-        claim = tested(
+    claims = [
+        claim
+        for x, confidence in _A8_BUDGETS
+        for claim in reach_claims(
+            ev,
             "A8",
             f"X = {100 * x:g}%",
             how,
-            works,
-            0.5,
-            True,
-            confidence=confidence,
-            evidence="retarget",
+            found,
+            x,
+            "A8.goes_there",
+            confidence,
+            evidence="reach_random",
         )
-        if fraction > x and claim.verdict == HOLDS:
-            claim = dataclasses.replace(
-                claim, verdict=INCONCLUSIVE, note="this edit modifies more than X"
-            )
-        claims.append(claim)
-    verdict = {HOLDS: FAILS, FAILS: HOLDS}.get(judge(works, 0.5, True), INCONCLUSIVE)
+    ]
+    searches = [confirm(ev.model, found[0], found[1], found[2], found[3], ev.seed)]
+    best = searches[0]
+    verdict = {HOLDS: FAILS, FAILS: HOLDS}.get(judge(best.test, 0.5, True), INCONCLUSIVE)
+    if best.test is None:
+        verdict = NOT_TESTABLE
     claims.append(
         Claim(
             "A8",
             "not possible at all",
-            how,
-            verdict,
-            works,
+            how.format(budget=found[3]) + " (no budget)",
+            Verdict(verdict),
+            best.test,
             0.5,
             False,
             0.20,
-            "retarget",
-            "holds only if this edit fails; other edits were not tried",
+            "reach_random",
+            f"the best of all {len(best.edits)} edits: {best.describe()}; 'holds' would mean only "
+            f"that none of the {len(best.edits)} edits tried succeeded",
+            threshold_key="A8.goes_there",
+            search=best.as_dict(),
         )
     )
     return claims
@@ -348,16 +378,23 @@ def a8(ev: Evidence) -> list[Claim]:
 
 def a9(ev: Evidence) -> list[Claim]:
     result = ev.retarget()
-    change = np.concatenate([m.clamped - m.original for m in result.per_maze])
+    per_maze = [m for m in result.per_maze if len(m.targets)]
+    if len(per_maze) < 2:
+        return untestable("A9", "fewer than two mazes with targets")
+    change = np.concatenate([m.clamped - m.original for m in per_maze])
+    mazes = np.concatenate([np.full(len(m.targets), m.maze.seed) for m in per_maze])
+    measured = bootstrap_over_mazes(change, mazes)
     return [
         tested(
             "A9",
             "",
-            "a positive activation at the target's square of the cheese channels (clamped to "
+            f"a positive activation at the target's square of the top cheese channels "
+            f"{list(result.channels)} (chosen on selection mazes; clamped to "
             f"{result.magnitude:.2f}) raises the normalised probability of the path to the "
-            "target: mean paired change over every target, 95% interval",
-            mean_with_interval(change.tolist(), "targets"),
-            0.0,
+            "target: mean paired change over every target, a maze's targets one unit "
+            "(bootstrap over mazes)",
+            measured,
+            "A9",
             True,
             confidence=0.90,
             evidence="retarget",
@@ -366,29 +403,54 @@ def a9(ev: Evidence) -> list[Claim]:
 
 
 def a10(ev: Evidence) -> list[Claim]:
-    found = ev.first_block_channels()
-    count, total = len(found["interpretable"]), found["channels"]
+    found = ev.interpretable()
+    count = found.count
     how = (
-        f"channels of {found['layer']} whose activation over every grid square correlates "
-        f"with a maze feature of the cell there (wall, open, cheese, mouse) at |r| >= "
-        f"{INTERPRETABLE_R}, {found['mazes']} start observations (a count over all channels)"
+        f"channels of the first block's output whose map correlates with one maze feature of "
+        f"the cell under each square (wall, open, cheese, mouse) at |r| >= {found.threshold}: "
+        f"chosen on {len(found.selection_seeds)} selection mazes, counted where they reach it "
+        f"again on {len(found.test_seeds)} test mazes (start observations; bootstrap over test "
+        "mazes)"
     )
-    exact = Measured(count, count, count, found["mazes"], "mazes")
-    top = sorted(found["best_abs_r"], reverse=True)[:5]
-    features = "; ".join(
-        [f"{c['channel']}: {c['feature']} {c['r']:+.2f}" for c in found["interpretable"][:8]]
-        + [f"largest |r|: {', '.join(f'{r:.2f}' for r in top)}"]
+    listed = "; ".join(
+        f"{c} {f} r={r:+.2f} (test {t:+.2f})"
+        for (c, f, r), t in zip(found.chosen[:8], found.test_r[:8])
     )
-    return [
-        tested("A10", "at least 5", how, exact, 4.5, True, confidence=0.80, note=features),
+    split = {"selection_seeds": list(found.selection_seeds), "test_seeds": list(found.test_seeds)}
+    five = tested(
+        "A10",
+        "at least 5",
+        how,
+        count,
+        "A10.five",
+        True,
+        value=4.5,
+        confidence=0.80,
+        evidence="interpretable",
+        note=listed or "no channel chosen",
+        split=split,
+    )
+    # The threshold on |r| is ours: the count (and so the verdict) at each value of it.
+    lines = tuple((t, judge(e, 4.5, True)) for t, e in found.counts.items())
+    claims = [dataclasses.replace(five, sensitivity=lines)]
+    share = None
+    if count is not None:
+        c = found.channels
+        share = Estimate(
+            count.value / c, count.low / c, count.high / c, count.n, count.unit, count.method
+        )
+    claims.append(
         tested(
             "A10",
             "a substantial number (>= 25% of the channels)",
             how,
-            exact,
-            0.25 * total - 0.5,
+            share,
+            "A10.substantial",
             True,
             confidence=0.55,
-            note=f"{count} of {total}",
-        ),
-    ]
+            evidence="interpretable",
+            split=split,
+            note=f"{0 if count is None else count.value:g} of {found.channels} channels",
+        )
+    )
+    return claims
