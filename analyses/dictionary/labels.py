@@ -22,7 +22,7 @@ from analyses.dictionary.features import (
 )
 from hooked_impala.dictionary import ActivationSet, TopKSAE
 from hooked_impala.maze import Maze, MazeRenderer
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.stats import bootstrap_over_mazes, paired_difference
 
 #: Observations per forward chunk when encoding (memory, not results).

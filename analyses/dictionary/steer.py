@@ -19,7 +19,7 @@ from analyses.measure.retarget_paths import geometric_means, target_paths
 from hooked_impala.actions import Movement
 from hooked_impala.interventions import Intervention
 from hooked_impala.maze import Cell, Maze, MazeRenderer, layer_positions
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 
 #: ``positions (1, 2) -> the edit at that grid square``.

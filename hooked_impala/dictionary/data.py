@@ -4,7 +4,7 @@ trajectories over many mazes, the chosen hooks cached, each observation keeping 
 ``gather_activations(model, seeds)`` plays one episode per level seed (the batched engine,
 :func:`hooked_impala.policy.play`), samples up to ``per_maze`` of the cells the mouse stood on
 (seeded by the run seed and the maze's seed), renders the maze with the mouse there (exact
-procgen frames, :func:`hooked_impala.maze.sweep.observe_mouse_on_cells`) and caches the
+procgen frames, :func:`hooked_impala.maze.mouse_placements.observe_mouse_on_cells`) and caches the
 hooks. The seeds are played in chunks as a sweep (:mod:`hooked_impala.sweep`): in this
 process or on Ray, with the same rows either way.
 
@@ -31,7 +31,7 @@ from hooked_impala import checks
 from hooked_impala.dictionary.sae import to_vectors
 from hooked_impala.files import write_atomically_with
 from hooked_impala.maze import DEFAULT_MODE, DistributionMode, MazeRenderer, mazes_from_seeds
-from hooked_impala.maze.sweep import observe_mouse_on_cells
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, play
 from hooked_impala.sweep import Backend, chunked, run_sweep
