@@ -13,7 +13,7 @@ from constructed import only_channel_reaches_output, small_model
 
 from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal
 from analyses.core import cli, report
-from analyses.core.inputs import DEFAULT_LAYER, observations, select_mazes
+from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations, select_mazes
 from analyses.core.registry import ANALYSES
 from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.core.saving import MARKER
@@ -338,6 +338,11 @@ def test_trajectory_view_renders_offline(ppo_s1, mazes, tmp_path) -> None:
     assert len(page) > 100_000
 
 
+#: Analyses whose own tests run them whole (at tiny sizes): the report test leaves them out,
+#: as their quick forms take minutes (the scoreboard alone plays hundreds of levels).
+OWN_WHOLE_RUN_TESTS = {"scoreboard", "dictionary", "patching", "probes", "behaviour"}
+
+
 def test_report_writes_an_index_linking_every_analysis(
     shared_checkpoints, tmp_path, monkeypatch
 ) -> None:
@@ -349,15 +354,11 @@ def test_report_writes_an_index_linking_every_analysis(
         "channel_attribution.ig_steps=8",
         "trajectory_view.max_steps=16",
     ]
-    assert (
-        report.main(
-            ["--checkpoint", "model_160022528", "--mazes", "2", "--set", *quick, "--out", str(out)]
-        )
-        == 0
-    )
+    names = {a.name for a in ANALYSES} - OWN_WHOLE_RUN_TESTS
+    argv = ["--checkpoint", "model_160022528", "--mazes", "2", "--set", *quick]
+    assert report.main([*argv, "--only", *sorted(names), "--out", str(out)]) == 0
     index = (out / "index.html").read_text()
     ran = set()
-    names = {a.name for a in ANALYSES}
     for name in names:
         assert f"<h2>{name}</h2>" in index
         if (out / name / "result.json").exists():
@@ -369,7 +370,7 @@ def test_report_writes_an_index_linking_every_analysis(
     assert index.count("not run on these mazes: ") == len(skipped)
     assert "top_right_vector" in skipped  # one of the two mazes fills the world
     assert {"cheese_vector", "channel_attribution", "jacobian_svd", "relu_removal"} <= ran
-    assert len(ran) >= len(ANALYSES) - 3
+    assert len(ran) >= len(names) - 3
     with pytest.raises(SystemExit):
         report.main(["--mazes", "1"])
 
@@ -467,3 +468,28 @@ def test_save_replaces_a_previous_result_whole(tiny_model, procgen_obs, tmp_path
     assert [p.name for p in written] == ["result.json"]
     assert json.loads((out / "result.json").read_text())["numbers"]["mean_value"] == 0.0
     assert [p.name for p in tmp_path.iterdir()] == ["result"]  # no staging folder left behind
+
+
+def _raising(error: Exception):
+    def run(model, inputs, *, seed: int = 0, progress: bool = False):
+        raise error
+
+    return run
+
+
+def test_the_report_skips_only_what_cannot_run_here(tiny_model, tmp_path, monkeypatch) -> None:
+    """An analysis that raises NotApplicable is "not run on these mazes"; any other error
+    (a ValueError included) is a bug and stops the report, leaving no report behind."""
+    monkeypatch.setattr(
+        "analyses.core.report.model_and_mazes", lambda args: (tiny_model, select_mazes(2))
+    )
+    skip = Analysis(
+        name="skip", question="?", run=_raising(NotApplicable("too few mazes")), select=list
+    )
+    assert report.main(["--out", str(tmp_path / "ok")], analyses=[skip, TOY]) == 0
+    index = (tmp_path / "ok" / "index.html").read_text()
+    assert "not run on these mazes: too few mazes" in index and "<h2>toy</h2>" in index
+    broken = Analysis(name="broken", question="?", run=_raising(ValueError("a bug")), select=list)
+    with pytest.raises(ValueError, match="a bug"):
+        report.main(["--out", str(tmp_path / "bug")], analyses=[TOY, broken])
+    assert not (tmp_path / "bug").exists()
