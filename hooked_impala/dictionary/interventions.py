@@ -13,8 +13,7 @@ observations), so the incremental forward keeps its windows through them.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -49,24 +48,18 @@ class Splice:
 @dataclass(frozen=True, eq=False)
 class _Splice:
     sae: TopKSAE
-    copies: dict[torch.device, TopKSAE] = field(default_factory=dict)  # by device
     positionwise = True
-
-    def _on(self, device: torch.device) -> TopKSAE:
-        """The dictionary on ``device``: a copy there, so the caller's stays where it is."""
-        if self.sae.W_dec.device == device:
-            return self.sae
-        if device not in self.copies:
-            self.copies[device] = copy.deepcopy(self.sae).to(device)
-        return self.copies[device]
 
     def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         _spatial(activation, hook, self.sae.config.channels, "splicing a dictionary")
         if not torch.isfinite(activation).all():
             raise ValueError(f"the activation at {hook.name!r} holds NaN or infinite values")
-        sae = self._on(activation.device)
+        # The activation goes to the dictionary and its reconstruction comes back, so a
+        # dictionary kept on the CPU serves a model on any device, and the caller's stays put.
+        here = self.sae.W_dec.device
         with torch.no_grad():
-            return sae.reconstruct(activation.float()).to(activation.dtype)
+            rebuilt = self.sae.reconstruct(activation.to(here, torch.float32))
+        return rebuilt.to(activation.device, activation.dtype)
 
     def window(self, activation, rows, cols, hook: HookPoint) -> torch.Tensor:
         return self(activation, hook)

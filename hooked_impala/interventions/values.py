@@ -184,7 +184,7 @@ def ablation_values(
     activation of another observation (a random derangement, seeded by ``generator``)."""
     checks.finite_tensor("reference", reference)
     if method == "zero":
-        return torch.zeroslike(reference)
+        return torch.zeros_like(reference)
     if method == "mean":
         return reference.mean(0, keepdim=True).expand_as(reference)
     if method == "resample":
@@ -209,7 +209,7 @@ def ablate_channels(
     if method != "zero" and reference is None:
         raise ValueError(f"{method} ablation needs reference activations (N, C, ...)")
     if method == "zero":
-        values = torch.zeros(()) if reference is None else torch.zeroslike(reference)
+        values = torch.zeros(()) if reference is None else torch.zeros_like(reference)
     else:
         values = ablation_values(reference, method, generator)
     return ReplaceChannels(hook, tuple(int(c) for c in channels), values.detach())
