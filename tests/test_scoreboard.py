@@ -385,7 +385,7 @@ def test_every_claim_gives_a_verdict_on_edge_cases(case, monkeypatch) -> None:
         )
 
     for module in (
-        "analyses.scoreboard.set_a",
+        "analyses.scoreboard.set_a_network",
         "analyses.scoreboard.set_bc",
         "analyses.scoreboard.readings",
     ):

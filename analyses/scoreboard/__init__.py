@@ -4,9 +4,10 @@ method) and a verdict.
 
 The predictions (IDs A1–A10, B1–B8, C1–C2 and their texts) are read from
 ``../shared/predictions.md`` when it is there, else from the copy packaged with the
-scoreboard. Each ID has a declared experiment (``set_a``, ``set_bc``) stating its
-operationalisation; the experiments share the toolkit's analyses (looked up in the registry)
-and the scoreboard's own (``experiments``, ``interpretable``, the edit searches), each run
+scoreboard. Each ID has a declared experiment (``set_a_behaviour``, ``set_a_network``,
+``set_bc``) stating its operationalisation; the experiments share the toolkit's analyses
+(looked up in the registry) and the scoreboard's own (``experiments``, ``interpretable``,
+the edit searches), each run
 once (``evidence``). The rules — the maze is the unit, what is chosen is chosen on selection
 mazes and scored on test mazes, "some edit can" is a declared search, thresholds not in the
 prediction's words are declared with a sensitivity line — are in ``docs/methods.md``.
@@ -32,7 +33,7 @@ from analyses.core.inputs import Levels, NotApplicable
 from analyses.core.records import Records, checked
 from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.core.spec import RECORDS, Analysis, Option
-from analyses.scoreboard import set_a, set_bc
+from analyses.scoreboard import set_a_behaviour, set_a_network, set_bc
 from analyses.scoreboard.claims import Claim, explained, untestable
 from analyses.scoreboard.evidence import FULL, QUICK, Evidence, Sizes
 from analyses.scoreboard.result import ScoreboardResult
@@ -44,11 +45,13 @@ from hooked_impala.model import HookedImpala
 EXPERIMENTS: dict[str, Callable[[Evidence], list[Claim]]] = {
     experiment.__name__.upper(): experiment
     for experiment in (
-        set_a.a1, set_a.a2, set_a.a3, set_a.a4, set_a.a5, set_a.a6, set_a.a7, set_a.a8,
-        set_a.a9, set_a.a10, set_bc.b1, set_bc.b2, set_bc.b3, set_bc.b4, set_bc.b5, set_bc.b6,
-        set_bc.b7, set_bc.b8, set_bc.c1, set_bc.c2,
+        *(getattr(set_a_behaviour, f"a{i}") for i in range(1, 4)),
+        *(getattr(set_a_network, f"a{i}") for i in range(4, 11)),
+        *(getattr(set_bc, f"b{i}") for i in range(1, 9)),
+        set_bc.c1,
+        set_bc.c2,
     )
-}  # fmt: skip
+}
 
 __all__ = [
     "ANALYSIS",
