@@ -19,7 +19,7 @@ from flask import request
 
 from analyses.maze_view import InterventionSettings, maps_figure
 from explorer import controls
-from explorer.compute import Explorer
+from explorer.compute import UNITS, Explorer
 from explorer.controls import MAX_TOP
 from explorer.edits import EDIT_MODES, Session, apply_click, clicked_cell
 from explorer.figures import maze_figure, message_figure
@@ -160,20 +160,26 @@ def make_app(
         Input("ranking", "value"),
         Input("top", "value"),
         Input("maps-which", "value"),
+        Input("maps-units", "value"),
+        Input("maps-chosen", "value"),
         State("session", "data"),
         *intervention_states,
     )
-    def maps(_drawn, hook, ranking, top, which, session_data, *values):
+    def maps(_drawn, hook, ranking, top, which, units, chosen, session_data, *values):
         try:
             maze = maze_of(session_data)
             hook = controls.choice("the maps' hook", hook, layers)
             ranking = controls.choice("the ranking", ranking, RANKINGS)
             which = controls.choice("the maps' field", which, controls.SHOWN_FIELDS)
-            top = controls.integer("channels shown", top, controls.DEFAULT_TOP, 1, MAX_TOP)
-            channels, maps_ = explorer.maps(maze, settings(values), hook, ranking, top)
+            top = controls.integer("maps shown", top, controls.DEFAULT_TOP, 1, MAX_TOP)
+            units = controls.choice("the maps' units", units, UNITS)
+            chosen = controls.parse_channels(chosen)[:MAX_TOP]
+            shown, maps_ = explorer.maps(maze, settings(values), hook, ranking, top, units, chosen)
         except USER_ERRORS as err:
             return message_figure(f"no maps: {_message(err)}")
-        return maps_figure(maps_, channels, hook, ranking, maze.mouse, which)
+        unit = "latent" if units == "latents" else "channel"
+        how = "chosen" if chosen else ranking
+        return maps_figure(maps_, shown, hook, how, maze.mouse, which, unit)
 
     @app.callback(
         Output("episode", "data"),

@@ -50,6 +50,14 @@ def parser() -> argparse.ArgumentParser:
         default=Path("out/explorer"),
         help="folder the exports go into (default: %(default)s)",
     )
+    p.add_argument(
+        "--dictionary",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="a dictionary checkpoint (a .sae.pt that python -m analyses.dictionary wrote): "
+        "the channel maps can then show its latents at its hook",
+    )
     cli.add_device_argument(p)
     return p
 
@@ -86,11 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     from explorer.compute import Explorer
     from explorer.edits import Session
+    from hooked_impala.dictionary.train import load_sae
 
     model = cli.load_model(args.checkpoint, args.device)
     if model is None:
         return 1
-    explorer = Explorer(model, args.checkpoint)
+    try:
+        dictionary = None if args.dictionary is None else load_sae(args.dictionary)
+        explorer = Explorer(model, args.checkpoint, dictionary)
+    except ValueError as err:  # a missing or unreadable checkpoint, or one for another model
+        print(f"error: --dictionary {args.dictionary}: {err}", file=sys.stderr)
+        return 1
     try:
         session = Session(args.level, args.mode)
         explorer.maze(session)  # the level is generated before the URL is printed

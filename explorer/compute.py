@@ -1,7 +1,8 @@
 """What the explorer computes for a maze and an intervention, without any web framework:
 the original and intervened vector fields (cached per maze and intervention: an edit
 recomputes one field, a slider move only the intervened one), the fraction of activations
-modified, the channel maps, an episode, and the export.
+modified, the channel maps (or, with a dictionary, its latents' maps), an episode, and the
+export.
 
 The page's server may run callbacks in several threads; procgen's renderer and the model's
 hooks are not thread-safe, so every call here holds one lock.
@@ -36,6 +37,7 @@ from analyses.maze_view import (
     view,
 )
 from explorer.edits import Session
+from hooked_impala.dictionary.train import TrainedSAE
 from hooked_impala.interventions import ModifiedCount, count_modified
 from hooked_impala.maze import Cell, DistributionMode, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
@@ -43,6 +45,8 @@ from hooked_impala.policy import VectorField, vector_field
 
 #: Fields and hook sets kept per explorer (a 25×25 field is about 15 kB).
 CACHE_SIZE = 64
+#: What the maps show: the hook's channels, or the latents of the dictionary given.
+UNITS = ("channels", "latents")
 
 
 class _Cache:
@@ -92,7 +96,9 @@ class Explorer:
     """A model, a renderer and caches; ``checkpoint`` is how the command line named the
     model (for the reproducing command)."""
 
-    def __init__(self, model: HookedImpala, checkpoint: str) -> None:
+    def __init__(
+        self, model: HookedImpala, checkpoint: str, dictionary: TrainedSAE | None = None
+    ) -> None:
         self.model = model
         self.checkpoint = checkpoint
         self.renderer = MazeRenderer()
@@ -100,9 +106,18 @@ class Explorer:
         self._mazes = _Cache()
         self._fields = _Cache()
         self._hooks = _Cache()
-        self.spatial_hooks = [
-            name for name, shape in model.hook_shapes(1).items() if len(shape) == 4
-        ]
+        shapes = {n: s for n, s in model.hook_shapes(1).items() if len(s) == 4}
+        self.spatial_hooks = list(shapes)
+        self.dictionary = dictionary
+        if dictionary is not None:
+            hook = model.resolve_hook_name(dictionary.hook)
+            if hook not in shapes:
+                raise ValueError(f"the dictionary's hook {hook!r} is not a spatial hook point")
+            if shapes[hook][1] != dictionary.sae.config.channels:
+                raise ValueError(
+                    f"the dictionary takes {dictionary.sae.config.channels} channels but "
+                    f"{hook!r} has {shapes[hook][1]} in this model"
+                )
 
     def close(self) -> None:
         self.renderer.close()
@@ -169,13 +184,35 @@ class Explorer:
         hook: str,
         ranking: Ranking,
         top: int,
+        units: str = UNITS[0],
+        chosen: tuple[int, ...] = (),
     ) -> tuple[list[int], np.ndarray]:
-        """The ``top`` channels at ``hook`` by ``ranking`` and their ``(2, k, H, W)`` maps."""
+        """The ``top`` channels at ``hook`` by ``ranking`` (or the ``chosen`` ones) and their
+        ``(2, k, H, W)`` maps, original and intervened; with ``units="latents"``, the
+        dictionary's latents instead (its codes at every position of its own hook)."""
         with self._lock:
             obs = torch.from_numpy(self.renderer.observe([maze]))
             maps = channel_maps(self.model, obs, hook, self._hooks_for(maze, settings))
-            channels = top_channels(maps, ranking, maze, top)
-            return channels, maps[:, channels].numpy()
+            if units == "latents":
+                maps = self._latent_maps(hook, maps)
+            elif units != "channels":
+                raise ValueError(f"the maps show one of {', '.join(UNITS)}, got {units!r}")
+            count = maps.shape[1]
+            if bad := [u for u in chosen if u >= count]:
+                raise ValueError(
+                    f"{units} {bad} do not exist here: there are {count} (0–{count - 1})"
+                )
+            shown = list(chosen) or top_channels(maps, ranking, maze, top)
+            return shown, maps[:, shown].numpy()
+
+    def _latent_maps(self, hook: str, maps: torch.Tensor) -> torch.Tensor:
+        if self.dictionary is None:
+            raise ValueError("no dictionary loaded: start the explorer with --dictionary PATH")
+        own = self.model.resolve_hook_name(self.dictionary.hook)
+        if self.model.resolve_hook_name(hook) != own:
+            raise ValueError(f"the dictionary's latents are at {own!r}; choose that hook")
+        with torch.no_grad():
+            return self.dictionary.sae.latent_maps(maps)
 
     def episode(
         self,

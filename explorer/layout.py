@@ -9,7 +9,7 @@ from typing import Any
 from dash import dcc, html
 
 from analyses.maze_view import InterventionSettings
-from explorer.compute import Explorer
+from explorer.compute import UNITS, Explorer
 from explorer.controls import (
     DEFAULT_MAX_STEPS,
     DEFAULT_TOP,
@@ -38,6 +38,21 @@ INTERVENTION_INPUTS = (
 
 def _control(label: str, component: Any) -> html.Div:
     return html.Div([html.Label(label, className="label"), component], className="control")
+
+
+def _unit_options(explorer: Explorer) -> list[dict[str, Any]]:
+    """Channels always; a dictionary's latents when the explorer was given one (at its hook)."""
+    sae = explorer.dictionary
+    latents = (
+        {
+            "label": "dictionary latents (start with --dictionary)",
+            "value": UNITS[1],
+            "disabled": True,
+        }
+        if sae is None
+        else {"label": f"latents of the dictionary at {sae.hook}", "value": UNITS[1]}
+    )
+    return [{"label": "channels", "value": UNITS[0]}, latents]
 
 
 def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
@@ -135,7 +150,7 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                                 options=[{"label": "remove every ReLU", "value": "on"}],
                                 value=[],
                             ),
-                            html.H4("channel maps at the mouse's cell"),
+                            html.H4("channel maps"),
                             _control(
                                 "hook",
                                 dcc.Dropdown(
@@ -155,7 +170,20 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                                 ),
                             ),
                             _control(
-                                "channels shown",
+                                "maps of",
+                                dcc.RadioItems(
+                                    id="maps-units",
+                                    options=_unit_options(explorer),
+                                    value=UNITS[0],
+                                    inline=True,
+                                ),
+                            ),
+                            _control(
+                                "only these (e.g. 55 42)",
+                                dcc.Input(id="maps-chosen", type="text", value="", debounce=True),
+                            ),
+                            _control(
+                                "how many, ranked",
                                 dcc.Input(
                                     id="top",
                                     type="number",

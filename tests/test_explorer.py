@@ -20,7 +20,10 @@ from explorer.cli import main
 from explorer.compute import Explorer
 from explorer.controls import parse_channels, settings_from
 from explorer.edits import Session, apply_click, clicked_cell
+from explorer.layout import layout
 from hooked_impala import load_pretrained
+from hooked_impala.dictionary.sae import identity_sae
+from hooked_impala.dictionary.train import TrainConfig, TrainedSAE
 from hooked_impala.maze import Maze, MazeEditError, Tile
 from hooked_impala.policy import vector_field
 
@@ -270,3 +273,48 @@ def test_clicking_a_cell_moves_the_cheese_in_the_browser() -> None:
         )
         assert browser.maze_traces(tab) == [new_image, new_arrows]
         assert tab.errors == [], f"console errors: {tab.errors}"
+
+
+def test_the_maps_show_a_dictionarys_latents_at_its_hook(maze, tmp_path, capsys) -> None:
+    """With the exact dictionary whose latents are +x_c and -x_c, the latent maps are the
+    channel maps' positive and negative parts: the overlay reads the hook it claims to."""
+    hook = "embedder.block2.res1.resadd_out"
+    model = load_pretrained("standin_s1", progress=False)
+    channels = model.hook_shapes(1)[hook][1]
+    dictionary = TrainedSAE(identity_sae(channels), hook, TrainConfig(), {}, 0)
+    with_dict = Explorer(model, "standin_s1", dictionary)
+    try:
+        settings = InterventionSettings(cheese_coeff=-1.0)
+        shown, maps = with_dict.maps(maze, settings, hook, "peak", 4)
+        assert len(shown) == 4
+        picked = (5, channels + 5)
+        units, latents = with_dict.maps(maze, settings, hook, "peak", 4, "latents", picked)
+        assert units == list(picked)
+        _, plain = with_dict.maps(maze, settings, hook, "peak", 4, "channels", (5,))
+        np.testing.assert_allclose(latents[:, 0], np.maximum(plain[:, 0], 0), atol=1e-5)
+        np.testing.assert_allclose(latents[:, 1], np.maximum(-plain[:, 0], 0), atol=1e-5)
+        with pytest.raises(ValueError, match="choose that hook"):
+            with_dict.maps(maze, settings, "embedder.block1.res1.resadd_out", "peak", 4, "latents")
+        with pytest.raises(ValueError, match="do not exist here"):
+            with_dict.maps(maze, settings, hook, "peak", 4, "latents", (2 * channels,))
+        layout_text = str(layout(with_dict, Session(3, "easy"), tmp_path))
+        assert f"latents of the dictionary at {hook}" in layout_text
+    finally:
+        with_dict.close()
+    other = TrainedSAE(identity_sae(channels + 1), hook, TrainConfig(), {}, 0)
+    with pytest.raises(ValueError, match=f"takes {channels + 1} channels"):
+        Explorer(model, "standin_s1", other)
+    (tmp_path / "notes.sae.pt").write_text("not a dictionary")
+    bad = str(tmp_path / "notes.sae.pt")
+    assert main(["--checkpoint", "standin_s1", "--port", "0", "--dictionary", bad]) == 1
+    assert "is not a dictionary checkpoint" in capsys.readouterr().err
+
+
+def test_without_a_dictionary_the_latents_are_offered_but_explain_themselves(
+    explorer, maze, tmp_path
+) -> None:
+    assert "start with --dictionary" in str(layout(explorer, Session(3, "easy"), tmp_path))
+    with pytest.raises(ValueError, match="no dictionary loaded"):
+        explorer.maps(
+            maze, InterventionSettings(), "embedder.block2.res1.resadd_out", "peak", 4, "latents"
+        )

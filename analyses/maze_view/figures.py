@@ -23,17 +23,19 @@ def maps_figure(
     ranking: str,
     mouse: Cell,
     which: Which = "original",
+    unit: str = "channel",
 ) -> go.Figure:
     """The ranked ``channels``' maps at ``hook`` (``maps``: ``(2, k, H, W)``, original and
     intervened), one heatmap each (image row 0 at the top, as the layer's grid), on one
-    colour scale shared by both."""
+    colour scale shared by both. ``unit`` names what is mapped (a dictionary's "latent");
+    ``ranking`` "chosen" when the units were picked by hand."""
     shown = maps[0 if which == "original" else 1]
     columns = min(4, max(1, len(channels)))
     rows = max(1, -(-len(channels) // columns))
     fig = make_subplots(
         rows=rows,
         cols=columns,
-        subplot_titles=[f"channel {c}" for c in channels],
+        subplot_titles=[f"{unit} {c}" for c in channels],
         horizontal_spacing=0.03,
         vertical_spacing=0.08,
     )
@@ -57,7 +59,8 @@ def maps_figure(
         suffix = "" if k == 1 else str(k)
         fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
     fig.update_layout(
-        title=f"{hook} ({which}), mouse at {tuple(mouse)}, top channels by {ranking}",
+        title=f"{hook} ({which}), mouse at {tuple(mouse)}, "
+        + (f"chosen {unit}s" if ranking == "chosen" else f"top {unit}s by {ranking}"),
         height=190 * rows + 80,
         margin={"l": 20, "r": 20, "t": 70, "b": 20},
     )

@@ -154,12 +154,15 @@ def load_sae(path: str | Path) -> TrainedSAE:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such dictionary checkpoint")
     state = _read(path)
-    sae = TopKSAE(SAEConfig(**state["sae_config"]))
-    sae.load_state_dict(state["weights"])
-    trained = TrainedSAE(
-        sae.eval(), state["hook"], TrainConfig(**state["train"]), state["data"],
-        state["steps_done"], state["curve"],
-    )  # fmt: skip
+    try:
+        sae = TopKSAE(SAEConfig(**state["sae_config"]))
+        sae.load_state_dict(state["weights"])
+        trained = TrainedSAE(
+            sae.eval(), state["hook"], TrainConfig(**state["train"]), state["data"],
+            state["steps_done"], state["curve"],
+        )  # fmt: skip
+    except (KeyError, TypeError, RuntimeError) as e:  # another kind of torch file
+        raise CheckpointError(f"{path} is not a dictionary checkpoint ({e!r})") from None
     card = card_path(path)
     if card.is_file():
         metrics = json.loads(card.read_text()).get("metrics")
