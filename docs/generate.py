@@ -14,8 +14,10 @@ loads). ``docs/hooks.py`` puts them into the pages at build time.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +29,13 @@ import torch
 from plotly.subplots import make_subplots
 
 DOCS = Path(__file__).resolve().parent
+PROVENANCE = "provenance.txt"  # beside each analysis's generated files; docs/hooks.py reads it
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
 from analyses import scoreboard  # noqa: E402
 from analyses.core.inputs import Levels, select_mazes  # noqa: E402
 from analyses.core.registry import ANALYSES  # noqa: E402
-from analyses.core.result import AnalysisResult  # noqa: E402
+from analyses.core.result import AnalysisResult, CheckpointRef  # noqa: E402
 from analyses.core.spec import model_for  # noqa: E402
 from analyses.scoreboard.thresholds import THRESHOLDS  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
@@ -51,10 +54,36 @@ def write_figure(out: Path, name: str, fig: go.Figure) -> None:
     )
 
 
-def write_result(out: Path, name: str, result: AnalysisResult) -> None:
+def commit() -> str:
+    """The checkout's commit (short), with "+changes" when the tree differs from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=DOCS, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short=10", "HEAD") or "unknown commit"
+    return head + (" +changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def run_line(result: AnalysisResult, sample: str) -> str:
+    """Which run made a generated block: quick or full, n mazes and their seeds, the
+    checkpoint with its sha256 prefix, the commit and the date."""
+    meta = result.metadata
+    seeds = sorted(meta.maze_seeds)
+    mazes = f"{len(seeds)} mazes (seeds {seeds[0]}–{seeds[-1]})" if seeds else "raw observations"
+    sha = (meta.checkpoint.sha256 or "")[:12]
+    return (
+        f"{sample} run of {meta.analysis}: {mazes}, seed {meta.seed}, checkpoint "
+        f"{meta.checkpoint.name} (sha256 {sha}…), commit {commit()}, "
+        f"{datetime.date.today().isoformat()}"
+    )
+
+
+def write_result(out: Path, name: str, result: AnalysisResult, sample: str = "quick") -> None:
     for fig_name, fig in result.figures().items():
         write_figure(out / name, fig_name, fig)
     write_atomically(out / name / "summary.txt", result.summary() + "\n")
+    write_atomically(out / name / PROVENANCE, run_line(result, sample) + "\n")
     for page, content in result.pages().items():  # standalone views the pages link to
         write_atomically(DOCS / "assets" / page, content)
 
@@ -290,6 +319,13 @@ def main(argv: list[str] | None = None) -> int:
             f"seed {maze.seed}: maze size {maze.maze_size}, mouse {maze.mouse}, "
             f"cheese {maze.cheese}, decision square {ds}, "
             f"{len(vector_field_cells(maze))} vector-field cells\n",
+        )
+        ref = CheckpointRef.of(model)
+        write_atomically(
+            out / "maze" / PROVENANCE,
+            f"examples of the maze layer: easy seed {maze.seed} and hard seed 17, checkpoint "
+            f"{ref.name} (sha256 {(ref.sha256 or '')[:12]}…), commit {commit()}, "
+            f"{datetime.date.today().isoformat()}\n",
         )
 
     explorer_screenshots(out / "explorer", args.checkpoint)

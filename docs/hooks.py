@@ -15,11 +15,14 @@ to the column's width at run time; ``assets/figures.css`` keeps the boxes inside
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
 
-GENERATED = Path(__file__).parent / "generated"
+DOCS = Path(__file__).parent
+GENERATED = DOCS / "generated"
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)")
 PLACEHOLDER = re.compile(r"\{\{\s*(figure|summary|include)\(\"([^\"]+)\"\)\s*\}\}")
 FILES = {"figure": "{}.div.html", "summary": "{}/summary.txt", "include": "{}"}
 
@@ -98,14 +101,30 @@ def _replacement(kind: str, name: str, page: str) -> str:
             f"{page}: {kind}({name!r}) needs {path}; run `python docs/generate.py` first"
         )
     text = path.read_text(encoding="utf-8")
-    if kind == "figure":
-        return f'<div class="generated-figure" markdown="0">{fit_to_column(text, name)}</div>'
     if kind == "include":
         return text
-    return f"```text\n{text.rstrip()}\n```"
+    run = GENERATED / name.split("/")[0] / "provenance.txt"  # written by docs/generate.py
+    if not run.is_file():
+        raise FileNotFoundError(f"{page}: {kind}({name!r}) has no {run} saying which run made it")
+    line = f'<p class="provenance">{html.escape(run.read_text(encoding="utf-8").strip())}</p>'
+    if kind == "figure":
+        figure = fit_to_column(text, name)
+        return f'<div class="generated-figure" markdown="0">{figure}</div>\n{line}'
+    # A summary is printed text with long lines: a wrapping block, not a code block that
+    # overflows the column.
+    return f'<pre class="generated-summary" markdown="0">{html.escape(text.rstrip())}</pre>\n{line}'
+
+
+def _check_images(markdown: str, page: str) -> None:
+    """A page's image that is not on disk fails the build, naming it (mkdocs itself only
+    logs a missing or excluded image at INFO, and the page then shows a broken picture)."""
+    for target in IMAGE.findall(markdown):
+        if "://" not in target and not (DOCS / Path(page).parent / target).is_file():
+            raise FileNotFoundError(f"{page}: the image {target!r} is not there")
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
+    _check_images(markdown, page.file.src_path)
     return PLACEHOLDER.sub(
         lambda m: _replacement(m.group(1), m.group(2), page.file.src_path), markdown
     )

@@ -76,6 +76,40 @@ def test_strict_build_has_every_page_and_api_reference(site) -> None:
     assert "{{" not in (site / "analyses" / "cheese_vector" / "index.html").read_text()
 
 
+def test_every_generated_block_says_which_run_made_it(site) -> None:
+    """Each generated figure and summary is followed by its run's line: quick or full, the
+    mazes, the checkpoint's sha256 prefix, the commit; no page asks Google for fonts."""
+    blocks = 0
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "fonts.googleapis.com" not in text, page
+        for block in re.finditer(r'class="generated-(figure|summary)"', text):
+            blocks += 1
+            after = text[block.end() :]
+            run = re.search(r'<p class="provenance">([^<]*)</p>', after)
+            following = re.search(r'class="generated-(figure|summary)"', after)
+            assert run and (following is None or run.start() < following.start()), page
+            assert re.search(r"(quick|full) run|examples", run[1]) and "sha256" in run[1]
+            assert "commit" in run[1], run[1]
+    assert blocks > 40
+
+
+def test_a_missing_image_fails_the_build_naming_it(tmp_path) -> None:
+    sys.path.insert(0, str(DOCS))
+    try:
+        import hooks
+    finally:
+        sys.path.remove(str(DOCS))
+
+    class Page:
+        class file:
+            src_path = "explorer.md"
+
+    with pytest.raises(FileNotFoundError, match="generated/explorer/nothing.png"):
+        hooks.on_page_markdown("![x](generated/explorer/nothing.png)", Page, {}, None)
+    assert hooks.on_page_markdown("![x](https://example.org/a.png)", Page, {}, None)
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
