@@ -6,4 +6,5 @@ bash "$root/scripts/setup.sh"
 cd "$root"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+# The slowest tests are listed at the end, so the suite's time has names on it.
+exec .venv/bin/python -m pytest --durations=30 "$@"
