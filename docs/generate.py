@@ -32,6 +32,8 @@ DOCS = Path(__file__).resolve().parent
 PROVENANCE = "provenance.txt"  # beside each analysis's generated files; docs/hooks.py reads it
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
+from docs_cache import analysis_paths, cached, code_version  # noqa: E402
+
 from analyses import scoreboard  # noqa: E402
 from analyses.core.inputs import Levels, select_mazes  # noqa: E402
 from analyses.core.registry import ANALYSES  # noqa: E402
@@ -79,13 +81,17 @@ def run_line(result: AnalysisResult, sample: str) -> str:
     )
 
 
-def write_result(out: Path, name: str, result: AnalysisResult, sample: str = "quick") -> None:
+def write_result(out: Path, name: str, result: AnalysisResult, sample: str = "quick") -> list[str]:
+    """The result's figures, summary and run line under ``out/name``; its standalone pages
+    under ``docs/assets`` (their names returned)."""
     for fig_name, fig in result.figures().items():
         write_figure(out / name, fig_name, fig)
     write_atomically(out / name / "summary.txt", result.summary() + "\n")
     write_atomically(out / name / PROVENANCE, run_line(result, sample) + "\n")
-    for page, content in result.pages().items():  # standalone views the pages link to
+    pages = result.pages()
+    for page, content in pages.items():  # standalone views the pages link to
         write_atomically(DOCS / "assets" / page, content)
+    return list(pages)
 
 
 def observation_strip(maze: Maze, renderer: MazeRenderer) -> go.Figure:
@@ -286,6 +292,34 @@ def write_methods(out: Path) -> None:
     )
 
 
+def maze_examples(out: Path, model: HookedImpala, mazes: list[Maze]) -> None:
+    """The maze layer's page: a vector field, the observation strip, the incremental
+    forward's windows, and the first maze's facts."""
+    maze = mazes[0]
+    with MazeRenderer() as renderer:
+        field = vector_field(
+            model, maze, renderer=renderer, label=f"{model.checkpoint.name}, easy seed {maze.seed}"
+        )
+        write_figure(out, "vector_field", field.figure(renderer=renderer))
+        write_figure(out, "observations", observation_strip(maze, renderer))
+        hard = Maze.from_seed(17, distribution_mode="hard")
+        write_figure(out, "incremental", incremental_windows(model, hard, renderer))
+    ds = decision_square(maze)
+    write_atomically(
+        out / "summary.txt",
+        f"seed {maze.seed}: maze size {maze.maze_size}, mouse {maze.mouse}, "
+        f"cheese {maze.cheese}, decision square {ds}, "
+        f"{len(vector_field_cells(maze))} vector-field cells\n",
+    )
+    ref = CheckpointRef.of(model)
+    write_atomically(
+        out / PROVENANCE,
+        f"examples of the maze layer: easy seed {maze.seed} and hard seed 17, checkpoint "
+        f"{ref.name} (sha256 {(ref.sha256 or '')[:12]}…), commit {commit()}, "
+        f"{datetime.date.today().isoformat()}\n",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -293,48 +327,72 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="model_160022528")
     parser.add_argument("--mazes", type=int, default=6)
     parser.add_argument("--out", type=Path, default=DOCS / "generated")
+    names = ["maze", "explorer", *(a.name for a in ANALYSES)]
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=names,
+        metavar="NAME",
+        help="regenerate only these (the rest of --out stays as it is): maze, explorer, or an "
+        "analysis's name",
+    )
+    parser.add_argument(
+        "--no-cache",
+        dest="use_cache",
+        action="store_false",
+        help="run every generator even where .cache/docs holds its output for the same "
+        "checkpoint, settings and code",
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     started = time.perf_counter()
-    write_atomically(DOCS / "assets" / "plotly.min.js", plotly.offline.get_plotlyjs())
-    shutil.rmtree(args.out, ignore_errors=True)
     out = args.out
+    if not args.only:
+        shutil.rmtree(out, ignore_errors=True)
+    write_atomically(DOCS / "assets" / "plotly.min.js", plotly.offline.get_plotlyjs())
     write_atomically(out / "model" / "hook_table.md", hook_table())
     write_methods(out / "methods")
 
     model = load_pretrained(args.checkpoint)
-    with MazeRenderer() as renderer:
-        mazes = select_mazes(args.mazes, renderer=renderer)
-        maze = mazes[0]
-        field = vector_field(
-            model, maze, renderer=renderer, label=f"{model.checkpoint.name}, easy seed {maze.seed}"
-        )
-        write_figure(out / "maze", "vector_field", field.figure(renderer=renderer))
-        write_figure(out / "maze", "observations", observation_strip(maze, renderer))
-        hard = Maze.from_seed(17, distribution_mode="hard")
-        write_figure(out / "maze", "incremental", incremental_windows(model, hard, renderer))
-        ds = decision_square(maze)
-        write_atomically(
-            out / "maze" / "summary.txt",
-            f"seed {maze.seed}: maze size {maze.maze_size}, mouse {maze.mouse}, "
-            f"cheese {maze.cheese}, decision square {ds}, "
-            f"{len(vector_field_cells(maze))} vector-field cells\n",
-        )
-        ref = CheckpointRef.of(model)
-        write_atomically(
-            out / "maze" / PROVENANCE,
-            f"examples of the maze layer: easy seed {maze.seed} and hard seed 17, checkpoint "
-            f"{ref.name} (sha256 {(ref.sha256 or '')[:12]}…), commit {commit()}, "
-            f"{datetime.date.today().isoformat()}\n",
-        )
+    mazes = select_mazes(args.mazes)
+    base = {"checkpoint": CheckpointRef.of(model).sha256, "mazes": [m.seed for m in mazes]}
+    wanted = args.only or names
+    served = []
 
-    explorer_screenshots(out / "explorer", args.checkpoint)
+    def generate(name: str, own: list[str], make, **key) -> None:
+        if name not in wanted:
+            return
+        full_key = {**base, **key, "name": name, "code": code_version(own)}
+        if cached(name, full_key, out / name, make, args.use_cache):
+            served.append(name)
+
+    def screenshots() -> list[str]:
+        explorer_screenshots(out / "explorer", args.checkpoint)
+        return []
+
+    def examples() -> list[str]:
+        maze_examples(out / "maze", model, mazes)
+        return []
+
+    generate("maze", [], examples)
+    generate("explorer", ["explorer", "analyses/maze_view"], screenshots)
     for analysis in ANALYSES:
-        result = analysis.run_on_mazes(model_for(analysis, model), mazes, quick=True)
-        write_result(out, analysis.name, result)
-        if analysis.name == "scoreboard":
-            write_scoreboards(out / "scoreboard", {model.checkpoint.name: result})
-    print(f"generated docs figures in {time.perf_counter() - started:.0f} s under {out}")
+
+        def make(analysis=analysis) -> list[str]:
+            on = model_for(analysis, model)
+            result = analysis.run_on_mazes(on, mazes, quick=True)
+            pages = write_result(out, analysis.name, result)
+            if analysis.name == "scoreboard":
+                write_scoreboards(out / "scoreboard", {model.checkpoint.name: result})
+            return pages
+
+        other = analysis.checkpoint  # an analysis that runs on its own checkpoint
+        generate(analysis.name, analysis_paths(analysis.name), make, own_checkpoint=other)
+    took = time.perf_counter() - started
+    print(
+        f"generated docs figures in {took:.0f} s under {out}"
+        + (f" ({len(served)} from the cache: {', '.join(served)})" if served else "")
+    )
     return 0
 
 

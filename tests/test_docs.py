@@ -347,3 +347,49 @@ def test_pages_state_only_the_committed_verdicts() -> None:
                 where = page.relative_to(DOCS)
                 problems.append(f"{where}: '{pid} {verdict}' but the committed run says {actual}")
     assert problems == []
+
+
+def test_the_docs_cache_serves_the_same_files_and_misses_on_a_new_key(tmp_path, monkeypatch):
+    sys.path.insert(0, str(DOCS))
+    try:
+        import docs_cache
+    finally:
+        sys.path.remove(str(DOCS))
+    monkeypatch.setattr(docs_cache, "CACHE", tmp_path / "cache")
+    runs = []
+
+    def make() -> list[str]:
+        runs.append(1)
+        (tmp_path / "out" / "a").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / "a" / "summary.txt").write_text(f"run {len(runs)}")
+        return []
+
+    folder = tmp_path / "out" / "a"
+    assert not docs_cache.cached("a", {"k": 1}, folder, make)
+    (folder / "summary.txt").write_text("changed by hand")
+    assert docs_cache.cached("a", {"k": 1}, folder, make)  # served: the file as made
+    assert (folder / "summary.txt").read_text() == "run 1" and len(runs) == 1
+    assert not docs_cache.cached("a", {"k": 2}, folder, make)  # another key: made again
+    assert (folder / "summary.txt").read_text() == "run 2"
+    assert not docs_cache.cached("a", {"k": 2}, folder, make, use_cache=False)
+    assert len(runs) == 3
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # one entry per generator
+
+
+def test_an_analysis_edit_changes_its_code_version_only(tmp_path, monkeypatch) -> None:
+    sys.path.insert(0, str(DOCS))
+    try:
+        import docs_cache
+    finally:
+        sys.path.remove(str(DOCS))
+    for name in ("hooked_impala/x.py", "analyses/core/c.py", "analyses/one.py", "analyses/two.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("a = 1\n")
+    monkeypatch.setattr(docs_cache, "REPO", tmp_path)
+    one, two = docs_cache.analysis_paths("one"), docs_cache.analysis_paths("two")
+    before = docs_cache.code_version(one), docs_cache.code_version(two)
+    (tmp_path / "analyses/one.py").write_text("a = 2\n")
+    assert docs_cache.code_version(one) != before[0]
+    assert docs_cache.code_version(two) == before[1]
+    (tmp_path / "hooked_impala/x.py").write_text("b = 2\n")
+    assert docs_cache.code_version(two) != before[1]
