@@ -22,7 +22,7 @@ from explorer import controls
 from explorer.compute import UNITS, Explorer
 from explorer.controls import MAX_TOP
 from explorer.edits import EDIT_MODES, Session, apply_click, clicked_cell
-from explorer.figures import maze_figure, message_figure
+from explorer.figures import change_text, maze_figure, message_figure
 from explorer.layout import INTERVENTION_INPUTS, RANKINGS, STYLE, VIEWS, layout
 from hooked_impala import checks
 from hooked_impala.maze import DISTRIBUTION_MODES, MazeEditError
@@ -145,10 +145,15 @@ def make_app(
         fig = maze_figure(fields, which, chosen.clamp_cell and list(chosen.clamp_cell))
         status = f"{len(fields.original.cells)} cells, computed in {fields.seconds:.2f} s"
         if fields.modified is not None:
+            m = fields.modified
             status += (
-                f" · {chosen.describe()} modifies {fields.modified.fraction:.3%} of the "
-                "network's activations"
+                f" · {chosen.describe()} changes {m.changed:,} activation values of the "
+                f"{m.network:,} the network computes for these {len(fields.original.cells)} "
+                f"observations ({m.fraction:.3%}; {m.fraction_of_hooked:.3%} of the hooked "
+                "layers' values)"
             )
+        if which == "difference":
+            status += " · " + change_text(fields.shown("difference"))
         return fig, status, message, drawn
 
     # The maps follow the field (its drawn stamp), not the edit itself: computed at the same

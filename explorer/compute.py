@@ -108,6 +108,7 @@ class Explorer:
         self._hooks = _Cache()
         shapes = {n: s for n, s in model.hook_shapes(1).items() if len(s) == 4}
         self.spatial_hooks = list(shapes)
+        self.channels = {name: shape[1] for name, shape in shapes.items()}
         self.dictionary = dictionary
         if dictionary is not None:
             hook = model.resolve_hook_name(dictionary.hook)
@@ -203,6 +204,11 @@ class Explorer:
                     f"{units} {bad} do not exist here: there are {count} (0–{count - 1})"
                 )
             shown = list(chosen) or top_channels(maps, ranking, maze, top)
+            if not shown:
+                raise ValueError(
+                    f"no {units[:-1]} at {hook} changes under this intervention (it acts "
+                    "after this hook, or there is none): rank by something else"
+                )
             return shown, maps[:, shown].numpy()
 
     def _latent_maps(self, hook: str, maps: torch.Tensor) -> torch.Tensor:

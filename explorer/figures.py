@@ -13,6 +13,7 @@ from PIL import Image
 from explorer.compute import FieldView
 from hooked_impala.actions import Movement
 from hooked_impala.maze import Maze
+from hooked_impala.policy import VectorField
 
 
 def maze_figure(fields: FieldView, which: str, target: list[int] | None) -> go.Figure:
@@ -59,8 +60,34 @@ def maze_figure(fields: FieldView, which: str, target: list[int] | None) -> go.F
                 name="clamp target",
             )
         )
+    if vf.is_difference:  # the arrows' scale: a difference has no natural length
+        fig.add_annotation(
+            text="arrow: change in net movement; 0.9 cell = a change of 1 (one full move)",
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=-0.09,
+            showarrow=False,
+            xanchor="left",
+            font={"size": 12, "color": "#e8183c"},
+        )
     fig.update_layout(uirevision="maze", height=600, clickmode="event")
     return fig
+
+
+def change_text(vf: VectorField) -> str:
+    """How large a difference field is: the mean and largest change of net movement over
+    its cells, and where the largest is; also the mean total variation of the action
+    distribution (half the summed |Δp| per cell)."""
+    sizes = np.hypot(*vf.arrows.T)
+    if not len(sizes):
+        return "no cells"
+    top = int(sizes.argmax())
+    tv = 0.5 * np.abs(vf.probs).sum(-1).mean()
+    return (
+        f"change in net movement: mean {sizes.mean():.3f}, max {sizes[top]:.3f} at cell "
+        f"{tuple(vf.cells[top])}; action distribution: mean total variation {tv:.3f}"
+    )
 
 
 def _png(pixels) -> str:

@@ -57,6 +57,8 @@ def _unit_options(explorer: Explorer) -> list[dict[str, Any]]:
 
 def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
     hooks = [{"label": h, "value": h} for h in explorer.spatial_hooks]
+    # The clamp's layer is chosen on the page; its default's channels name the range.
+    clamp_channels = explorer.channels.get(explorer.model.resolve_hook_name(DEFAULT_LAYER), 1)
     slider = dict(min=-3, max=3, step=0.25, marks={v: str(v) for v in range(-3, 4)}, value=0)
     return html.Div(
         [
@@ -132,7 +134,7 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                                 dcc.Input(
                                     id="clamp-channels",
                                     type="text",
-                                    placeholder="e.g. 55 42",
+                                    placeholder=f"e.g. 55 42 (0–{clamp_channels - 1})",
                                     debounce=True,
                                 ),
                             ),

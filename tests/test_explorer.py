@@ -20,12 +20,14 @@ from explorer.cli import main
 from explorer.compute import Explorer
 from explorer.controls import parse_channels, settings_from
 from explorer.edits import Session, apply_click, clicked_cell
+from explorer.figures import change_text
 from explorer.layout import layout
 from hooked_impala import load_pretrained
+from hooked_impala.actions import Movement
 from hooked_impala.dictionary.sae import identity_sae
 from hooked_impala.dictionary.train import TrainConfig, TrainedSAE
 from hooked_impala.maze import Maze, MazeEditError, Tile
-from hooked_impala.policy import vector_field
+from hooked_impala.policy import VectorField, vector_field
 
 
 @pytest.fixture(scope="module")
@@ -318,3 +320,15 @@ def test_without_a_dictionary_the_latents_are_offered_but_explain_themselves(
         explorer.maps(
             maze, InterventionSettings(), "embedder.block2.res1.resadd_out", "peak", 4, "latents"
         )
+
+
+def test_the_change_text_measures_a_difference_field(maze) -> None:
+    """Net movement: LEFT is (-1, 0), UP (0, +1); a cell whose probability moves 0.5 from
+    LEFT to UP changes its net movement by (0.5, 0.5): 0.707; total variation 0.5."""
+    cells = ((1, 1), (1, 2))
+    probs = np.zeros((2, 5))
+    probs[0, Movement.LEFT], probs[0, Movement.UP] = -0.5, 0.5
+    diff = VectorField(maze, cells, probs, "difference", is_difference=True)
+    text = change_text(diff)
+    assert "mean 0.354, max 0.707 at cell (1, 1)" in text
+    assert "mean total variation 0.250" in text

@@ -159,6 +159,7 @@ def test_top_channels_by_each_ranking(maze) -> None:
     assert top_channels(maps, "peak", maze, 2) == [1, 2]
     assert top_channels(maps, "mouse", maze, 1) == [2]
     assert top_channels(maps, "change", maze, 1) == [3]
+    assert top_channels(maps, "change", maze, 4) == [3]  # unchanged channels are not listed
     with pytest.raises(ValueError, match="ranking"):
         top_channels(maps, "loudest", maze, 1)
 

@@ -96,7 +96,7 @@ def channel_maps(
 def top_channels(maps: torch.Tensor, ranking: Ranking, maze: Maze, top: int) -> list[int]:
     """The ``top`` channels of ``(2, C, H, W)`` maps by ``ranking``: "peak" (largest |value|
     anywhere, original), "mouse" (largest |value| at the mouse's grid square), "change"
-    (largest |intervened − original| anywhere)."""
+    (largest |intervened − original| anywhere; only channels that changed at all)."""
     if ranking == "peak":
         score = maps[0].abs().amax(dim=(1, 2))
     elif ranking == "mouse":
@@ -104,6 +104,8 @@ def top_channels(maps: torch.Tensor, ranking: Ranking, maze: Maze, top: int) -> 
         score = maps[0, :, i, j].abs()
     elif ranking == "change":
         score = (maps[1] - maps[0]).abs().amax(dim=(1, 2))
+        # Channels the intervention leaves alone are not "changed", however many are asked.
+        top = min(top, int((score > 0).sum()))
     else:
         raise ValueError(f"ranking must be one of {get_args(Ranking)}, got {ranking!r}")
     order = torch.argsort(score, descending=True, stable=True)
