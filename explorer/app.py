@@ -13,9 +13,10 @@ import socket
 import time
 from collections.abc import Collection
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from dash import Dash, Input, Output, State, ctx, no_update
-from flask import request
+from dash import Dash, Input, Output, State, ctx, html, no_update
+from flask import has_request_context, request
 
 from analyses.maze_view import InterventionSettings, maps_figure
 from explorer import controls
@@ -23,7 +24,8 @@ from explorer.compute import UNITS, Explorer
 from explorer.controls import MAX_TOP
 from explorer.edits import EDIT_MODES, Session, apply_click, clicked_cell
 from explorer.figures import change_text, maze_figure, message_figure
-from explorer.layout import INTERVENTION_INPUTS, RANKINGS, STYLE, VIEWS, layout
+from explorer.layout import DEFAULT_LAYER, INTERVENTION_INPUTS, RANKINGS, STYLE, VIEWS, layout
+from explorer.url import from_query, to_query
 from hooked_impala import checks
 from hooked_impala.maze import DISTRIBUTION_MODES, MazeEditError
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
@@ -58,8 +60,27 @@ def make_app(
     exports go under ``out``."""
     app = Dash(__name__, title="hooked-impala explorer", serve_locally=True)
     app.index_string = app.index_string.replace("</head>", f"<style>{STYLE}</style></head>")
-    app.layout = layout(explorer, session, out)
     hosts = allowed_hosts(host, port)
+    layers: Collection[str] = explorer.spatial_hooks
+
+    def page() -> html.Div:
+        """The page for this request: the state in the link it was opened with, if any.
+        Dash asks for the layout with a request of its own, whose Referer is the page's
+        address, so the link's query is read from there."""
+        query = urlsplit(request.referrer or "").query if has_request_context() else ""
+        try:
+            linked = from_query(query, layers, VIEWS)
+        except ValueError as err:
+            return layout(explorer, session, out, message=f"the link was not used: {err}")
+        if linked is None:
+            return layout(explorer, session, out)
+        try:
+            explorer.maze(linked[0])  # the link's edits must apply to its level
+        except USER_ERRORS as err:
+            return layout(explorer, session, out, message=f"the link was not used: {_message(err)}")
+        return layout(explorer, linked[0], out, linked[1])
+
+    app.layout = page
 
     @app.server.before_request
     def only_its_own_host():
@@ -70,7 +91,7 @@ def make_app(
 
     interventions = [Input(*control) for control in INTERVENTION_INPUTS]
     intervention_states = [State(*control) for control in INTERVENTION_INPUTS]
-    layers: Collection[str] = explorer.spatial_hooks
+    defaults = [DEFAULT_LAYER, 0, 0, None, InterventionSettings.clamp_value, None, []]
 
     def settings(values) -> InterventionSettings:
         return controls.settings_from(*values, layers=layers)
@@ -84,6 +105,7 @@ def make_app(
         Output("edit-message", "children"),
         Input("maze-graph", "clickData"),
         Input("undo", "n_clicks"),
+        Input("redo", "n_clicks"),
         Input("load", "n_clicks"),
         Input("seed", "value"),
         State("session", "data"),
@@ -92,11 +114,15 @@ def make_app(
         State("mode", "value"),
         prevent_initial_call=True,
     )
-    def edit(click, _undo, _load, seed, session_data, mode, margin, distribution):
+    def edit(click, _undo, _redo, _load, seed, session_data, mode, margin, distribution):
         try:
             session = Session.from_json(session_data)
             if ctx.triggered_id == "undo":
                 return session.undone().to_json(), no_update, ""
+            if ctx.triggered_id == "redo":
+                redone = session.redone()
+                explorer.maze(redone)  # an edit that applied before applies again
+                return redone.to_json(), no_update, ""
             if ctx.triggered_id in ("load", "seed"):
                 if seed is None:
                     raise ValueError("the level seed must be a non-negative integer")
@@ -155,6 +181,21 @@ def make_app(
         if which == "difference":
             status += " · " + change_text(fields.shown("difference"))
         return fig, status, message, drawn
+
+    @app.callback(
+        Output("url", "search"),
+        Input("session", "data"),
+        Input("view", "value"),
+        *interventions,
+    )
+    def address(session_data, which, *values):
+        """The view in the address bar, so that a link or a reload reopens it."""
+        try:
+            session = Session.from_json(session_data)
+            which = controls.choice("the view", which, VIEWS)
+        except USER_ERRORS:
+            return no_update
+        return to_query(session, values, which, defaults)
 
     # The maps follow the field (its drawn stamp), not the edit itself: computed at the same
     # time, they would hold the model while the field waits.

@@ -1,6 +1,7 @@
 """The explorer's maze edits as pure functions of plain values, so the page's state is a
-little JSON — a level (seed and mode) and the edits made since it was loaded, which is also
-the undo history — and every edit is testable without a browser.
+little JSON — a level (seed and mode), the edits made since it was loaded (the undo
+history) and the edits undone (the redo history) — and every edit is testable without a
+browser.
 
 A click on a cell does what the edit mode says: move the cheese, move the mouse, toggle a
 wall (margin cells only with margin editing on), or pick the cell the channel clamp
@@ -27,14 +28,21 @@ Edit = tuple[str, int, int, bool]
 @dataclass(frozen=True)
 class Session:
     """A level and the edits made to it, oldest first; the maze is the level with the edits
-    replayed (:meth:`replay`), and undo drops the last edit."""
+    replayed (:meth:`replay`). Undo moves the last edit to ``redo`` (latest last), redo
+    moves it back, and a new edit clears ``redo``."""
 
     seed: int
     mode: DistributionMode
     edits: tuple[Edit, ...] = ()
+    redo: tuple[Edit, ...] = ()
 
     def to_json(self) -> dict:
-        return {"seed": self.seed, "mode": self.mode, "edits": [list(e) for e in self.edits]}
+        return {
+            "seed": self.seed,
+            "mode": self.mode,
+            "edits": [list(e) for e in self.edits],
+            "redo": [list(e) for e in self.redo],
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> Session:
@@ -46,17 +54,32 @@ class Session:
         if data["mode"] not in DISTRIBUTION_MODES:
             modes = ", ".join(DISTRIBUTION_MODES)
             raise ValueError(f"the session's mode must be one of {modes}, got {data['mode']!r}")
-        edits = data.get("edits", [])
-        if not isinstance(edits, list):
-            raise ValueError(f"the session's edits must be a list, got {edits!r}")
-        return cls(seed, data["mode"], tuple(_edit(e) for e in edits))
+        lists = {}
+        for field in ("edits", "redo"):
+            lists[field] = data.get(field, [])
+            if not isinstance(lists[field], list):
+                raise ValueError(f"the session's {field} must be a list, got {lists[field]!r}")
+        return cls(
+            seed,
+            data["mode"],
+            tuple(_edit(e) for e in lists["edits"]),
+            tuple(_edit(e) for e in lists["redo"]),
+        )
 
     def with_edit(self, edit: Edit) -> Session:
         return Session(self.seed, self.mode, (*self.edits, edit))
 
     def undone(self) -> Session:
-        """The session before its last edit (itself if there is none)."""
-        return Session(self.seed, self.mode, self.edits[:-1])
+        """The session before its last edit (itself if there is none), which redo restores."""
+        if not self.edits:
+            return self
+        return Session(self.seed, self.mode, self.edits[:-1], (*self.redo, self.edits[-1]))
+
+    def redone(self) -> Session:
+        """The session with the last undone edit made again (itself if there is none)."""
+        if not self.redo:
+            return self
+        return Session(self.seed, self.mode, (*self.edits, self.redo[-1]), self.redo[:-1])
 
     def replay(
         self,

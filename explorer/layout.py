@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +56,30 @@ def _unit_options(explorer: Explorer) -> list[dict[str, Any]]:
     return [{"label": "channels", "value": UNITS[0]}, latents]
 
 
-def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
+def layout(
+    explorer: Explorer,
+    session: Session,
+    out: Path,
+    values: Mapping[str, Any] | None = None,
+    message: str = "",
+) -> html.Div:
+    """The page, opening on ``session`` with the controls at ``values`` (by control id, from
+    a link; defaults elsewhere) and ``message`` shown (e.g. why a link was not used)."""
+    values = values or {}
+
     hooks = [{"label": h, "value": h} for h in explorer.spatial_hooks]
     # The clamp's layer is chosen on the page; its default's channels name the range.
     clamp_channels = explorer.channels.get(explorer.model.resolve_hook_name(DEFAULT_LAYER), 1)
-    slider = dict(min=-3, max=3, step=0.25, marks={v: str(v) for v in range(-3, 4)}, value=0)
+
+    def slider(value: float | None) -> dict[str, Any]:
+        marks = {v: str(v) for v in range(-3, 4)}
+        return dict(min=-3, max=3, step=0.25, marks=marks, value=value or 0)
+
     return html.Div(
         [
+            dcc.Location(id="url", refresh=False),  # the view in the address (explorer.url)
             dcc.Store(id="session", data=session.to_json()),
-            dcc.Store(id="target", data=None),
+            dcc.Store(id="target", data=values.get("target")),
             dcc.Store(id="episode", data=None),
             html.H2(f"hooked-impala explorer — {explorer.checkpoint}"),
             html.Div(
@@ -84,7 +100,8 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                         ),
                     ),
                     html.Button("load level", id="load"),
-                    html.Button("undo", id="undo"),
+                    html.Button("undo", id="undo", title="Ctrl+Z"),
+                    html.Button("redo", id="redo", title="Ctrl+Shift+Z"),
                     _control(
                         "click",
                         dcc.RadioItems(
@@ -97,13 +114,16 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                 ],
                 className="row",
             ),
-            html.Div(id="edit-message", className="message"),
+            html.Div(message, id="edit-message", className="message"),
             html.Div(
                 [
                     html.Div(
                         [
                             dcc.RadioItems(
-                                id="view", options=list(VIEWS), value="original", inline=True
+                                id="view",
+                                options=list(VIEWS),
+                                value=values.get("view", "original"),
+                                inline=True,
                             ),
                             dcc.Graph(id="maze-graph", config={"displaylogo": False}),
                             html.Div(id="field-status", className="status"),
@@ -119,15 +139,21 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                             _control(
                                 "layer",
                                 dcc.Dropdown(
-                                    id="layer", options=hooks, value=DEFAULT_LAYER, clearable=False
+                                    id="layer",
+                                    options=hooks,
+                                    value=values.get("layer", DEFAULT_LAYER),
+                                    clearable=False,
                                 ),
                             ),
                             _control(
-                                "cheese vector coefficient", dcc.Slider(id="cheese-coeff", **slider)
+                                "cheese vector coefficient",
+                                dcc.Slider(id="cheese-coeff", **slider(values.get("cheese-coeff"))),
                             ),
                             _control(
                                 "top-right vector coefficient",
-                                dcc.Slider(id="top-right-coeff", **slider),
+                                dcc.Slider(
+                                    id="top-right-coeff", **slider(values.get("top-right-coeff"))
+                                ),
                             ),
                             _control(
                                 "clamp channels (click mode 'target' picks the cell)",
@@ -135,6 +161,7 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                                     id="clamp-channels",
                                     type="text",
                                     placeholder=f"e.g. 55 42 (0–{clamp_channels - 1})",
+                                    value=values.get("clamp-channels"),
                                     debounce=True,
                                 ),
                             ),
@@ -143,14 +170,16 @@ def layout(explorer: Explorer, session: Session, out: Path) -> html.Div:
                                 dcc.Input(
                                     id="clamp-value",
                                     type="number",
-                                    value=InterventionSettings.clamp_value,
+                                    value=values.get(
+                                        "clamp-value", InterventionSettings.clamp_value
+                                    ),
                                     debounce=True,
                                 ),
                             ),
                             dcc.Checklist(
                                 id="relus",
                                 options=[{"label": "remove every ReLU", "value": "on"}],
-                                value=[],
+                                value=values.get("relus", []),
                             ),
                             html.H4("channel maps"),
                             _control(
