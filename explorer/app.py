@@ -316,7 +316,23 @@ def make_app(
         files = ", ".join(p.name for p in written)
         return f"wrote {written[0].parent}: {files}\n\nthe same files again:\n{command}"
 
+    for kind in ("png", "svg"):  # in the browser: the picture is the figure as it is drawn
+        app.clientside_callback(
+            DOWNLOAD_JS.replace("FORMAT", kind),
+            Output("download-status", "children", allow_duplicate=True),
+            Input(f"download-{kind}", "n_clicks"),
+            prevent_initial_call=True,
+        )
     return app
+
+
+#: Saves the maze figure as drawn (plotly.js's own image export, no server round trip).
+DOWNLOAD_JS = """function(clicks) {
+    const figure = document.querySelector('#maze-graph .js-plotly-plot');
+    if (!clicks || !figure) { return window.dash_clientside.no_update; }
+    window.Plotly.downloadImage(figure, {format: 'FORMAT', filename: 'maze-view', scale: 2});
+    return 'FORMAT ' + clicks;
+}"""
 
 
 def _message(err: Exception) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import shlex
 import threading
 import time
@@ -42,6 +43,7 @@ from hooked_impala.interventions import ModifiedCount, count_modified
 from hooked_impala.maze import Cell, DistributionMode, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import VectorField, vector_field
+from hooked_impala.pretrained.registry import ENV_HOME
 
 #: Fields and hook sets kept per explorer (a 25×25 field is about 15 kB).
 CACHE_SIZE = 64
@@ -282,7 +284,10 @@ class Explorer:
         command += ["--maps-hook", maps_hook, "--ranking", ranking, "--top", str(top)]
         command += ["--rollout", rollout_kind, "--max-steps", str(max_steps), "--seed", str(seed)]
         command += ["--out", str(out)]
-        return result, written, shlex.join(command)
+        # The checkpoint is found where this explorer found it: the same cache folder.
+        home = os.environ.get(ENV_HOME)
+        prefix = f"{ENV_HOME}={shlex.quote(home)} " if home else ""
+        return result, written, prefix + shlex.join(command)
 
 
 def new_view_folder(parent: Path) -> Path:

@@ -280,6 +280,10 @@ def layout(
                         dcc.Input(id="out", type="text", value=str(out), style={"width": "24em"}),
                     ),
                     html.Button("export this view", id="export"),
+                    # Pictures of the maze figure as drawn, made by the browser (plotly.js).
+                    html.Button("download PNG", id="download-png"),
+                    html.Button("download SVG", id="download-svg"),
+                    html.Span(id="download-status", hidden=True),
                 ],
                 className="row",
             ),

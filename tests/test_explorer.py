@@ -178,6 +178,8 @@ def test_export_is_reproduced_by_its_command(explorer, maze, tmp_path) -> None:
     first = (view / "result.json").read_text()
     arrays = dict(np.load(view / "arrays.npz"))
     argv = shlex.split(command)
+    if os.environ.get("HOOKED_IMPALA_HOME"):  # where this explorer found the checkpoint
+        assert argv.pop(0) == f"HOOKED_IMPALA_HOME={os.environ['HOOKED_IMPALA_HOME']}"
     assert argv[:3] == ["python", "-m", "analyses.maze_view"]
     assert analyses_cli.main(ANALYSIS, argv[3:]) == 0  # rewrites the same folder
     assert (view / "result.json").read_text() == first
@@ -332,3 +334,10 @@ def test_the_change_text_measures_a_difference_field(maze) -> None:
     text = change_text(diff)
     assert "mean 0.354, max 0.707 at cell (1, 1)" in text
     assert "mean total variation 0.250" in text
+
+
+def test_the_export_command_carries_the_checkpoint_folder(explorer, maze, tmp_path, monkeypatch):
+    home = tmp_path / "my checkpoints"
+    monkeypatch.setenv("HOOKED_IMPALA_HOME", str(home))
+    _, _, command = explorer.export(maze, InterventionSettings(), tmp_path, **EXPORT_OPTIONS)
+    assert shlex.split(command)[:2] == [f"HOOKED_IMPALA_HOME={home}", "python"]

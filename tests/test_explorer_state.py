@@ -1,9 +1,10 @@
 """The explorer's state: undo and redo of maze edits, the view in the page's address (a link
-or a reload reopens it), and the keyboard shortcuts, in the browser."""
+or a reload reopens it), the keyboard shortcuts and the picture downloads, in the browser."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -117,6 +118,13 @@ def test_a_link_reopens_the_view_and_the_keys_undo_and_redo() -> None:
             tab.wait_for_function("() => location.search.includes('cheese=-1')")
             link, shown = tab.url, browser.maze_traces(tab)
             assert "view=difference" in link and tab.errors == []
+            with tab.expect_download() as png:
+                tab.click("#download-png")
+            assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            with tab.expect_download() as svg:
+                tab.click("#download-svg")
+            assert b"<svg" in Path(svg.value.path()).read_bytes()[:1000]
+            assert png.value.suggested_filename == "maze-view.png"
         with browser.page(link) as again:  # the link alone, in a new browser
             assert browser.maze_traces(again) == shown
             assert again.is_checked("#view input[value='difference']")

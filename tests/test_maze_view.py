@@ -21,6 +21,7 @@ from analyses.maze_view import (
     InterventionSettings,
     channel_maps,
     load_state,
+    maps_figure,
     top_channels,
     view,
 )
@@ -185,3 +186,10 @@ def test_bad_state_files_are_named(tmp_path) -> None:
 def test_the_script_names_bad_arguments(argv, says, tmp_path, capsys) -> None:
     assert analyses_cli.main(ANALYSIS, [*argv, "--mazes", "1", "--out", str(tmp_path)]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_no_channels_to_show_is_said_not_drawn() -> None:
+    fig = maps_figure(
+        np.zeros((2, 0, 3, 3)), [], "embedder.block2.res1.resadd_out", "change", (1, 1)
+    )
+    assert "none changed" in fig.layout.annotations[0].text

@@ -29,6 +29,11 @@ def maps_figure(
     intervened), one heatmap each (image row 0 at the top, as the layer's grid), on one
     colour scale shared by both. ``unit`` names what is mapped (a dictionary's "latent");
     ``ranking`` "chosen" when the units were picked by hand."""
+    if not len(channels):  # e.g. ranked by change under no intervention: nothing changed
+        fig = go.Figure()
+        fig.add_annotation(text=f"no {unit} at {hook} to show: none changed", showarrow=False)
+        fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=200)
+        return fig
     shown = maps[0 if which == "original" else 1]
     columns = min(4, max(1, len(channels)))
     rows = max(1, -(-len(channels) // columns))
