@@ -69,13 +69,14 @@ def make_app(
         address, so the link's query is read from there."""
         query = urlsplit(request.referrer or "").query if has_request_context() else ""
         try:
-            linked = from_query(query, layers, VIEWS)
+            linked = from_query(query, layers, VIEWS, explorer.checkpoints)
         except ValueError as err:
             return layout(explorer, session, out, message=f"the link was not used: {err}")
         if linked is None:
             return layout(explorer, session, out)
         try:
             explorer.maze(linked[0])  # the link's edits must apply to its level
+            explorer.use(linked[1].get("checkpoint", explorer.checkpoint))
         except USER_ERRORS as err:
             return layout(explorer, session, out, message=f"the link was not used: {_message(err)}")
         return layout(explorer, linked[0], out, linked[1])
@@ -95,6 +96,9 @@ def make_app(
 
     def settings(values) -> InterventionSettings:
         return controls.settings_from(*values, layers=layers)
+
+    def use(checkpoint) -> None:
+        explorer.use(controls.choice("the checkpoint", checkpoint, explorer.checkpoints))
 
     def maze_of(session_data):
         return explorer.maze(Session.from_json(session_data))
@@ -151,11 +155,13 @@ def make_app(
         Output("field-drawn", "children"),
         Input("session", "data"),
         Input("view", "value"),
+        Input("checkpoint", "value"),
         *interventions,
     )
-    def redraw(session_data, which, *values):
+    def redraw(session_data, which, checkpoint, *values):
         drawn = str(time.perf_counter_ns())
         try:
+            use(checkpoint)
             maze = maze_of(session_data)
             which = controls.choice("the view", which, VIEWS)
         except USER_ERRORS as err:
@@ -180,22 +186,27 @@ def make_app(
             )
         if which == "difference":
             status += " · " + change_text(fields.shown("difference"))
+        if note := explorer.mode_note(maze.distribution_mode):
+            message = "; ".join(filter(None, [note, message]))
         return fig, status, message, drawn
 
     @app.callback(
         Output("url", "search"),
         Input("session", "data"),
         Input("view", "value"),
+        Input("checkpoint", "value"),
         *interventions,
     )
-    def address(session_data, which, *values):
+    def address(session_data, which, checkpoint, *values):
         """The view in the address bar, so that a link or a reload reopens it."""
         try:
             session = Session.from_json(session_data)
             which = controls.choice("the view", which, VIEWS)
+            checkpoint = controls.choice("the checkpoint", checkpoint, explorer.checkpoints)
+            settings(values)  # only a valid view goes into the address
         except USER_ERRORS:
             return no_update
-        return to_query(session, values, which, defaults)
+        return to_query(session, values, which, defaults, checkpoint)
 
     # The maps follow the field (its drawn stamp), not the edit itself: computed at the same
     # time, they would hold the model while the field waits.
@@ -209,10 +220,12 @@ def make_app(
         Input("maps-units", "value"),
         Input("maps-chosen", "value"),
         State("session", "data"),
+        State("checkpoint", "value"),
         *intervention_states,
     )
-    def maps(_drawn, hook, ranking, top, which, units, chosen, session_data, *values):
+    def maps(_drawn, hook, ranking, top, which, units, chosen, session_data, checkpoint, *values):
         try:
+            use(checkpoint)
             maze = maze_of(session_data)
             hook = controls.choice("the maps' hook", hook, layers)
             ranking = controls.choice("the ranking", ranking, RANKINGS)
@@ -237,11 +250,13 @@ def make_app(
         State("rollout-kind", "value"),
         State("rollout-seed", "value"),
         State("max-steps", "value"),
+        State("checkpoint", "value"),
         *intervention_states,
         prevent_initial_call=True,
     )
-    def play(_clicks, session_data, kind, seed, max_steps, *values):
+    def play(_clicks, session_data, kind, seed, max_steps, checkpoint, *values):
         try:
+            use(checkpoint)
             maze = maze_of(session_data)
             kind = controls.choice("the rollout", kind, controls.ROLLOUT_KINDS)
             seed = controls.integer("the rollout seed", seed, 0, 0, checks.MAX_SEED)
@@ -290,11 +305,25 @@ def make_app(
         State("rollout-kind", "value"),
         State("rollout-seed", "value"),
         State("max-steps", "value"),
+        State("checkpoint", "value"),
         *intervention_states,
         prevent_initial_call=True,
     )
-    def export(_clicks, folder, session_data, hook, ranking, top, kind, seed, max_steps, *values):
+    def export(
+        _clicks,
+        folder,
+        session_data,
+        hook,
+        ranking,
+        top,
+        kind,
+        seed,
+        max_steps,
+        checkpoint,
+        *values,
+    ):
         try:
+            use(checkpoint)
             maze = maze_of(session_data)
             if folder is not None and not isinstance(folder, str):
                 raise ValueError(f"the export folder must be a path, got {folder!r}")

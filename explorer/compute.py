@@ -43,7 +43,8 @@ from hooked_impala.interventions import ModifiedCount, count_modified
 from hooked_impala.maze import Cell, DistributionMode, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import VectorField, vector_field
-from hooked_impala.pretrained.registry import ENV_HOME
+from hooked_impala.pretrained import available_checkpoints, load_pretrained
+from hooked_impala.pretrained.registry import ENV_HOME, find_checkpoint_info
 
 #: Fields and hook sets kept per explorer (a 25×25 field is about 15 kB).
 CACHE_SIZE = 64
@@ -108,6 +109,9 @@ class Explorer:
         self._mazes = _Cache()
         self._fields = _Cache()
         self._hooks = _Cache()
+        self._models = {checkpoint: model}
+        #: What the page offers: this one, and the registry's that load without a download.
+        self.checkpoints = list(dict.fromkeys([checkpoint, *available_checkpoints()]))
         shapes = {n: s for n, s in model.hook_shapes(1).items() if len(s) == 4}
         self.spatial_hooks = list(shapes)
         self.channels = {name: shape[1] for name, shape in shapes.items()}
@@ -124,6 +128,33 @@ class Explorer:
 
     def close(self) -> None:
         self.renderer.close()
+
+    def use(self, checkpoint: str) -> None:
+        """Make ``checkpoint`` (a registry name or a path) the model of every computation
+        from now on; each is loaded once and kept. ValueError saying why one cannot load."""
+        with self._lock:
+            if checkpoint == self.checkpoint:
+                return
+            if checkpoint not in self._models:
+                try:
+                    loaded = load_pretrained(checkpoint, device=self.model.device, progress=False)
+                except (OSError, ValueError) as err:  # not there, not a checkpoint, no download
+                    raise ValueError(f"cannot load checkpoint {checkpoint!r}: {err}") from None
+                self._models[checkpoint] = loaded
+            self.model, self.checkpoint = self._models[checkpoint], checkpoint
+            shapes = self.model.hook_shapes(1)
+            self.channels = {name: shapes[name][1] for name in self.spatial_hooks}
+            self._fields, self._hooks = _Cache(), _Cache()  # both hold this model's numbers
+
+    def mode_note(self, mode: DistributionMode) -> str:
+        """A warning when ``mode``'s levels are not those the checkpoint was trained on."""
+        info = find_checkpoint_info(self.checkpoint)
+        if info is None or info.trained_mode == mode:
+            return ""
+        return (
+            f"note: {mode} levels are outside {info.name}'s training distribution (it was "
+            f"trained on {info.trained_mode} levels)"
+        )
 
     def _level(self, seed: int, mode: DistributionMode) -> Maze:
         return self._mazes.get((seed, mode), lambda: Maze.from_seed(seed, mode, self.renderer))
@@ -219,6 +250,8 @@ class Explorer:
         own = self.model.resolve_hook_name(self.dictionary.hook)
         if self.model.resolve_hook_name(hook) != own:
             raise ValueError(f"the dictionary's latents are at {own!r}; choose that hook")
+        if self.channels[own] != self.dictionary.sae.config.channels:
+            raise ValueError(f"the dictionary was made for another model than {self.checkpoint}")
         with torch.no_grad():
             return self.dictionary.sae.latent_maps(maps)
 

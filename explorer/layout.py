@@ -81,9 +81,19 @@ def layout(
             dcc.Store(id="session", data=session.to_json()),
             dcc.Store(id="target", data=values.get("target")),
             dcc.Store(id="episode", data=None),
-            html.H2(f"hooked-impala explorer — {explorer.checkpoint}"),
+            html.H2("hooked-impala explorer"),
             html.Div(
                 [
+                    _control(
+                        "checkpoint",
+                        dcc.Dropdown(
+                            id="checkpoint",
+                            options=explorer.checkpoints,
+                            value=values.get("checkpoint", explorer.checkpoint),
+                            clearable=False,
+                            style={"width": "16em"},
+                        ),
+                    ),
                     _control(
                         "level seed",
                         dcc.Input(

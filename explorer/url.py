@@ -1,7 +1,7 @@
 """The explorer's state in its address, so that a link (or a reload) reopens the same view:
-the level, the edits made to it, the intervention and the shown field.
+the checkpoint, the level, the edits made to it, the intervention and the shown field.
 
-    ?level=3&mode=easy&edits=cheese.5.6~wall.3.4.m&cheese=-1&clamp=55+42&target=7.8&view=difference
+    ?level=3&mode=easy&checkpoint=standin_s1&edits=cheese.5.6~wall.3.4.m&cheese=-1&view=difference
 
 ``edits`` lists the edits oldest first (``mode.row.col``, ``.m`` when the margin could be
 edited); only controls away from their defaults are written. A link is read back with the
@@ -29,13 +29,23 @@ CONTROLS = {
     "relus": "relus",
 }
 VIEW = "view"
-KEYS = ("level", "mode", "edits", *CONTROLS, VIEW)
+CHECKPOINT = "checkpoint"
+KEYS = ("level", "mode", "edits", *CONTROLS, VIEW, CHECKPOINT)
 
 
-def to_query(session: Session, values: Sequence[Any], view: str, defaults: Sequence[Any]) -> str:
+def to_query(
+    session: Session,
+    values: Sequence[Any],
+    view: str,
+    defaults: Sequence[Any],
+    checkpoint: str | None = None,
+) -> str:
     """The address's query for ``session``, the intervention controls' ``values`` (in
-    ``CONTROLS`` order; those equal to ``defaults`` left out) and the shown ``view``."""
+    ``CONTROLS`` order; those equal to ``defaults`` left out), the shown ``view`` and the
+    ``checkpoint`` shown."""
     query: dict[str, str] = {"level": str(session.seed), "mode": session.mode}
+    if checkpoint is not None:
+        query[CHECKPOINT] = checkpoint
     if session.edits:
         query["edits"] = "~".join(
             f"{mode}.{row}.{col}" + (".m" if margin else "")
@@ -56,10 +66,14 @@ def to_query(session: Session, values: Sequence[Any], view: str, defaults: Seque
 
 
 def from_query(
-    query: str, layers: Collection[str], views: Collection[str]
+    query: str,
+    layers: Collection[str],
+    views: Collection[str],
+    checkpoints: Collection[str] = (),
 ) -> tuple[Session, dict[str, Any]] | None:
-    """The session and control values (by control id, plus ``"view"``) a query describes,
-    or None for a query without a level; ValueError naming the parameter for a bad one."""
+    """The session and control values (by control id, plus ``"view"`` and ``"checkpoint"``,
+    one of ``checkpoints``) a query describes, or None for a query without a level;
+    ValueError naming the parameter for a bad one."""
     raw = parse_qs(query.lstrip("?"), keep_blank_values=True, strict_parsing=False)
     if unknown := sorted(set(raw) - set(KEYS)):
         raise ValueError(f"the link has unknown parameters: {', '.join(unknown)}")
@@ -106,4 +120,11 @@ def from_query(
         if got[VIEW] not in views:
             raise ValueError(f"the link's view must be one of {', '.join(views)}")
         values[VIEW] = got[VIEW]
+    if CHECKPOINT in got:
+        if got[CHECKPOINT] not in checkpoints:
+            raise ValueError(
+                f"the link's checkpoint {got[CHECKPOINT]!r} is not one this explorer offers "
+                f"({', '.join(checkpoints)})"
+            )
+        values[CHECKPOINT] = got[CHECKPOINT]
     return session, values

@@ -7,9 +7,11 @@ import random
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 from test_explorer import open_cell, require_browser, wall_cell
 
+from analyses.maze_view import InterventionSettings
 from explorer import browser
 from explorer.edits import EDIT_MODES, Session
 from explorer.url import CONTROLS, from_query, to_query
@@ -129,6 +131,48 @@ def test_a_link_reopens_the_view_and_the_keys_undo_and_redo() -> None:
             assert browser.maze_traces(again) == shown
             assert again.is_checked("#view input[value='difference']")
             assert again.errors == []
+        other = url + "?level=17&mode=hard&checkpoint=standin_s1_avoid_cheese"
+        with browser.page(other) as fine_tuned:  # the picker, set by the link
+            assert browser.maze_traces(fine_tuned)[1] != original[1]  # another model's field
+            assert "outside standin_s1_avoid_cheese's training" in fine_tuned.inner_text(
+                "#field-message"
+            )
         row, col = wall_cell(maze)  # the mouse cannot stand on a wall
         with browser.page(url + f"?level=17&mode=hard&edits=mouse.{row}.{col}") as bad:
             assert "the link was not used" in bad.inner_text("#edit-message")
+
+
+def test_the_checkpoint_can_be_switched_and_says_when_a_level_is_off_its_training(maze_easy):
+    from explorer.compute import Explorer
+    from hooked_impala import load_pretrained
+    from hooked_impala.policy import vector_field
+
+    explorer = Explorer(load_pretrained("standin_s1", progress=False), "standin_s1")
+    try:
+        assert explorer.checkpoints[:2] == ["standin_s1", "standin_s1_avoid_cheese"]
+        before = explorer.fields(maze_easy, InterventionSettings()).original.probs
+        explorer.use("standin_s1_avoid_cheese")
+        after = explorer.fields(maze_easy, InterventionSettings()).original.probs
+        own = vector_field(load_pretrained("standin_s1_avoid_cheese", progress=False), maze_easy)
+        np.testing.assert_allclose(after, own.probs, atol=1e-5)  # the new model, not a cache
+        assert not np.allclose(before, after)
+        assert "outside standin_s1_avoid_cheese's training" in explorer.mode_note("hard")
+        assert explorer.mode_note("easy") == ""
+        with pytest.raises(ValueError, match="cannot load checkpoint 'no_such'"):
+            explorer.use("no_such")
+        assert explorer.checkpoint == "standin_s1_avoid_cheese"
+    finally:
+        explorer.close()
+
+
+def test_a_link_names_its_checkpoint() -> None:
+    query = to_query(Session(1, "easy"), DEFAULTS, "original", DEFAULTS, "standin_s1")
+    _, controls = from_query(urlsplit(query).query, LAYERS, VIEWS, ["standin_s1"])
+    assert controls["checkpoint"] == "standin_s1"
+    with pytest.raises(ValueError, match="not one this explorer offers"):
+        from_query(urlsplit(query).query, LAYERS, VIEWS, ["model_160022528"])
+
+
+@pytest.fixture(scope="module")
+def maze_easy() -> Maze:
+    return Maze.from_seed(3)

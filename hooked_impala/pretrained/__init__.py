@@ -34,6 +34,7 @@ from hooked_impala.pretrained.registry import (
     CheckpointError,
     CheckpointInfo,
     CheckpointUnavailableError,
+    available_checkpoints,
     cache_dir,
     find_checkpoint_info,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "CheckpointInfo",
     "CheckpointRecord",
     "CheckpointUnavailableError",
+    "available_checkpoints",
     "cache_dir",
     "check_state_dict",
     "config_from_state_dict",

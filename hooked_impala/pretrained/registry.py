@@ -37,6 +37,7 @@ class CheckpointInfo:
     aliases: tuple[str, ...] = ()
     bundled: bool = False  # shipped inside the package (hooked_impala/checkpoints/)
     parent: str | None = None  # the registry checkpoint this one was fine-tuned from
+    trained_mode: str = "easy"  # the procgen distribution mode of its training levels
 
 
 REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
@@ -55,6 +56,7 @@ REGISTRY: Mapping[str, CheckpointInfo] = MappingProxyType(
                 ),
                 scale=4,
                 aliases=("maze_I/model_rand_region_5.pth", "paper"),
+                trained_mode="hard",
             ),
             # 626,256 parameters (16/32/32 channels); maze_aisc fork, num_levels=0. No
             # licence: downloaded at run time, never redistributed.
@@ -117,6 +119,17 @@ def cache_dir() -> Path:
     if os.environ.get(ENV_HOME):
         return Path(os.environ[ENV_HOME]).expanduser()
     return Path(user_cache_dir("hooked-impala"))
+
+
+def available_checkpoints(cache: Path | None = None) -> list[str]:
+    """The registry's checkpoints that load without a download: bundled, or already in the
+    cache folder (``cache``, default :func:`cache_dir`)."""
+    folder = cache_dir() if cache is None else cache
+    return [
+        info.name
+        for info in REGISTRY.values()
+        if ((BUNDLED_DIR if info.bundled else folder) / info.filename).is_file()
+    ]
 
 
 def find_checkpoint_info(name: str) -> CheckpointInfo | None:
