@@ -211,10 +211,15 @@ window.addEventListener("load", function () { setTimeout(function () {
       modebar: box(gd.querySelector(".modebar")),
     };
   });
+  // Every block wider than its box: code blocks and the generated summaries.
+  var wide = Array.from(document.querySelectorAll(".md-content pre")).filter(function (pre) {
+    return pre.scrollWidth - pre.clientWidth > 1 && pre.classList.contains("generated-summary");
+  }).map(function (pre) { return pre.textContent.slice(0, 80); });
   var out = document.createElement("pre");
   out.id = "figure-geometry";
   out.textContent = JSON.stringify({
-    figures: figures, page: document.documentElement.scrollWidth, window: window.innerWidth
+    figures: figures, page: document.documentElement.scrollWidth, window: window.innerWidth,
+    wide: wide
   });
   document.body.appendChild(out);
 }, 2000); });
@@ -253,6 +258,7 @@ def test_figures_fit_the_content_column(site, tmp_path, page, window) -> None:
     figures = geometry["figures"]
     assert len(figures) == PAGES_WITH_FIGURES[page], figures
     assert geometry["page"] <= geometry["window"], "the page scrolls sideways"
+    assert geometry["wide"] == [], f"{page}: summaries wider than the column"
     for i, f in enumerate(figures):
         where = f"{page} figure {i + 1} at {window}: {f}"
         assert f["svgs"] and f["figure"]["width"] > 100, where  # drawn, not collapsed
