@@ -107,7 +107,7 @@ def make_app(
         Output("session", "data"),
         Output("target", "data"),
         Output("edit-message", "children"),
-        Input("maze-graph", "clickData"),
+        Input("maze-click", "data"),
         Input("undo", "n_clicks"),
         Input("redo", "n_clicks"),
         Input("load", "n_clicks"),
@@ -136,7 +136,7 @@ def make_app(
                 return fresh.to_json(), None, ""
             cell = clicked_cell(click)
             if cell is None:
-                return no_update, no_update, ""
+                return no_update, no_update, no_update  # e.g. the store mounting: no click
             mode = controls.choice("the click mode", mode, EDIT_MODES)
             if mode == "target":
                 return no_update, list(cell), ""

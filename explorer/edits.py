@@ -111,16 +111,15 @@ def _edit(edit: Any) -> Edit:
 
 
 def clicked_cell(click: Any) -> Cell | None:
-    """The world cell ``(row, col)`` of a plotly click on the maze figure (its x is the
-    column, y the row, row 0 at the bottom), or None for a click elsewhere (or anything that
-    is not a click on a point)."""
-    points = click.get("points") if isinstance(click, dict) else None
-    if not points or not isinstance(points, list) or not isinstance(points[0], dict):
+    """The world cell ``(row, col)`` of a click on the maze figure, as the page's click
+    listener (``explorer/assets/clicks.js``) stores it: ``{"row", "col", "n"}`` (row 0 at the
+    bottom; ``n`` numbers the clicks), or None for anything else."""
+    if not isinstance(click, dict):
         return None
-    x, y = points[0].get("x"), points[0].get("y")
-    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (x, y)):
+    row, col = click.get("row"), click.get("col")
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (row, col)):
         return None
-    return int(round(y)), int(round(x))
+    return int(round(row)), int(round(col))
 
 
 def apply_click(maze: Maze, cell: Cell, mode: EditMode, margin: bool = False) -> Maze:

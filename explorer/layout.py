@@ -79,6 +79,7 @@ def layout(
         [
             dcc.Location(id="url", refresh=False),  # the view in the address (explorer.url)
             dcc.Store(id="session", data=session.to_json()),
+            dcc.Store(id="maze-click", data=None),  # set by assets/clicks.js
             dcc.Store(id="target", data=values.get("target")),
             dcc.Store(id="episode", data=None),
             html.H2("hooked-impala explorer"),

@@ -116,7 +116,8 @@ def test_sessions_replay_their_edits_and_undo_the_last(maze, explorer) -> None:
 
 
 def test_clicks_map_to_cells() -> None:
-    assert clicked_cell({"points": [{"x": 4, "y": 2.0, "curveNumber": 3}]}) == (2, 4)
+    assert clicked_cell({"row": 2.0, "col": 4, "n": 3}) == (2, 4)
+    assert clicked_cell({"row": float("nan"), "col": 4}) is None
     assert clicked_cell({"points": []}) is None
     assert clicked_cell(None) is None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -176,3 +176,20 @@ def test_a_link_names_its_checkpoint() -> None:
 @pytest.fixture(scope="module")
 def maze_easy() -> Maze:
     return Maze.from_seed(3)
+
+
+@pytest.mark.slow
+def test_eight_clicks_in_a_row_make_eight_edits() -> None:
+    """Each click right after the redraw of the one before: none may be lost (plotly reports
+    a click only once its hover has caught up with the pointer)."""
+    require_browser()
+    maze = Maze.from_seed(17, "hard")
+    cells = [c for c in maze.open_cells if c not in (maze.mouse, maze.cheese)][::7][:8]
+    with browser.running("--level", "17", "--mode", "hard") as url, browser.page(url) as tab:
+        stamp = browser.drawn(tab)
+        for k, cell in enumerate(cells, 1):
+            browser.click_cell(tab, *cell)
+            stamp = browser.wait_for_field(tab, stamp, timeout_ms=30_000)
+            edits = parse_qs(_query(tab)).get("edits", [""])[0]
+            assert len(edits.split("~")) == k, f"click {k} on {cell} was lost: {edits}"
+        assert tab.errors == []
