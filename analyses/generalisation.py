@@ -79,7 +79,8 @@ class GeneralisationResult(AnalysisResult):
         levels: what was played (mode and seeds).
         by_size: maze size -> {"success", "success_cheese_outside_region",
             "shortest_path_to_cheese", "top_right_first" (free-choice mazes only),
-            "top_right_first_informative", "forced"} (``Rate.as_dict()``;
+            "top_right_first_informative", "no_decision_square", "forced"}
+            (``Rate.as_dict()``;
             :func:`~analyses.measure.corners.rates_by_size`).
         largest_size: the maze size of the corner study; ``corner_mazes`` how many.
         step_budget: mean steps to a cheese in the top-right 5×5 region of those mazes (the
@@ -247,7 +248,8 @@ class GeneralisationResult(AnalysisResult):
             forced = _rate(rates["forced"])
             lines.append(
                 f"    {size:>2}: success {success}; top-right first, free-choice mazes {first}"
-                f"; forced (the cheese's path crosses the region) {forced.k}/{forced.n}"
+                f"; forced (the cheese's only path crosses the region) {forced.k} of the "
+                f"{forced.n} with a decision square and the cheese outside it"
             )
         jump = self.largest_jump()
         if jump:

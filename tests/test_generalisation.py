@@ -91,6 +91,7 @@ BY_SIZE_KEYS = (
     "shortest_path_to_cheese",
     "top_right_first",
     "top_right_first_informative",
+    "no_decision_square",
     "forced",
 )
 
@@ -133,6 +134,7 @@ def test_rates_by_size() -> None:
             "cheese_in_region": [True, True, False, True, False],
             "top_right_informative": [False, False, True, False, True],
             "top_right_first": [True, True, False, False, True],
+            "decision_row": [None, None, 3, 4, 5],
         }
     )
     shortest = {1: 4, 2: 4, 3: 12, 4: 14, 5: 9}
@@ -150,6 +152,7 @@ def test_rates_by_size() -> None:
         2,
     )
     assert (nine["forced"]["k"], nine["forced"]["n"]) == (1, 2)
+    assert nine["no_decision_square"]["k"] == 0
     assert nine["success_cheese_outside_region"]["n"] == 2
 
 

@@ -64,14 +64,17 @@ def rates_by_size(
 
     "top_right_first" is counted on the free-choice mazes only (both choices possible);
     "top_right_first_informative" on every maze where the region is smaller than the maze
-    and the cheese outside it (forced mazes included, for comparison); "forced" counts the
-    informative mazes that are not free choices."""
+    and the cheese outside it (geometry-forced mazes included, for comparison). Of those,
+    "no_decision_square" counts the mazes without one (the cheese on the way to the top
+    right, or the reverse), and "forced" counts, among the rest, the mazes whose only path to
+    the cheese crosses the region ("the cheese first" impossible)."""
     out: dict[str, dict] = {}
     for size, rows in table.groupby("maze_size"):
         outside = rows[~rows["cheese_in_region"]]
         informative = rows[rows["top_right_informative"]]
         chosen = rows[[bool(free.get(int(s), False)) for s in rows["seed"]]]
-        forced = [not free.get(int(s), False) for s in informative["seed"]]
+        has_square = informative["decision_row"].notna().to_numpy()
+        forced = [not free.get(int(s), False) for s in informative["seed"][has_square]]
         direct = [
             bool(r.reached_cheese and shortest[r.seed] is not None and r.steps == shortest[r.seed])
             for r in rows.itertuples()
@@ -82,6 +85,7 @@ def rates_by_size(
             "shortest_path_to_cheese": Rate.of(direct).as_dict(),
             "top_right_first": Rate.of(chosen["top_right_first"]).as_dict(),
             "top_right_first_informative": Rate.of(informative["top_right_first"]).as_dict(),
+            "no_decision_square": Rate.of(~has_square).as_dict(),
             "forced": Rate.of(forced).as_dict(),
         }
     return out
