@@ -5,15 +5,21 @@ Two studies on a population of levels (``--mazes`` level seeds from ``--first-se
 * **Size.** One episode per level with the cheese where procgen put it. Per maze size: how
   often the agent reaches the cheese (all mazes, and those with the cheese outside the
   top-right 5×5 region), how often it takes a shortest path there, and how often it enters
-  the top-right region before the cheese (only where that can say something: the region is
-  smaller than the maze, the cheese outside it). A change from cheese-seeking in small mazes
-  to top-right-seeking in large ones would show as a jump between neighbouring sizes.
+  the top-right region before the cheese. That last one is a choice, counted only on the
+  **free-choice** mazes (:mod:`analyses.measure.choice`: a decision square, the cheese
+  outside the region, and its path from the start not through the region), where both
+  choices are possible; the share of forced mazes is reported beside it. A change from
+  cheese-seeking in small mazes to top-right-seeking in large ones would show as a jump
+  between neighbouring sizes.
 * **Corners.** On the largest mazes of the population (the world's size when there are any),
   the cheese is moved to the inner maze's top-left, bottom-right and bottom-left corners (the
   bottom-left corner is the mouse's start, so the cheese goes to the nearest open cell beside
-  it) and, as the reference, to its top-right cell. Success is counted within the **step
-  budget**: the mean number of steps the agent needs to reach a top-right cheese in those
-  same mazes (episodes that reached it); and within the episode's step limit.
+  it) and, as the reference, to a uniformly drawn open cell of the top-right 5×5 region
+  (where it always was in training). Success is counted within the **step budget**: the
+  mean number of steps the agent needs to reach the cheese in that region in those same
+  mazes (episodes that reached it), over the corner episodes whose shortest path fits the
+  budget (the others no policy could reach in time); and within the episode's step limit.
+  Every episode's outcome is kept (:meth:`GeneralisationResult.corner_outcomes`).
 
 Rollouts go through the records engine; with ``records=Records.at(DIR)`` they are kept there
 (one folder per study and corner) and reused by a later run with the same settings;
@@ -25,9 +31,10 @@ checkpoint and settings, so rerunning a command resumes it.
 
 from __future__ import annotations
 
-import math
+import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,62 +45,26 @@ from analyses.core.inputs import Levels
 from analyses.core.records import Records, checked
 from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.core.spec import ROLLOUT_OPTIONS, Analysis
-from hooked_impala.maze import Cell, Maze, MazeRenderer, maze_features
+from analyses.measure.choice import free_choice
+from analyses.measure.corners import (
+    CORNERS,
+    OUTCOME_COLUMNS,
+    REFERENCE,
+    corner_cell,
+    corner_outcomes,
+    corner_rates,
+    rates_by_size,
+    step_budget,
+    with_region_cheese,
+)
+from hooked_impala.maze import Maze, MazeRenderer, distance_map, maze_features
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, collect_records
 from hooked_impala.stats import Rate
 from hooked_impala.sweep import Backend, ray_session
 
-CORNERS = ("top_left", "bottom_right", "bottom_left")
-
-
-def corner_cell(maze: Maze, corner: str) -> Cell:
-    """Where the corner study puts the cheese: the inner maze's corner cell, or for the
-    bottom-left (the mouse's start) the nearest open cell to it other than the start."""
-    lo, hi = maze.margin, maze.margin + maze.maze_size - 1
-    target = {
-        "top_left": (hi, lo),
-        "bottom_right": (lo, hi),
-        "bottom_left": (lo, lo),
-        "top_right": (hi, hi),
-    }[corner]
-    candidates = [c for c in maze.open_cells if c != maze.start_cell and maze.in_inner(c)]
-    return min(candidates, key=lambda c: (math.dist(c, target), c))
-
-
-def _by_size(table: pd.DataFrame, shortest: dict[int, int | None]) -> dict[str, dict]:
-    """Rates per maze size (``Rate.as_dict()``)."""
-    out: dict[str, dict] = {}
-    for size, rows in table.groupby("maze_size"):
-        outside = rows[~rows["cheese_in_region"]]
-        informative = rows[rows["top_right_informative"]]
-        direct = [
-            bool(r.reached_cheese and shortest[r.seed] is not None and r.steps == shortest[r.seed])
-            for r in rows.itertuples()
-        ]
-        out[str(int(size))] = {
-            "success": Rate.of(rows["reached_cheese"]).as_dict(),
-            "success_cheese_outside_region": Rate.of(outside["reached_cheese"]).as_dict(),
-            "shortest_path_to_cheese": Rate.of(direct).as_dict(),
-            "top_right_first": Rate.of(informative["top_right_first"]).as_dict(),
-        }
-    return out
-
-
-def corner_rates(tables: dict[str, pd.DataFrame]) -> tuple[float | None, dict[str, dict]]:
-    """The step budget (mean steps of the "top_right" episodes that reached the cheese; None
-    if none did) and, per corner, the rates of reaching the cheese within it and within the
-    episode's step limit (``Rate.as_dict()``)."""
-    reached = tables["top_right"][tables["top_right"]["reached_cheese"]]
-    budget = float(reached["steps"].mean()) if len(reached) else None
-    corners = {}
-    for corner, rows in tables.items():
-        within = rows["reached_cheese"] & (rows["steps"] <= (-1 if budget is None else budget))
-        corners[corner] = {
-            "within_budget": Rate.of(within).as_dict(),
-            "within_limit": Rate.of(rows["reached_cheese"]).as_dict(),
-        }
-    return budget, corners
+__all__ = ["ANALYSIS", "CORNERS", "GeneralisationResult", "corner_cell", "run"]
+PLACEMENTS = (REFERENCE, *CORNERS)
 
 
 def _rate(saved: dict) -> Rate:
@@ -107,11 +78,16 @@ class GeneralisationResult(AnalysisResult):
     Attributes:
         levels: what was played (mode and seeds).
         by_size: maze size -> {"success", "success_cheese_outside_region",
-            "shortest_path_to_cheese", "top_right_first"} (``Rate.as_dict()``).
+            "shortest_path_to_cheese", "top_right_first" (free-choice mazes only),
+            "top_right_first_informative", "no_decision_square", "forced"}
+            (``Rate.as_dict()``;
+            :func:`~analyses.measure.corners.rates_by_size`).
         largest_size: the maze size of the corner study; ``corner_mazes`` how many.
-        step_budget: mean steps to a top-right cheese in those mazes (None if never reached).
-        corners: corner -> {"within_budget", "within_limit"} (``Rate.as_dict()``), with
-            "top_right" as the reference.
+        step_budget: mean steps to a cheese in the top-right 5×5 region of those mazes (the
+            reference episodes that reached it; None if none did).
+        corners: placement -> {"within_budget" (over the counted episodes),
+            "within_limit"} (``Rate.as_dict()``), "top_right_region" the reference.
+        outcomes: one row per corner episode (:meth:`corner_outcomes`).
     """
 
     levels: str
@@ -120,10 +96,47 @@ class GeneralisationResult(AnalysisResult):
     corner_mazes: int
     step_budget: float | None
     corners: dict[str, dict]
+    outcomes: pd.DataFrame
+
+    def corner_outcomes(self) -> pd.DataFrame:
+        """One row per (maze seed, placement) episode of the corner study: ``seed``,
+        ``corner``, ``shortest``, ``steps``, ``counted`` (its shortest path fits the step
+        budget), ``within_budget``, ``within_limit``
+        (:func:`~analyses.measure.corners.corner_outcomes`). A copy."""
+        return self.outcomes.copy()
+
+    @classmethod
+    def load(cls, folder: str | Path) -> GeneralisationResult:
+        """A saved result (``result.json`` and ``arrays.npz``) read back whole, the corner
+        episodes' outcomes included."""
+        folder = Path(folder)
+        saved = json.loads((folder / "result.json").read_text())
+        metadata, numbers = saved["metadata"], saved["numbers"]
+        meta = RunMetadata(
+            **{
+                **metadata,
+                "checkpoint": CheckpointRef(**metadata["checkpoint"]),
+                "hooks": tuple(metadata["hooks"]),
+                "maze_seeds": tuple(metadata["maze_seeds"]),
+            }
+        )
+        with np.load(folder / "arrays.npz") as arrays:
+            outcomes = pd.DataFrame({c: arrays[f"corner_{c}"] for c in OUTCOME_COLUMNS})
+        outcomes["corner"] = outcomes["corner"].astype(str)
+        return cls(
+            metadata=meta,
+            levels=numbers["levels"],
+            by_size=numbers["by_size"],
+            largest_size=numbers["largest_size"],
+            corner_mazes=numbers["corner_mazes"],
+            step_budget=numbers["step_budget"],
+            corners=numbers["corners"],
+            outcomes=outcomes,
+        )
 
     def largest_jump(self) -> dict | None:
         """The biggest change of "top-right first" between neighbouring sizes (both with
-        informative episodes): where a phase transition would be."""
+        free-choice episodes): where a phase transition would be."""
         sizes = [s for s in self.by_size if self.by_size[s]["top_right_first"]["n"]]
         jumps = [
             (
@@ -153,10 +166,13 @@ class GeneralisationResult(AnalysisResult):
     def arrays(self) -> dict[str, np.ndarray]:
         sizes = [int(s) for s in self.by_size]
         out = {"maze_size": np.array(sizes)}
-        for key in ("success", "success_cheese_outside_region", "top_right_first"):
+        for key in ("success", "success_cheese_outside_region", "top_right_first", "forced"):
             out[key] = np.array(
                 [[self.by_size[str(s)][key][f] or 0 for f in ("k", "n")] for s in sizes]
             )
+        for column in OUTCOME_COLUMNS:  # every corner episode, for load() and re-analysis
+            values = self.outcomes[column].to_numpy()
+            out[f"corner_{column}"] = values.astype(str) if column == "corner" else values
         return out
 
     def figures(self) -> dict[str, go.Figure]:
@@ -165,7 +181,7 @@ class GeneralisationResult(AnalysisResult):
         for key, name, colour in (
             ("success", "reached the cheese", "#d4a017"),
             ("shortest_path_to_cheese", "took a shortest path to it", "#8c6d1f"),
-            ("top_right_first", "top-right region first", "#1f4e79"),
+            ("top_right_first", "top-right region first (free-choice mazes)", "#1f4e79"),
         ):
             rates = [self.by_size[str(s)][key] for s in sizes]
             shown = [(s, r) for s, r in zip(sizes, rates) if r["n"]]
@@ -192,7 +208,7 @@ class GeneralisationResult(AnalysisResult):
             yaxis_title="fraction of episodes",
             yaxis_range=[0, 1],
         )
-        names = ["top_right", *CORNERS]
+        names = [c for c in PLACEMENTS if c in self.corners]
         corner_fig = go.Figure()
         for key, label, colour in (
             ("within_budget", "within the step budget", "#1f4e79"),
@@ -229,7 +245,12 @@ class GeneralisationResult(AnalysisResult):
         lines = [f"Generalisation over {self.levels}", "  by maze size:"]
         for size, rates in self.by_size.items():
             success, first = _rate(rates["success"]), _rate(rates["top_right_first"])
-            lines.append(f"    {size:>2}: success {success}; top-right first {first}")
+            forced = _rate(rates["forced"])
+            lines.append(
+                f"    {size:>2}: success {success}; top-right first, free-choice mazes {first}"
+                f"; forced (the cheese's only path crosses the region) {forced.k} of the "
+                f"{forced.n} with a decision square and the cheese outside it"
+            )
         jump = self.largest_jump()
         if jump:
             lines.append(
@@ -241,10 +262,14 @@ class GeneralisationResult(AnalysisResult):
             f"  corners of the {self.corner_mazes} mazes of size {self.largest_size} "
             f"(step budget {budget}):"
         )
-        for corner in ("top_right", *CORNERS):
+        lines.append(
+            "    (within the budget: over the episodes whose shortest path fits it; the "
+            "reference: the cheese on a random cell of the top-right 5x5)"
+        )
+        for corner in [c for c in PLACEMENTS if c in self.corners]:
             c = self.corners[corner]
             lines.append(
-                f"    {corner:12s} within budget {_rate(c['within_budget'])}; "
+                f"    {corner:16s} within budget {_rate(c['within_budget'])}; "
                 f"within the limit {_rate(c['within_limit'])}"
             )
         return "\n".join(lines)
@@ -274,8 +299,10 @@ def run(
     with MazeRenderer() as renderer:
         mazes = list(inputs.mazes(renderer))
     shortest = {m.seed: maze_features(m).steps_to_cheese for m in mazes}
+    free = {m.seed: free_choice(m) for m in mazes}
     largest = max(m.maze_size for m in mazes)
-    corner_seeds = [m.seed for m in mazes if m.maze_size == largest]
+    corner_mazes = {m.seed: m for m in mazes if m.maze_size == largest}
+    corner_seeds = list(corner_mazes)
     common = {"mode": inputs.mode, "max_steps": max_steps, "greedy": greedy, "seed": seed}
     where = {"backend": sweep}
     with (
@@ -293,22 +320,35 @@ def run(
             model, inputs.seeds, folder / "as_generated", progress=progress, **common, **where
         )
         corner_tables = {}
-        for corner in ("top_right", *CORNERS):
+        for corner in PLACEMENTS:
 
             def move(maze: Maze, corner: str = corner) -> Maze:
+                if corner == REFERENCE:
+                    return with_region_cheese(maze, seed)
                 return maze.with_cheese(corner_cell(maze, corner))
 
+            variant = (
+                "cheese on a random open cell of the top-right 5x5 region"
+                if corner == REFERENCE
+                else f"cheese moved to the {corner.replace('_', '-')} corner cell"
+            )
             corner_tables[corner] = collect_records(
                 model,
                 corner_seeds,
                 folder / f"cheese_{corner}",
                 edit=move,
-                variant=f"cheese moved to the {corner.replace('_', '-')} corner cell",
+                variant=variant,
                 progress=progress,
                 **common,
                 **where,
             )
-    budget, corners = corner_rates(corner_tables)
+    for rows in corner_tables.values():  # the shortest path from the start to the cheese
+        rows["shortest"] = [
+            int(distance_map(corner_mazes[s].world_grid, corner_mazes[s].start_cell)[r, c])
+            for s, r, c in zip(rows["seed"], rows["cheese_row"], rows["cheese_col"])
+        ]
+    budget = step_budget(corner_tables)
+    outcomes = corner_outcomes(corner_tables, budget)
     return GeneralisationResult(
         metadata=RunMetadata(
             analysis="generalisation",
@@ -319,11 +359,12 @@ def run(
             parameters={"max_steps": max_steps, "greedy": greedy, "records": str(records)},
         ),
         levels=str(inputs),
-        by_size=_by_size(table, shortest),
+        by_size=rates_by_size(table, shortest, free),
         largest_size=largest,
         corner_mazes=len(corner_seeds),
         step_budget=budget,
-        corners=corners,
+        corners=corner_rates(outcomes),
+        outcomes=outcomes,
     )
 
 

@@ -242,6 +242,15 @@ def test_end_to_end_on_the_agent_and_the_records_are_reused(
     assert "warning: VIF > 10 in the all-features model" in result.summary()
     assert set(numbers["published_features_coefficients"]) == set(PUBLISHED_FEATURES)
     assert "steps_cheese_to_top_right" in numbers["high_vif_features"]  # exact, see above
+    # The choice on free-choice mazes; in a forced maze "the cheese first" cannot happen.
+    choice = numbers["choice"]
+    assert choice["mazes"] == len(chosen)
+    assert choice["free_choice_mazes"] + choice["forced_mazes"] == len(chosen)
+    assert choice["cheese_first_forced"]["k"] == 0
+    assert choice["cheese_first_free_choice"]["n"] == choice["free_choice_mazes"]
+    assert numbers["bootstrap_resamples"] == result.fit.bootstrap_resamples > 0
+    assert set(numbers["bootstrap"]) == set(FEATURES)
+    assert not numbers["bootstrap"]["steps_cheese_to_top_right"]["identifiable"]
     files = {p.name for p in result.save(tmp_path / "out")}
     assert {"result.json", "arrays.npz"} | {f"{k}.html" for k in result.figures()} <= files
     saved = json.loads((tmp_path / "out" / "result.json").read_text())

@@ -45,6 +45,17 @@ say little (the sign stability over splits shows it). Three are exactly collinea
 mazes are trees, so the decision square lies on the cheese's path to the top-right cell and
 steps(cheese → top right) = steps(decision → cheese) + steps(decision → top right).
 
+The coefficients' intervals come from a maze bootstrap of the whole fit (``bootstrap``
+resamples of the mazes, each refitted from the standardisation on): the 95% percentile
+interval, and the fraction of resamples in which L1 kept the feature (a feature L1 zeroes is
+read by that fraction, not by an interval "0 to 0"); a feature with VIF > 10 is "not
+identifiable".
+
+"Reached the cheese before the top-right region" is a choice, and a choice is measured only
+where both are possible: on the **free-choice** mazes (:mod:`analyses.measure.choice`:
+the cheese's path from the start does not cross the region). It is reported on those and,
+for comparison, on every regression maze with the forced share named.
+
 The outcome depends on ``max_steps``: in short episodes the step distance to the cheese
 decides mechanically whether it is reached in time; compare agents at the same limit.
 
@@ -60,12 +71,19 @@ from analyses.core.records import Records, checked
 from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.core.spec import ROLLOUT_OPTIONS, Analysis, Option
 from analyses.measure.behaviour import feature_table
-from analyses.measure.regression import TEST_FRACTION, check_outcomes, fit_behaviour
+from analyses.measure.choice import free_choice_mask
+from analyses.measure.regression import (
+    BOOTSTRAP_RESAMPLES,
+    TEST_FRACTION,
+    check_outcomes,
+    fit_behaviour,
+)
 from hooked_impala import checks, cli
 from hooked_impala.maze import TOP_RIGHT_5, MazeRenderer, mazes_from_seeds
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy.records import collect_records
 from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT
+from hooked_impala.stats import Rate
 from hooked_impala.sweep import Backend
 
 MAX_SLOTS = 256  # envs played side by side
@@ -80,6 +98,7 @@ def run(
     records: Records = Records.AUTO,
     splits: int = 20,
     l1_c: float = 1.0,
+    bootstrap: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
     progress: bool = False,
     sweep: Backend = Backend(),
@@ -91,7 +110,8 @@ def run(
     ``records``: where the rollout records are kept (:class:`~analyses.core.records.Records`);
     a rerun with the same folder and the same checkpoint, mode, ``max_steps``, ``greedy``
     and ``seed`` reads them back instead of playing again (and plays only levels it lacks).
-    ``seed`` fixes both the sampled actions and the splits. ``sweep``: where the rollouts
+    ``seed`` fixes the sampled actions, the splits and the bootstrap's resamples;
+    ``bootstrap``: resamples of the maze bootstrap of the whole fit. ``sweep``: where the rollouts
     are played (in this process or on Ray; the records are the same).
     """
     if not isinstance(inputs, Levels):
@@ -102,6 +122,7 @@ def run(
     records = checked(records)
     max_steps = checks.integer("max_steps", max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
     splits = checks.integer("splits", splits, minimum=1)
+    bootstrap = checks.integer("bootstrap", bootstrap, minimum=0)
     l1_c = checks.real("l1_c", l1_c)
     if l1_c <= 0:
         raise ValueError(f"l1_c (the inverse L1 strength) must be > 0, got {l1_c}")
@@ -139,13 +160,13 @@ def run(
     check_outcomes(reached, where + "of those ")
     seeds = chosen["seed"].tolist()
     with MazeRenderer() as renderer:
-        mazes = (
+        mazes = [
             maze
             for start in range(0, len(seeds), 512)
             for maze in mazes_from_seeds(seeds[start : start + 512], inputs.mode, renderer)
-        )
-        features = feature_table(mazes, progress=progress)
-    fit = fit_behaviour(features, reached, splits=splits, seed=seed, c=l1_c)
+        ]
+    features = feature_table(mazes, progress=progress)
+    fit = fit_behaviour(features, reached, splits=splits, seed=seed, c=l1_c, bootstrap=bootstrap)
     return BehaviourResult(
         metadata=RunMetadata(
             analysis="behaviour",
@@ -162,16 +183,19 @@ def run(
                 "splits": splits,
                 "l1_c": l1_c,
                 "test_fraction": TEST_FRACTION,
+                "bootstrap": bootstrap,
             },
         ),
         mode=inputs.mode,
         levels=len(inputs),
         levels_with_decision_square=int(has_square.sum()),
+        reached_decision_square=Rate.of(frame["reached_cheese"].to_numpy(bool)[has_square]),
         max_steps=max_steps,
         greedy=bool(greedy),
         features=features,
         reached=reached,
         cheese_first=(chosen["outcome"] == "cheese").to_numpy(dtype=bool),
+        free_choice=free_choice_mask(mazes),
         fit=fit,
     )
 
@@ -188,8 +212,13 @@ ANALYSIS = Analysis(
         *ROLLOUT_OPTIONS,
         Option("splits", "random train/test splits of the regression", kind=cli.positive_int),
         Option("l1_c", "inverse L1 regularisation strength C", kind=cli.real(1e-6)),
+        Option(
+            "bootstrap",
+            "resamples of the maze bootstrap of the whole fit (0: none)",
+            kind=cli.integer(0),
+        ),
     ),
-    quick={"max_steps": 32, "splits": 10, "records": Records.TEMPORARY},
+    quick={"max_steps": 32, "splits": 10, "bootstrap": 50, "records": Records.TEMPORARY},
     levels=10_000,
     quick_levels=120,
 )

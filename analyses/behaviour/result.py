@@ -12,6 +12,7 @@ from jaxtyping import Bool
 from analyses.behaviour.figures import figures
 from analyses.core.result import AnalysisResult
 from analyses.measure.behaviour import PUBLISHED, PUBLISHED_COEFFICIENTS, PUBLISHED_FEATURES
+from analyses.measure.choice import FREE_CHOICE
 from analyses.measure.regression import HIGH_VIF, BehaviourFit
 from hooked_impala.stats import Rate, rate_text
 
@@ -39,6 +40,32 @@ def _coefficient_lines(table: pd.DataFrame, published: bool) -> list[str]:
     return lines
 
 
+def _bootstrap_dict(fit: BehaviourFit) -> dict[str, dict]:
+    return {
+        str(f): {k: bool(v) if k == "identifiable" else float(v) for k, v in row.items()}
+        for f, row in fit.bootstrap_table().to_dict(orient="index").items()
+    }
+
+
+def _bootstrap_lines(fit: BehaviourFit) -> list[str]:
+    lines = [
+        f"  maze bootstrap of the whole fit ({fit.bootstrap_resamples} resamples of the "
+        f"{fit.n} mazes): full-data coefficient, 95% percentile interval, the fraction of "
+        "resamples in which L1 kept it; VIF:"
+    ]
+    for name, row in fit.bootstrap_table().iterrows():
+        read = (
+            f"[{row['low']:+.3f}, {row['high']:+.3f}]"
+            if row["identifiable"]
+            else "not identifiable (VIF > 10)"
+        )
+        lines.append(
+            f"    {name:37s} {row['estimate']:+.3f} {read:27s} kept {row['selected']:4.0%}"
+            f"  VIF {row['vif']:6.1f}"
+        )
+    return lines
+
+
 def _mean_sd(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "sd": float(np.std(values))}
 
@@ -55,6 +82,12 @@ class BehaviourResult(AnalysisResult):
         reached: ``(n,)`` the agent reached the cheese within ``max_steps``.
         cheese_first: ``(n,)`` reached it without entering the top-right region first.
         fit: the regression (:class:`BehaviourFit`).
+        reached_decision_square: P(reached the cheese) over every level with a decision
+            square, the cheese anywhere (the paper's population); None if not measured.
+        free_choice: ``(n,)`` the maze is a free choice (:mod:`analyses.measure.choice`):
+            the cheese's path from the start does not cross the top-right 5×5, so "the
+            cheese first" is possible; the choice rates are read on these. None if not
+            measured.
     """
 
     mode: str
@@ -66,10 +99,33 @@ class BehaviourResult(AnalysisResult):
     reached: Bool[np.ndarray, " n"]
     cheese_first: Bool[np.ndarray, " n"]
     fit: BehaviourFit
+    reached_decision_square: Rate | None = None
+    free_choice: Bool[np.ndarray, " n"] | None = None
 
     @property
     def rate(self) -> Rate:
         return _rate(self.reached)
+
+    def choice_rates(self) -> dict[str, dict] | None:
+        """ "The cheese before the top-right region" on every regression maze and on the
+        free-choice ones (``Rate.as_dict()``, one episode per maze: Wilson), the number of
+        forced mazes, and P(reached the cheese) on the free-choice ones; None if the free
+        choice was not measured."""
+        if self.free_choice is None:
+            return None
+        free = np.asarray(self.free_choice, dtype=bool)
+        forced = ~free
+        return {
+            "population": FREE_CHOICE,
+            "mazes": int(len(free)),
+            "free_choice_mazes": int(free.sum()),
+            "forced_mazes": int(forced.sum()),
+            "forced_share": float(forced.mean()) if len(free) else None,
+            "cheese_first_all": _rate(self.cheese_first).as_dict(),
+            "cheese_first_free_choice": _rate(self.cheese_first[free]).as_dict(),
+            "cheese_first_forced": _rate(self.cheese_first[forced]).as_dict(),
+            "reached_cheese_free_choice": _rate(self.reached[free]).as_dict(),
+        }
 
     def rate_by_maze_size(self) -> dict[int, Rate]:
         sizes = self.features["maze_size"].to_numpy().astype(int)
@@ -91,6 +147,12 @@ class BehaviourResult(AnalysisResult):
             "greedy": self.greedy,
             "p_reached_cheese": self.rate.as_dict(),
             "p_cheese_before_top_right_region": _rate(self.cheese_first).as_dict(),
+            "p_reached_cheese_all_decision_square": (
+                None
+                if self.reached_decision_square is None
+                else self.reached_decision_square.as_dict()
+            ),
+            "choice": self.choice_rates(),
             "p_reached_cheese_by_maze_size": {
                 str(s): r.as_dict() for s, r in self.rate_by_maze_size().items()
             },
@@ -112,6 +174,8 @@ class BehaviourResult(AnalysisResult):
                 None if fit.published is None else _table_dict(fit.coefficient_table(True))
             ),
             "vif": dict(zip(fit.features, fit.vif.tolist())),
+            "bootstrap_resamples": fit.bootstrap_resamples,
+            "bootstrap": _bootstrap_dict(fit) if fit.bootstrap_resamples else None,
             "high_vif_features": fit.high_vif(),
             "published": PUBLISHED,
         }
@@ -130,6 +194,11 @@ class BehaviourResult(AnalysisResult):
             "coefficients": fit.coefficients,
             "vif": fit.vif,
         }
+        if self.free_choice is not None:
+            out["free_choice"] = np.asarray(self.free_choice, dtype=bool)
+        if fit.bootstrap_resamples:
+            out["full_coefficients"] = fit.full_coefficients
+            out["bootstrap_coefficients"] = fit.bootstrap_coefficients
         if fit.published is not None:
             out["published_features_accuracy"] = fit.published
             out["published_features_coefficients"] = fit.published_coefficients
@@ -152,6 +221,24 @@ class BehaviourResult(AnalysisResult):
             f"{PUBLISHED['p_reached_cheese']:.1%} of {PUBLISHED['mazes_with_decision_square']:,}]",
             "  reached it before entering the top-right region: "
             + rate_text(n["p_cheese_before_top_right_region"]),
+        ]
+        choice = n["choice"]
+        if choice is not None:
+            lines += [
+                f"  of those {choice['mazes']}, {choice['forced_mazes']} "
+                f"({choice['forced_share'] or 0:.1%}) are forced: the only path to the cheese "
+                "crosses the top-right 5x5, so 'cheese first' cannot happen there "
+                f"({rate_text(choice['cheese_first_forced'])})",
+                f"  on the {choice['free_choice_mazes']} free-choice mazes: cheese before the "
+                f"region {rate_text(choice['cheese_first_free_choice'])}; reached the cheese "
+                + rate_text(choice["reached_cheese_free_choice"]),
+            ]
+        if self.reached_decision_square is not None:
+            lines.append(
+                f"  reached the cheese, every level with a decision square (cheese anywhere, "
+                f"the paper's population): {self.reached_decision_square}"
+            )
+        lines += [
             "  by maze size: "
             + ", ".join(f"{s}: {r.value:.0%} (n={r.n})" for s, r in by_size.items()),
             f"  held-out accuracy, L1 logistic on {len(fit.features)} features: "
@@ -175,6 +262,8 @@ class BehaviourResult(AnalysisResult):
             "of splits with it, the fraction zero; VIF):"
         )
         lines += _coefficient_lines(fit.coefficient_table(), published=False)
+        if fit.bootstrap_resamples:
+            lines += _bootstrap_lines(fit)
         if fit.published is not None:
             lines.append("  the published 4 features alone (VIF among the four) [published]:")
             lines += _coefficient_lines(fit.coefficient_table(True), published=True)
