@@ -455,3 +455,47 @@ def test_an_unknown_prediction_is_not_testable(tmp_path, monkeypatch) -> None:
     )
     assert result.verdicts() == {"D1": NOT_TESTABLE}
     assert result.claims[0].note == "no experiment is declared"
+
+
+def test_a_coefficient_the_fit_always_zeroes_has_no_interval_to_judge() -> None:
+    from analyses.scoreboard.readings import coefficient_estimate
+
+    table = pd.DataFrame(
+        {
+            "estimate": [0.0, -0.4],
+            "low": [0.0, -0.7],
+            "high": [0.0, -0.2],
+            "selected": [0.0, 1.0],
+            "vif": [2.0, 2.0],
+            "identifiable": [True, True],
+        },
+        index=["never_kept", "kept"],
+    )
+    fit = SimpleNamespace(bootstrap_table=lambda: table, bootstrap_resamples=200, n=300)
+    result = SimpleNamespace(fit=fit)
+    measured, note, identifiable = coefficient_estimate(result, "never_kept")
+    assert measured is None and identifiable and "sets it to 0 in 100%" in note
+    measured, _, _ = coefficient_estimate(result, "kept")
+    assert (measured.low, measured.high, measured.n) == (-0.7, -0.2, 300)
+
+
+def test_b1_counts_every_corner_within_the_limit_and_only_reachable_ones_within_budget() -> None:
+    from analyses.scoreboard.set_bc import corner_estimate
+
+    rows = []
+    for seed in range(6):
+        for corner in ("top_left", "bottom_right"):
+            counted = seed < 3  # the corner's shortest path fits the budget in 3 mazes
+            rows.append((seed, corner, counted, counted and seed == 0, seed % 2 == 0))
+    table = pd.DataFrame(
+        rows, columns=["seed", "corner", "counted", "within_budget", "within_limit"]
+    )
+    rate = Rate(1, 2).as_dict()
+    g = SimpleNamespace(
+        corner_outcomes=lambda: table,
+        corners={"top_left": {"within_budget": rate, "within_limit": rate}},
+    )
+    limit, _ = corner_estimate(g, "within_limit")
+    budget, _ = corner_estimate(g, "within_budget")
+    assert limit.n == 6 and limit.value == pytest.approx(0.5)  # all six mazes
+    assert budget.n == 3 and budget.value == pytest.approx(1 / 3)  # the three reachable

@@ -33,6 +33,13 @@ def coefficient_estimate(result: AnalysisResult, feature: str) -> tuple[Estimate
         return None, f"not identifiable: VIF {vif:.1f} (collinear with other features)", False
     estimate = float(row["estimate"])
     low, high = min(float(row["low"]), estimate), max(float(row["high"]), estimate)
+    if selected == 0 or low == high:  # zeroed by L1 (nearly) always: no interval to judge
+        return (
+            None,
+            f"the L1 fit sets it to 0 in {1 - selected:.0%} of resamples (kept in "
+            f"{selected:.0%}), so its interval is a point: no sign to judge; VIF {vif:.1f}",
+            True,
+        )
     resamples = getattr(fit, "bootstrap_resamples", None)
     method = "maze bootstrap of the whole fit (percentile" + (
         f", {resamples} resamples)" if resamples else ")"
