@@ -10,13 +10,8 @@ import numpy as np
 from analyses.scoreboard.claims import Claim, tested
 from analyses.scoreboard.evidence import Evidence
 from analyses.scoreboard.experiments import QUADRANTS
-from analyses.scoreboard.readings import (
-    coefficient_estimate,
-)
-from analyses.scoreboard.verdicts import (
-    NOT_TESTABLE,
-    difference_of_rates,
-)
+from analyses.scoreboard.readings import coefficient_estimate
+from analyses.scoreboard.verdicts import NOT_TESTABLE, difference_of_rates
 from hooked_impala.stats import Rate
 
 

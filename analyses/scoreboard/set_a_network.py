@@ -12,20 +12,9 @@ import numpy as np
 from analyses.measure.edit_search import confirm
 from analyses.scoreboard.claims import Claim, combined, tested, untestable
 from analyses.scoreboard.evidence import Evidence
-from analyses.scoreboard.readings import (
-    probe_estimate,
-    reach_claims,
-    steering_change,
-)
+from analyses.scoreboard.readings import probe_estimate, reach_claims, steering_change
 from analyses.scoreboard.thresholds import threshold
-from analyses.scoreboard.verdicts import (
-    FAILS,
-    HOLDS,
-    INCONCLUSIVE,
-    NOT_TESTABLE,
-    Verdict,
-    judge,
-)
+from analyses.scoreboard.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTABLE, Verdict, judge
 from hooked_impala.stats import Estimate, bootstrap_over_mazes
 
 #: A4's nested parts: (cut in the cheese rate, the predictor's confidence).
