@@ -24,7 +24,14 @@ from explorer.compute import UNITS, Explorer
 from explorer.controls import MAX_TOP
 from explorer.edits import EDIT_MODES, Session, apply_click, clicked_cell
 from explorer.figures import change_text, maze_figure, message_figure
-from explorer.layout import DEFAULT_LAYER, INTERVENTION_INPUTS, RANKINGS, STYLE, VIEWS, layout
+from explorer.layout import (
+    INTERVENTION_DEFAULTS,
+    INTERVENTION_INPUTS,
+    RANKINGS,
+    STYLE,
+    VIEWS,
+    layout,
+)
 from explorer.url import from_query, to_query
 from hooked_impala import checks
 from hooked_impala.maze import DISTRIBUTION_MODES, MazeEditError
@@ -92,7 +99,7 @@ def make_app(
 
     interventions = [Input(*control) for control in INTERVENTION_INPUTS]
     intervention_states = [State(*control) for control in INTERVENTION_INPUTS]
-    defaults = [DEFAULT_LAYER, 0, 0, None, InterventionSettings.clamp_value, None, []]
+    defaults = [INTERVENTION_DEFAULTS[control] for control, _ in INTERVENTION_INPUTS]
 
     def settings(values) -> InterventionSettings:
         return controls.settings_from(*values, layers=layers)

@@ -95,9 +95,13 @@ def drawn(tab) -> str:
 def wait_for_field(tab, previous: str, timeout_ms: float = 120_000) -> str:
     """Wait until the maze figure has been drawn again since stamp ``previous``; the new
     stamp. Its status line and messages are current then."""
+    # The stamp, and the figure drawn by plotly (on a fresh page plotly.js may still be
+    # loading when the stamp arrives).
     tab.wait_for_function(
         "prev => { const d = document.querySelector('#field-drawn');"
-        " return d && d.textContent !== '' && d.textContent !== prev; }",
+        " const gd = document.querySelector('#maze-graph .js-plotly-plot');"
+        " return d && d.textContent !== '' && d.textContent !== prev"
+        " && gd && gd.data && gd.data.length > 1 && gd._fullLayout && gd._fullLayout.xaxis; }",
         arg=previous,
         timeout=timeout_ms,
     )

@@ -36,6 +36,17 @@ INTERVENTION_INPUTS = (
     ("relus", "value"),
 )
 
+#: The intervention controls' values on a fresh page (a link may set others).
+INTERVENTION_DEFAULTS: dict[str, Any] = {
+    "layer": DEFAULT_LAYER,
+    "cheese-coeff": 0,
+    "top-right-coeff": 0,
+    "clamp-channels": None,
+    "clamp-value": InterventionSettings.clamp_value,
+    "target": None,
+    "relus": [],
+}
+
 
 def _control(label: str, component: Any) -> html.Div:
     return html.Div([html.Label(label, className="label"), component], className="control")
@@ -65,22 +76,22 @@ def layout(
 ) -> html.Div:
     """The page, opening on ``session`` with the controls at ``values`` (by control id, from
     a link; defaults elsewhere) and ``message`` shown (e.g. why a link was not used)."""
-    values = values or {}
+    values = {**INTERVENTION_DEFAULTS, **(values or {})}
 
     hooks = [{"label": h, "value": h} for h in explorer.spatial_hooks]
     # The clamp's layer is chosen on the page; its default's channels name the range.
     clamp_channels = explorer.channels.get(explorer.model.resolve_hook_name(DEFAULT_LAYER), 1)
 
-    def slider(value: float | None) -> dict[str, Any]:
+    def slider(value: float) -> dict[str, Any]:
         marks = {v: str(v) for v in range(-3, 4)}
-        return dict(min=-3, max=3, step=0.25, marks=marks, value=value or 0)
+        return dict(min=-3, max=3, step=0.25, marks=marks, value=value)
 
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),  # the view in the address (explorer.url)
             dcc.Store(id="session", data=session.to_json()),
             dcc.Store(id="maze-click", data=None),  # set by assets/clicks.js
-            dcc.Store(id="target", data=values.get("target")),
+            dcc.Store(id="target", data=values["target"]),
             dcc.Store(id="episode", data=None),
             html.H2("hooked-impala explorer"),
             html.Div(
@@ -152,18 +163,18 @@ def layout(
                                 dcc.Dropdown(
                                     id="layer",
                                     options=hooks,
-                                    value=values.get("layer", DEFAULT_LAYER),
+                                    value=values["layer"],
                                     clearable=False,
                                 ),
                             ),
                             _control(
                                 "cheese vector coefficient",
-                                dcc.Slider(id="cheese-coeff", **slider(values.get("cheese-coeff"))),
+                                dcc.Slider(id="cheese-coeff", **slider(values["cheese-coeff"])),
                             ),
                             _control(
                                 "top-right vector coefficient",
                                 dcc.Slider(
-                                    id="top-right-coeff", **slider(values.get("top-right-coeff"))
+                                    id="top-right-coeff", **slider(values["top-right-coeff"])
                                 ),
                             ),
                             _control(
@@ -172,7 +183,7 @@ def layout(
                                     id="clamp-channels",
                                     type="text",
                                     placeholder=f"e.g. 55 42 (0–{clamp_channels - 1})",
-                                    value=values.get("clamp-channels"),
+                                    value=values["clamp-channels"],
                                     debounce=True,
                                 ),
                             ),
@@ -181,16 +192,14 @@ def layout(
                                 dcc.Input(
                                     id="clamp-value",
                                     type="number",
-                                    value=values.get(
-                                        "clamp-value", InterventionSettings.clamp_value
-                                    ),
+                                    value=values["clamp-value"],
                                     debounce=True,
                                 ),
                             ),
                             dcc.Checklist(
                                 id="relus",
                                 options=[{"label": "remove every ReLU", "value": "on"}],
-                                value=values.get("relus", []),
+                                value=values["relus"],
                             ),
                             html.H4("channel maps"),
                             _control(
