@@ -10,9 +10,11 @@ import pytest
 import torch
 from constructed import only_channel_reaches_output, small_model
 
+from analyses import patching as patching_analysis
+from analyses.core import cli as analyses_cli
 from hooked_impala import HookedImpala
 from hooked_impala.activation_cache import HookNameError
-from hooked_impala.maze import MazeRenderer, mazes_from_seeds
+from hooked_impala.maze import mazes_from_seeds
 from hooked_impala.patching import (
     Component,
     Corruption,
@@ -54,11 +56,14 @@ def cheese_carrier_model() -> HookedImpala:
 
 
 @pytest.fixture(scope="module")
-def maze_pairs():
-    with MazeRenderer() as renderer:
-        mazes = mazes_from_seeds(range(30), "easy", renderer)
-        pairs = make_pairs(mazes, Corruption.CHEESE_MOVED, seed=0)
-        return pairs, PairBatch.of(pairs, renderer)
+def mazes():
+    return mazes_from_seeds(range(30), "easy")
+
+
+@pytest.fixture(scope="module")
+def maze_pairs(mazes):
+    pairs = make_pairs(mazes, Corruption.CHEESE_MOVED, seed=0)
+    return pairs, PairBatch.of(pairs)
 
 
 @pytest.fixture(scope="module")
@@ -176,9 +181,7 @@ def test_patching_positions_finds_where_the_carrier_reads(model, maze_pairs) -> 
     assert result.fraction()[0] == pytest.approx(1.0, abs=1e-4)
 
 
-def test_pairs_differ_only_as_declared(maze_pairs) -> None:
-    with MazeRenderer() as renderer:
-        mazes = mazes_from_seeds(range(30), "easy", renderer)
+def test_pairs_differ_only_as_declared(mazes) -> None:
     for corruption in Corruption:
         for pair in make_pairs(mazes, corruption, seed=1):
             clean, bad = pair.clean, pair.corrupted
@@ -221,3 +224,23 @@ def test_bad_inputs_name_the_problem(model, maze_pairs, as_in_production) -> Non
         make_pairs(maze_pairs[0][0:1], "cheese_eaten")
     with pytest.raises(ValueError, match="share mazes"):
         minimal_circuit(model, batch, batch, batch.clean, LAYER, list(range(8)))
+
+
+def test_the_analysis_finds_the_carrier_and_saves(model, mazes, tmp_path, capsys) -> None:
+    result = patching_analysis.run(
+        model, mazes[:16], hooks=[LAYER], circuit_layer=LAYER, ig_steps=2, top=3
+    )
+    numbers = result.numbers()
+    assert numbers["top_channels"][LAYER][0]["channel"] == CARRIER
+    assert numbers["circuit"]["channels"] == [CARRIER]
+    assert numbers["agreement_atp"][LAYER]["top3_recall"] >= 1 / 3
+    selection = set(result.metadata.parameters["selection_mazes"])
+    assert selection.isdisjoint(result.metadata.parameters["test_mazes"])
+    assert result.matrix(result.exact).shape == (1, 8)
+    assert "circuit at" in result.summary()
+    written = {p.name for p in result.save(tmp_path / "out")}
+    assert {"result.json", "patching_heatmap.html", "atp_vs_exact.html"} <= written
+    assert "faithfulness.html" in written
+    with pytest.raises(SystemExit) as stop:
+        analyses_cli.main(patching_analysis.ANALYSIS, ["--help"])
+    assert stop.value.code == 0 and "--corruption" in capsys.readouterr().out
