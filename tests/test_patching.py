@@ -29,6 +29,7 @@ from hooked_impala.patching import (
     patch_channels,
     patch_positions,
 )
+from hooked_impala.patching.suffix import forward_from, supports, upstream_needed
 
 LAYER = "embedder.block2.res1.resadd_out"
 CARRIER = 5  # the one channel of LAYER through which anything reaches the logits
@@ -129,12 +130,16 @@ def test_the_minimal_circuit_is_the_carrier(model, maze_pairs) -> None:
 
 def test_one_patched_component_equals_a_hand_written_patch(maze_pairs) -> None:
     """On a random network: the grid's value for (pair, component) is the metric of a
-    run_with_hooks that writes the clean slice into the corrupted run."""
+    run_with_hooks that writes the clean slice into the corrupted run (hooks inside a
+    residual block, whose add reads the block's input from the base run, and after)."""
     _, batch = maze_pairs
     model = small_model(1)
-    hook = "embedder.block1.res2.conv1_out"
-    comps = [Component(hook, 2, (4, 8), (0, 4)), Component(hook, None, (30, 32), (8, 16))]
+    hook = "embedder.block2.res2.conv1_out"
+    comps = [Component(hook, 2, (4, 8), (0, 4)), Component(hook, None, (14, 16), (8, 16))]
     result = patch(model, batch, comps + [Component("embedder.fc_out", 7)], batch_size=5)
+    # Started at the hook (the default) or run whole: the same numbers.
+    full = patch(model, batch, result.components, batch_size=5, from_hook=False)
+    assert torch.allclose(result.values, full.values, atol=1e-6)
     with torch.no_grad():
         _, clean = model.run_with_cache(batch.clean, names_filter=[hook, "embedder.fc_out"])
         for p in (0, 3, len(batch) - 1):
@@ -244,3 +249,20 @@ def test_the_analysis_finds_the_carrier_and_saves(model, mazes, tmp_path, capsys
     with pytest.raises(SystemExit) as stop:
         analyses_cli.main(patching_analysis.ANALYSIS, ["--help"])
     assert stop.value.code == 0 and "--corruption" in capsys.readouterr().out
+
+
+def test_a_forward_from_any_hook_equals_the_whole_forward() -> None:
+    model = small_model(2)
+    obs = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        out, cache = model.run_with_cache(obs)
+        for name in model.hook_dict:
+            if not supports(model, name):
+                continue
+            started = forward_from(model, name, cache[name], lambda n: cache[n])
+            assert torch.equal(started.logits, out.logits), name
+    assert supports(model, LAYER) and not supports(model, "input")
+    assert upstream_needed(model, "embedder.block2.res1.conv2_out") == [
+        "embedder.block2.maxpool_out"
+    ]
+    assert upstream_needed(model, LAYER) == []

@@ -12,10 +12,10 @@ denoising ``(patched - corrupted) / gap``, noising ``(clean - patched) / gap``, 
 the mean over pairs (a ratio of means: a pair with a tiny gap cannot blow it up).
 
 Batching: the P x K patched variants of one hook are flattened and run ``batch_size`` at a
-time, each row a full forward of its pair's base observation with the hook replaced.
-``HookedImpala`` has no entry point to start a forward at a hook, so the layers before the
-hook are recomputed (``benchmarks/bench_patching.py`` measures the cost against a bare
-forward).
+time. Each row runs only the layers after the hook (:mod:`.suffix`), when the model is a
+plain ``HookedImpala`` with no hooks attached; otherwise (or ``from_hook=False``) a full
+forward of its pair's base observation with the hook replaced, so attached hooks act as in
+any run (``benchmarks/bench_patching.py`` measures both against a bare forward).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from hooked_impala.model import HookedImpala
 from hooked_impala.patching.components import Component, Granularity, grid, masks
 from hooked_impala.patching.pairs import PairBatch
+from hooked_impala.patching.suffix import forward_from, supports, upstream_needed
 from hooked_impala.stats import Estimate, bootstrap_over_mazes
 
 Direction = Literal["denoising", "noising"]
@@ -159,6 +160,7 @@ def patch(
     *,
     direction: Direction = "denoising",
     batch_size: int = 256,
+    from_hook: bool = True,
     progress: bool = False,
 ) -> PatchingResult:
     """Exact activation patching of every component in every pair (module docstring).
@@ -169,6 +171,8 @@ def patch(
         components: ``K`` slices of any hooks (:func:`grid` builds the usual ones).
         direction: "denoising" (clean into corrupted) or "noising" (corrupted into clean).
         batch_size: patched variants per forward.
+        from_hook: run only the layers after each hook where possible (module docstring);
+            False: full forwards (the results agree to float rounding).
 
     Returns:
         :class:`PatchingResult` with ``values`` ``(P, K)``.
@@ -177,7 +181,10 @@ def patch(
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     components, shapes = checked_components(model, components)
-    clean, corrupted, cache_c, cache_x = run_both(model, pairs, list(shapes))
+    hooked = any(p.fwd_hooks or p.bwd_hooks for p in model.hook_dict.values())
+    suffix = {h: from_hook and not hooked and supports(model, h) for h in shapes}
+    needed = {n for h in shapes if suffix[h] for n in upstream_needed(model, h)}
+    clean, corrupted, cache_c, cache_x = run_both(model, pairs, [*shapes, *needed])
     denoise = direction == "denoising"
     base_obs = (pairs.corrupted if denoise else pairs.clean).to(model.device)
     values = torch.empty(len(pairs), len(components))
@@ -193,9 +200,12 @@ def patch(
                 pair, k = chunk // len(ks), chunk % len(ks)
                 mask = masks([comps[i] for i in k.tolist()], shapes[hook], model.device)
                 patched = torch.where(mask, source[hook][pair], base[hook][pair])
-                out = model.run_with_hooks(
-                    base_obs[pair], fwd_hooks=[(hook, lambda act, hook, p=patched: p)]
-                )
+                if suffix[hook]:
+                    out = forward_from(model, hook, patched, lambda n, p=pair, b=base: b[n][p])
+                else:
+                    out = model.run_with_hooks(
+                        base_obs[pair], fwd_hooks=[(hook, lambda act, hook, p=patched: p)]
+                    )
                 metric = pairs.metric(out, pair).cpu()
                 values[pair, torch.as_tensor(ks)[k]] = metric
     if not torch.isfinite(values).all():
