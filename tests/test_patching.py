@@ -266,3 +266,17 @@ def test_a_forward_from_any_hook_equals_the_whole_forward() -> None:
         "embedder.block2.maxpool_out"
     ]
     assert upstream_needed(model, LAYER) == []
+
+
+def test_the_analysis_checks_its_arguments_before_work(model, mazes, as_in_production) -> None:
+    for options, says in (
+        ({"threshold": 1.5}, "threshold"),
+        ({"threshold": float("nan")}, "threshold"),
+        ({"direction": "up"}, "direction"),
+        ({"corruption": "cheese_eaten"}, "unknown corruption"),
+        ({"ig_steps": 0}, "ig_steps"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            patching_analysis.run(model, mazes, **options)
+    with pytest.raises(ValueError, match="mazes"):
+        patching_analysis.run(model, torch.zeros(2, 64, 64, 3, dtype=torch.uint8))

@@ -77,6 +77,22 @@ def run(
 ) -> PatchingAnalysisResult:
     """Exact and attribution patching per channel of ``hooks``, their agreement, and the
     minimal circuit at ``circuit_layer`` (module docstring). ``inputs``: mazes."""
+    # Every argument checked before any work (a run over all hooks takes minutes).
+    if not (isinstance(threshold, (int, float)) and 0 < threshold <= 1):
+        raise ValueError(f"threshold must lie in (0, 1], got {threshold!r}")
+    if direction not in ("denoising", "noising"):
+        raise ValueError(f"direction must be 'denoising' or 'noising', got {direction!r}")
+    if corruption not in [c.value for c in Corruption]:
+        raise ValueError(
+            f"unknown corruption {corruption!r}; one of {[c.value for c in Corruption]}"
+        )
+    for name, value, low in (
+        ("ig_steps", ig_steps, 1),
+        ("top", top, 1),
+        ("batch_size", batch_size, 1),
+    ):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if isinstance(inputs, (torch.Tensor, np.ndarray)) or not len(inputs):
         raise NotApplicable("patching needs mazes (to build clean/corrupted pairs)")
     if not hooks:
@@ -154,7 +170,7 @@ ANALYSIS = Analysis(
         ),
         Option("ig_steps", "integrated attribution steps", kind=cli.integer(2, 64)),
         Option("circuit_layer", "hook of the minimal circuit", kind=cli.hook_name),
-        Option("threshold", "gap fraction the circuit keeps", kind=float),
+        Option("threshold", "gap fraction the circuit keeps, in (0, 1]", kind=cli.real(0.0)),
         Option("top", "exact top-k whose recall is reported", kind=cli.integer(1)),
         Option("batch_size", "patched variants per forward", kind=cli.integer(1)),
     ),
