@@ -29,6 +29,7 @@ from hooked_impala.patching import (
     patch_channels,
     patch_positions,
 )
+from hooked_impala.patching.exact import ratio_estimate
 from hooked_impala.patching.suffix import forward_from, supports, upstream_needed
 
 LAYER = "embedder.block2.res1.resadd_out"
@@ -280,3 +281,13 @@ def test_the_analysis_checks_its_arguments_before_work(model, mazes, as_in_produ
             patching_analysis.run(model, mazes, **options)
     with pytest.raises(ValueError, match="mazes"):
         patching_analysis.run(model, torch.zeros(2, 64, 64, 3, dtype=torch.uint8))
+
+
+def test_ratio_intervals_are_ratios_of_sums_over_mazes() -> None:
+    rows = np.array([[1.0, 2.0], [3.0, 2.0], [2.0, 4.0], [0.0, 2.0]])
+    estimate = ratio_estimate(rows, [0, 1, 2, 3])
+    assert estimate.value == pytest.approx(6 / 10) and estimate.n == 4
+    assert estimate.low < 0.6 < estimate.high
+    assert ratio_estimate(rows[:1], [0]) is None  # one maze: no interval
+    # Gaps of both signs: some resamples divide by zero; no interval rather than an error.
+    assert ratio_estimate(np.array([[1.0, 1.0], [1.0, -1.0]]), [0, 1]) is None

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from hooked_impala.model import HookedImpala
-from hooked_impala.patching.exact import check_gap
+from hooked_impala.patching.exact import check_gap, ratio_estimate
 from hooked_impala.patching.pairs import PairBatch
-from hooked_impala.stats import Estimate, bootstrap_over_mazes
+from hooked_impala.stats import Estimate
 
 
 def mean_activation(
@@ -95,9 +95,7 @@ class FaithfulnessCurve:
     def estimate(self, n: int) -> Estimate | None:
         """The kept fraction with n channels and a 95% interval over mazes."""
         rows = np.stack([self.kept[n].numpy(), self.gap.numpy()], axis=1)
-        return bootstrap_over_mazes(
-            rows, np.asarray(self.mazes), lambda r: float(r[:, 0].sum() / r[:, 1].sum())
-        )
+        return ratio_estimate(rows, self.mazes)
 
     def smallest(self, threshold: float) -> int | None:
         """The fewest channels keeping at least ``threshold`` (None: not even all)."""

@@ -100,9 +100,20 @@ class PatchingResult:
         ratio of means recomputed in each resample; None below two mazes)."""
         moved = self.per_pair()[:, k].numpy() * self.gap
         rows = np.stack([moved, (self.clean - self.corrupted).numpy()], axis=1)
-        return bootstrap_over_mazes(
-            rows, np.asarray(self.mazes), lambda r: float(r[:, 0].sum() / r[:, 1].sum())
-        )
+        return ratio_estimate(rows, self.mazes)
+
+
+def ratio_estimate(rows: np.ndarray, mazes: Sequence[int]) -> Estimate | None:
+    """``sum(rows[:, 0]) / sum(rows[:, 1])`` with a 95% interval from a bootstrap over
+    mazes; None below two mazes, or when some resample's gaps sum to zero (with few mazes
+    whose gaps differ in sign): no interval can be made then."""
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):  # caught below as non-finite
+            return bootstrap_over_mazes(
+                rows, np.asarray(mazes), lambda r: float(r[:, 0].sum() / r[:, 1].sum())
+            )
+    except (ValueError, ZeroDivisionError):  # a non-finite ratio in some resample
+        return None
 
 
 def check_gap(clean: torch.Tensor, corrupted: torch.Tensor) -> None:
