@@ -58,6 +58,12 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.sweep",
     },
     "hooked_impala.sweep": {"hooked_impala.checks", "hooked_impala.model"},
+    "hooked_impala.patching": {
+        "hooked_impala.actions",
+        "hooked_impala.maze",
+        "hooked_impala.model",
+        "hooked_impala.stats",
+    },
     "hooked_impala.dictionary": {
         "hooked_impala.checks",
         "hooked_impala.files",

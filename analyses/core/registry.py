@@ -16,6 +16,7 @@ from analyses import (
     generalisation,
     jacobian_svd,
     maze_view,
+    patching,
     probes,
     relu_removal,
     resample,
@@ -46,6 +47,7 @@ ANALYSES: tuple[Analysis, ...] = (
     weight_svd.ANALYSIS,
     maze_view.ANALYSIS,
     dictionary.ANALYSIS,
+    patching.ANALYSIS,
 )
 
 

@@ -1,0 +1,68 @@
+"""Activation patching for ``HookedImpala``: clean/corrupted maze pairs, exact patching
+grids (per channel, per position block, per both; denoising and noising), attribution
+patching (plain and integrated) with its agreement with the exact grid, and minimal
+channel circuits under mean ablation.
+
+>>> pairs = PairBatch.of(make_pairs(mazes, Corruption.CHEESE_MOVED))
+>>> exact = patch_channels(model, pairs, ["embedder.block2.res1.resadd_out"])
+>>> atp = attribution_patch(model, pairs, exact.components)
+>>> agreement(exact, atp)
+"""
+
+from hooked_impala.patching.attribution import agreement, attribution_patch
+from hooked_impala.patching.circuit import (
+    Circuit,
+    FaithfulnessCurve,
+    faithfulness_curve,
+    mean_activation,
+    minimal_circuit,
+)
+from hooked_impala.patching.components import Component, Granularity, grid, masks
+from hooked_impala.patching.exact import (
+    Direction,
+    PatchingResult,
+    default_hooks,
+    patch,
+    patch_channel_positions,
+    patch_channels,
+    patch_grid,
+    patch_positions,
+)
+from hooked_impala.patching.pairs import (
+    Corruption,
+    MazePair,
+    PairBatch,
+    PairMetric,
+    decision_metric,
+    make_pairs,
+    pair_observations,
+)
+
+__all__ = [
+    "Circuit",
+    "Component",
+    "Corruption",
+    "Direction",
+    "FaithfulnessCurve",
+    "Granularity",
+    "MazePair",
+    "PairBatch",
+    "PairMetric",
+    "PatchingResult",
+    "agreement",
+    "attribution_patch",
+    "decision_metric",
+    "default_hooks",
+    "faithfulness_curve",
+    "grid",
+    "make_pairs",
+    "masks",
+    "mean_activation",
+    "minimal_circuit",
+    "pair_observations",
+    "patch",
+    "patch_channel_positions",
+    "patch_channels",
+    "patch_grid",
+    "patch_positions",
+]
