@@ -291,3 +291,14 @@ def test_ratio_intervals_are_ratios_of_sums_over_mazes() -> None:
     assert ratio_estimate(rows[:1], [0]) is None  # one maze: no interval
     # Gaps of both signs: some resamples divide by zero; no interval rather than an error.
     assert ratio_estimate(np.array([[1.0, 1.0], [1.0, -1.0]]), [0, 1]) is None
+
+
+def test_the_overlap_with_the_cheese_channels_is_judged_against_chance() -> None:
+    from analyses.measure.cheese_channels import overlap_with_chance
+
+    all_in = overlap_with_chance([1, 2, 3], [1, 2, 3], 32)
+    assert all_in["count"] == 3 and all_in["expected"] == pytest.approx(9 / 32)
+    assert all_in["p_at_least"] == pytest.approx(1 / 4960)  # 1 / C(32, 3)
+    everything = overlap_with_chance(range(32), [1, 2, 3], 32)
+    assert everything["p_at_least"] == pytest.approx(1.0)  # a circuit of every channel
+    assert overlap_with_chance([], [1, 2, 3], 32)["count"] == 0

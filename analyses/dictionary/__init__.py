@@ -33,6 +33,7 @@ from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.core.spec import SWEEP, Analysis, Option
 from analyses.dictionary import fidelity, labels, pages, steer
 from analyses.dictionary.result import DictionaryResult, short
+from analyses.measure.cheese_channels import RETARGET_CHANNELS
 from hooked_impala import checks, cli
 from hooked_impala.dictionary import (
     DEFAULT_HOOKS,
@@ -61,7 +62,7 @@ SPLIT = (0.7, 0.15, 0.15)
 #: (there ``AUTO_MAGNITUDE_MULTIPLE``), applied alike to the latent's code and the channels.
 STEER_MULTIPLE = 4.0
 #: The retarget analysis's default number of cheese channels clamped together.
-TOP_CHANNELS = 3
+TOP_CHANNELS = RETARGET_CHANNELS
 DEFAULT_TARGETS = 4
 #: Where ``cache="auto"`` keeps the activations and the dictionaries.
 AUTO_CACHE = Path("out/dictionary-cache")

@@ -18,6 +18,7 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 from jaxtyping import Float, Int
+from scipy.stats import hypergeom
 from tqdm.auto import tqdm
 
 from analyses.core.inputs import DEFAULT_LAYER, observations
@@ -265,6 +266,25 @@ def score_channels(
         example_maps=torch.cat(example_maps),
         example_squares=torch.from_numpy(squares[examples]),
     )
+
+
+#: How many cheese channels the retargeting clamps together by default (the paper's recipe);
+#: the dictionary and patching analyses compare with the same set.
+RETARGET_CHANNELS = 3
+
+
+def overlap_with_chance(chosen: Sequence[int], cheese: Sequence[int], channels: int) -> dict:
+    """How many of ``cheese`` are among ``chosen`` (both channels of one layer of
+    ``channels``), the count expected by chance, and P(at least that many) if ``chosen`` were
+    a random set of its size (hypergeometric)."""
+    both = sorted(set(chosen) & set(cheese))
+    k, n = len(set(cheese)), len(set(chosen))
+    return {
+        "overlap": both,
+        "count": len(both),
+        "expected": k * n / channels,
+        "p_at_least": float(hypergeom(channels, k, n).sf(len(both) - 1)),
+    }
 
 
 def top_cheese_channels(

@@ -27,6 +27,12 @@ import torch
 from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable
 from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.core.spec import Analysis, Option
+from analyses.measure.cheese_channels import (
+    RETARGET_CHANNELS,
+    overlap_with_chance,
+    top_cheese_channels,
+)
+from analyses.measure.splits import selection_mazes
 from analyses.patching.result import PatchingAnalysisResult
 from hooked_impala import cli
 from hooked_impala.maze import MazeRenderer
@@ -126,6 +132,12 @@ def run(
     circuit = minimal_circuit(
         model, selection, test, selection.clean, circuit_layer, order, threshold=threshold
     )
+    # The cheese channels as the retarget analysis finds them (its own selection mazes):
+    # does the circuit hold them more often than a random set of its size would?
+    cheese = top_cheese_channels(
+        model, selection_mazes(list(inputs)), RETARGET_CHANNELS, layer=circuit_layer, seed=seed
+    )
+    overlap = overlap_with_chance(circuit.channels or (), cheese, channels)
     return PatchingAnalysisResult(
         metadata=RunMetadata(
             analysis="patching",
@@ -151,6 +163,7 @@ def run(
         agreement_ig=agreement(exact, atp_ig, top=top),
         seconds={"exact": exact_seconds, "atp": atp_seconds, f"atp_ig{ig_steps}": ig_seconds},
         circuit=circuit,
+        cheese_channels={"channels": cheese, **overlap},
         top=top,
     )
 

@@ -25,6 +25,8 @@ class PatchingAnalysisResult(AnalysisResult):
         agreement_atp, agreement_ig: per hook, Spearman and top-``top`` recall vs exact.
         seconds: wall time of each method over the whole grid (this machine, this run).
         circuit: the channels chosen on selection pairs, the curves on both sets.
+        cheese_channels: the retarget analysis's cheese channels at the circuit's hook (chosen
+            on its own selection mazes) and their overlap with the circuit against chance.
     """
 
     exact: PatchingResult
@@ -34,6 +36,7 @@ class PatchingAnalysisResult(AnalysisResult):
     agreement_ig: dict
     seconds: dict[str, float]
     circuit: Circuit
+    cheese_channels: dict
     top: int
 
     def matrix(self, result: PatchingResult) -> np.ndarray:
@@ -85,6 +88,7 @@ class PatchingAnalysisResult(AnalysisResult):
                 "test_kept": None if test is None else test.value,
                 "test_interval": None if test is None else [test.low, test.high],
                 "test_pairs": len(c.test.mazes),
+                "cheese_channels": self.cheese_channels,
             },
         }
 
@@ -200,4 +204,10 @@ class PatchingAnalysisResult(AnalysisResult):
                 f"{c['channels']} keep {c['test_kept']:.2f} [{c['test_interval'][0]:.2f}, "
                 f"{c['test_interval'][1]:.2f}] of the gap on {c['test_pairs']} test pairs"
             )
+        cheese = self.cheese_channels
+        lines.append(
+            f"  the retarget analysis's cheese channels {cheese['channels']}: {cheese['count']} "
+            f"in the circuit (chance {cheese['expected']:.1f}; P(at least that many) = "
+            f"{cheese['p_at_least']:.2f})"
+        )
         return "\n".join(lines)

@@ -37,7 +37,7 @@ from analyses.core.inputs import DEFAULT_LAYER
 from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.core.spec import SWEEP, Analysis, Option
 from analyses.measure.channels import check_channels, spatial_shape
-from analyses.measure.cheese_channels import top_cheese_channels
+from analyses.measure.cheese_channels import RETARGET_CHANNELS, top_cheese_channels
 from analyses.measure.retarget import (
     AUTO_MAGNITUDE_MULTIPLE,
     auto_magnitude,
@@ -57,7 +57,7 @@ from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
 from hooked_impala.sweep import Backend, chunked, run_sweep
 
-DEFAULT_CHEESE_CHANNELS = 3
+DEFAULT_CHEESE_CHANNELS = RETARGET_CHANNELS
 #: Mazes per chunk of the heatmap sweep: with every target, a maze took about 11 s on one
 #: core for the s = 1 agent, so a chunk is a minute or two, and a few hundred mazes keep a
 #: cluster's cores busy.
