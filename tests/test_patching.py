@@ -246,7 +246,12 @@ def test_the_analysis_finds_the_carrier_and_saves(model, mazes, tmp_path, capsys
     assert "circuit at" in result.summary()
     written = {p.name for p in result.save(tmp_path / "out")}
     assert {"result.json", "patching_heatmap.html", "atp_vs_exact.html"} <= written
-    assert "faithfulness.html" in written
+    assert "faithfulness.html" in written and "spatial_maps.html" in written
+    # Square by square, only the carrier restores anything: the other channels' maps are 0.
+    spatial = result.spatial
+    assert spatial.channels[0] == CARRIER and spatial.maps[0].max() > 0
+    assert np.abs(spatial.maps[1:]).max() == 0
+    assert numbers["circuit"]["cheese_channels"]["count"] <= 1  # a circuit of one channel
     with pytest.raises(SystemExit) as stop:
         analyses_cli.main(patching_analysis.ANALYSIS, ["--help"])
     assert stop.value.code == 0 and "--corruption" in capsys.readouterr().out

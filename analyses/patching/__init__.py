@@ -33,7 +33,7 @@ from analyses.measure.cheese_channels import (
     top_cheese_channels,
 )
 from analyses.measure.splits import selection_mazes
-from analyses.patching.result import PatchingAnalysisResult
+from analyses.patching.result import PatchingAnalysisResult, SpatialMaps
 from hooked_impala import cli
 from hooked_impala.maze import MazeRenderer
 from hooked_impala.model import HookedImpala
@@ -45,8 +45,12 @@ from hooked_impala.patching import (
     attribution_patch,
     make_pairs,
     minimal_circuit,
+    patch,
     patch_channels,
 )
+
+#: How many of the circuit layer's channels (attribution order) get a spatial map.
+MAP_CHANNELS = 4
 
 #: Every residual add and every convolution output (forward order).
 DEFAULT_HOOKS = tuple(
@@ -132,6 +136,19 @@ def run(
     circuit = minimal_circuit(
         model, selection, test, selection.clean, circuit_layer, order, threshold=threshold
     )
+    # Where in the layer the strongest channels act: each patched square by square in one
+    # test pair, drawn over that maze's frame (pairs differ in layout: maps are not averaged).
+    shown = order[:MAP_CHANNELS]
+    _, _, height, width = model.hook_shapes()[circuit_layer]
+    squares = [
+        Component(circuit_layer, c, (i, i + 1), (j, j + 1))
+        for c in shown
+        for i in range(height)
+        for j in range(width)
+    ]
+    one = test.subset([0])
+    spatial = patch(model, one, squares, direction=direction, batch_size=batch_size)
+    maps = spatial.fraction().reshape(len(shown), height, width).numpy()
     # The cheese channels as the retarget analysis finds them (its own selection mazes):
     # does the circuit hold them more often than a random set of its size would?
     cheese = top_cheese_channels(
@@ -164,6 +181,7 @@ def run(
         seconds={"exact": exact_seconds, "atp": atp_seconds, f"atp_ig{ig_steps}": ig_seconds},
         circuit=circuit,
         cheese_channels={"channels": cheese, **overlap},
+        spatial=SpatialMaps(circuit_layer, shown, one.mazes[0], maps, one.clean[0].numpy()),
         top=top,
     )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from analyses.core.result import AnalysisResult
 from hooked_impala.patching import Circuit, PatchingResult
@@ -14,6 +15,54 @@ from hooked_impala.patching import Circuit, PatchingResult
 
 def _short(hook: str) -> str:
     return hook.removeprefix("embedder.")
+
+
+@dataclass(frozen=True)
+class SpatialMaps:
+    """Per-square patching of a few channels of ``hook`` in one pair: ``maps`` ``(k, H, W)``
+    fraction of that pair's gap restored by patching channel ``channels[i]`` at one square;
+    ``observation`` ``(64, 64, 3)``: the pair's clean frame (maze seed ``maze``)."""
+
+    hook: str
+    channels: list[int]
+    maze: int
+    maps: np.ndarray
+    observation: np.ndarray
+
+    def figure(self) -> go.Figure:
+        """Each map over the maze's frame: square ``(i, j)`` of the layer's ``H x W`` grid
+        covers the frame's pixels ``64/H`` apart, row 0 at the top (as the layer's grid)."""
+        k, height, width = self.maps.shape
+        fig = make_subplots(rows=1, cols=k, subplot_titles=[f"channel {c}" for c in self.channels])
+        limit = float(np.abs(self.maps).max()) or 1.0
+        for n in range(k):
+            fig.add_trace(go.Image(z=self.observation, hoverinfo="skip"), row=1, col=n + 1)
+            fig.add_trace(
+                go.Heatmap(
+                    z=self.maps[n],
+                    x0=32 / width - 0.5,
+                    dx=64 / width,
+                    y0=32 / height - 0.5,
+                    dy=64 / height,
+                    zmin=-limit,
+                    zmax=limit,
+                    colorscale="RdBu",
+                    opacity=0.6,
+                    showscale=n == 0,
+                    colorbar={"title": "fraction"},
+                    hovertemplate="square (%{y:.0f}, %{x:.0f}): %{z:.3f}<extra></extra>",
+                ),
+                row=1,
+                col=n + 1,
+            )
+        fig.update_xaxes(showticklabels=False)
+        fig.update_yaxes(showticklabels=False, scaleanchor="x")
+        fig.update_layout(
+            title=f"Where each channel of {_short(self.hook)} restores the decision: one "
+            f"square patched at a time, maze seed {self.maze}",
+            height=330,
+        )
+        return fig
 
 
 @dataclass(kw_only=True)
@@ -37,6 +86,7 @@ class PatchingAnalysisResult(AnalysisResult):
     seconds: dict[str, float]
     circuit: Circuit
     cheese_channels: dict
+    spatial: SpatialMaps
     top: int
 
     def matrix(self, result: PatchingResult) -> np.ndarray:
@@ -90,6 +140,12 @@ class PatchingAnalysisResult(AnalysisResult):
                 "test_pairs": len(c.test.mazes),
                 "cheese_channels": self.cheese_channels,
             },
+            "spatial_maps": {
+                "hook": self.spatial.hook,
+                "channels": self.spatial.channels,
+                "maze": self.spatial.maze,
+                "peak": [float(np.abs(m).max()) for m in self.spatial.maps],
+            },
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -102,6 +158,7 @@ class PatchingAnalysisResult(AnalysisResult):
             "corrupted_metric": self.exact.corrupted.numpy(),
             "faithfulness_test": self.circuit.test.fractions().numpy(),
             "faithfulness_selection": self.circuit.selection.fractions().numpy(),
+            "spatial_maps": self.spatial.maps,
         }
 
     def figures(self) -> dict[str, go.Figure]:
@@ -175,7 +232,12 @@ class PatchingAnalysisResult(AnalysisResult):
             yaxis_title="fraction of the gap kept",
             height=450,
         )
-        return {"patching_heatmap": heat, "atp_vs_exact": scatter, "faithfulness": curve}
+        return {
+            "patching_heatmap": heat,
+            "atp_vs_exact": scatter,
+            "faithfulness": curve,
+            "spatial_maps": self.spatial.figure(),
+        }
 
     def summary(self) -> str:
         n = self.numbers()
