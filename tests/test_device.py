@@ -126,6 +126,8 @@ def test_every_analysis_builds_its_tensors_on_the_models_device(name, standin, m
             options = dict(analysis.quick)
             if any(o.name == "records" for o in analysis.options):
                 options["records"] = Records.at(tmp_path / "records")
+            if name == "dictionary":  # every op goes through the check: a few steps do
+                options.update(steps=10, cache=tmp_path / "dictionary")
             if name == "weight_diff":  # its reference model must live on the device too
                 options["before"] = load_pretrained(subject.checkpoint.parent, device="cpu")
                 mode.put_model(options["before"])
