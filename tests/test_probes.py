@@ -237,3 +237,47 @@ def test_inputs_must_be_levels_and_flags_are_checked(capsys, monkeypatch) -> Non
         with pytest.raises(SystemExit):
             analyses_main(probes.ANALYSIS, argv)
         assert says in capsys.readouterr().err
+
+
+def test_a5_and_b8_count_mazes_and_choose_b8s_probe_on_other_mazes() -> None:
+    """Planted: 60 mazes of size 9 and 8 of size 5, four observations each. Probe 0 is right
+    everywhere; probe 1 is right only in the first 40 mazes. B8 must pick probe 0 on the
+    selection half, judge size 9 on the other half over mazes (n = mazes), and leave size 5
+    unjudged (fewer than 20 mazes); A5's intervals count mazes, not observations."""
+    from types import SimpleNamespace
+
+    from analyses.core.inputs import DEFAULT_LAYER
+    from analyses.probes import readings
+
+    seeds = np.repeat(np.arange(68), 4)
+    sizes = np.where(seeds < 60, 9, 5)
+    n = len(seeds)
+    hits = np.zeros((n, 2, 1), dtype=int)
+    hits[:, 0, 0] = 1
+    hits[:, 1, 0] = seeds < 40
+    cheese = np.tile([[3, 4]], (n, 1))
+    world = 15
+    right, wrong = 3 * world + 4, 0
+    prediction = np.stack([np.full(n, right), np.where(seeds % 2 == 0, right, wrong)], 1)
+    result = SimpleNamespace(
+        hooks=[DEFAULT_LAYER, "embedder.block3.res1.resadd_out"],
+        labels=["cheese_cell"],
+        test_seed=seeds,
+        test_size=sizes,
+        trials=np.ones((n, 1), dtype=int),
+        hits=hits,
+        test_cheese=cheese,
+        cheese_cell_prediction=prediction,
+        world_size=world,
+        applies=lambda h, k: True,
+        resolves_cells=lambda h: True,
+    )
+    b8 = readings.b8(result)
+    assert b8["layer"] == DEFAULT_LAYER and b8["probe"] == "cheese_cell"
+    assert b8["selection_mazes"] + b8["test_mazes"] == 68
+    assert b8["too_few"] == [5] and list(b8["by_maze_size"]) == [9]
+    assert b8["worst_maze_size"] == 9 and b8["worst_size_accuracy"]["unit"] == "mazes"
+    assert b8["worst_size_accuracy"]["n"] < 60  # the test half's size-9 mazes only
+    a5 = readings.a5(result)
+    assert a5["exact_cell"]["n"] == 68 and a5["observations"] == n
+    assert a5["exact_cell"]["value"] == pytest.approx(1.0)

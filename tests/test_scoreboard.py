@@ -306,6 +306,8 @@ class EdgeEvidence:
             "worst_maze_size": 5,
             "worst_size_accuracy": acc,
             "too_few": [7],
+            "selection_mazes": max(self.n, 1),
+            "test_mazes": max(self.n, 1),
         }
         return _result(a5=lambda: a5, b8=lambda: b8)
 

@@ -8,17 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from analyses.core.inputs import DEFAULT_LAYER
 from analyses.core.result import AnalysisResult
+from analyses.probes import readings
 from analyses.probes.figures import figures
 from analyses.probes.labels import (
-    A5_THRESHOLD,
-    B8_THRESHOLD,
     CONV_LABELS,
     LINEAR_LABELS,
-    rate_str,
     short,
 )
+from analyses.probes.readings import estimate_text
 from hooked_impala.stats import Rate
 
 
@@ -122,52 +120,13 @@ class ProbesResult(AnalysisResult):
         return int(self.layer_sides[hook]) >= self.world_size
 
     def a5(self) -> dict | None:
-        """Linear cheese-cell probe at the first residual add of block 2 (prediction A5):
-        exact cell, and row and column separately ("Cartesian coordinates")."""
-        if DEFAULT_LAYER not in self.hooks or "cheese_cell" not in self.labels:
-            return None
-        h = self.hooks.index(DEFAULT_LAYER)
-        shown = self.test_cheese[:, 0] >= 0
-        pred = self.cheese_cell_prediction[shown, h]
-        true = self.test_cheese[shown]
-        rows, cols = pred // self.world_size, pred % self.world_size
-        exact = self.rate(h, self.labels.index("cheese_cell"))
-        return {
-            "layer": DEFAULT_LAYER,
-            "exact_cell": exact.as_dict(),
-            "row": Rate(int((rows == true[:, 0]).sum()), len(true)).as_dict(),
-            "column": Rate(int((cols == true[:, 1]).sum()), len(true)).as_dict(),
-            "above_70_percent": exact.value is not None and exact.value > A5_THRESHOLD,
-        }
+        """Prediction A5's reading, with intervals over test mazes (:mod:`.readings`)."""
+        return readings.a5(self)
 
     def b8(self) -> dict | None:
-        """The probe of the exact cheese cell whose worst maze size is best (prediction B8):
-        the linear cheese-cell probes, and conv probes on layers that resolve cells."""
-        candidates = []
-        for label in ("cheese_cell", "cheese_square"):
-            if label not in self.labels:
-                continue
-            k = self.labels.index(label)
-            for h in range(len(self.hooks)):
-                if not self.applies(h, k) or (
-                    label == "cheese_square" and not self.resolves_cells(h)
-                ):
-                    continue
-                sizes = self.by_maze_size(h, k)
-                # The lowest accuracy; among equals, the one with the lowest interval bound.
-                worst = min(sizes, key=lambda s: (sizes[s][0].value, sizes[s][0].interval[0]))
-                candidates.append((sizes[worst][0].value, h, label, worst, sizes))
-        if not candidates:
-            return None
-        value, h, label, worst, sizes = max(candidates, key=lambda c: c[0])
-        return {
-            "layer": self.hooks[h],
-            "probe": label,
-            "worst_maze_size": worst,
-            "worst_size_accuracy": sizes[worst][0].as_dict(),
-            "by_maze_size": {s: r.as_dict() for s, (r, _) in sizes.items()},
-            "above_90_percent_for_every_size": value > B8_THRESHOLD,
-        }
+        """Prediction B8's reading: the probe chosen on half the test mazes, scored on the
+        other half size by size (:mod:`.readings`)."""
+        return readings.b8(self)
 
     # -- views
 
@@ -292,16 +251,18 @@ class ProbesResult(AnalysisResult):
         a5 = self.a5()
         if a5:
             lines.append(
-                f"A5 (linear, {short(a5['layer'])}, >70%): exact cell "
-                f"{rate_str(a5['exact_cell'])}; row {rate_str(a5['row'])}; column "
-                f"{rate_str(a5['column'])}"
+                f"A5 (linear, {short(a5['layer'])}, >70%; intervals over test mazes): exact "
+                f"cell {estimate_text(a5['exact_cell'])}; row {estimate_text(a5['row'])}; "
+                f"column {estimate_text(a5['column'])}"
             )
         b8 = self.b8()
         if b8:
             verdict = "yes" if b8["above_90_percent_for_every_size"] else "no"
             lines.append(
-                f"B8 (exact cheese cell >90% for every maze size): best worst-size probe is "
-                f"{b8['probe']} at {short(b8['layer'])}, worst size {b8['worst_maze_size']}: "
-                f"{rate_str(b8['worst_size_accuracy'])}; every size above 90%: {verdict}"
+                f"B8 (exact cheese cell >90% for every maze size): chosen on "
+                f"{b8['selection_mazes']} test mazes, {b8['probe']} at {short(b8['layer'])}; "
+                f"on the other {b8['test_mazes']}, worst judged size {b8['worst_maze_size']}: "
+                f"{estimate_text(b8['worst_size_accuracy'])}; every judged size above 90%: "
+                f"{verdict}; too few mazes to judge: {b8['too_few']}"
             )
         return "\n".join(lines)

@@ -253,9 +253,11 @@ def b8(ev: Evidence) -> list[Claim]:
         tested(
             "B8",
             "",
-            f"the probe of the exact cheese cell chosen on the validation mazes "
-            f"({b8['probe']} at {b8['layer']}), scored on the test mazes size by size: its "
-            f"worst judged size ({b8['worst_maze_size']})",
+            f"the probe of the exact cheese cell whose worst maze size is best on "
+            f"{b8['selection_mazes']} held-out selection mazes ({b8['probe']} at {b8['layer']}), "
+            f"scored size by size on {b8['test_mazes']} other held-out mazes (a size judged "
+            f"with at least 20 mazes; interval over mazes): its worst judged size "
+            f"({b8['worst_maze_size']})",
             measured,
             "B8",
             True,
