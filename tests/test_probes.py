@@ -20,6 +20,7 @@ from analyses.probes.labels import LABELS
 from hooked_impala import HookedImpala, ImpalaConfig
 from hooked_impala import cli as library_cli
 from hooked_impala.maze import MazeRenderer, layer_positions
+from hooked_impala.stats import Rate
 
 B1 = "embedder.block1.res2.resadd_out"
 B2 = "embedder.block2.res1.resadd_out"
@@ -281,3 +282,19 @@ def test_a5_and_b8_count_mazes_and_choose_b8s_probe_on_other_mazes() -> None:
     a5 = readings.a5(result)
     assert a5["exact_cell"]["n"] == 68 and a5["observations"] == n
     assert a5["exact_cell"]["value"] == pytest.approx(1.0)
+
+
+def test_a_probe_points_interval_is_over_mazes() -> None:
+    """Four identical observations per maze: the interval over 10 mazes is as wide as one
+    observation per maze would give, not the narrower one of 40 independent answers."""
+    from types import SimpleNamespace
+
+    from analyses.probes.result import ProbesResult
+
+    seeds = np.repeat(np.arange(10), 4)
+    hits = np.repeat(np.arange(10) % 2, 4).reshape(-1, 1, 1)
+    fake = SimpleNamespace(test_seed=seeds, trials=np.ones((40, 1), int), hits=hits)
+    found = ProbesResult.maze_interval(fake, 0, 0)
+    assert found.n == 10 and found.unit == "mazes" and found.value == pytest.approx(0.5)
+    wilson = Rate(20, 40).interval
+    assert found.high - found.low > wilson[1] - wilson[0]

@@ -8,8 +8,35 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analyses.core.figures import wilson_error_bars
 from analyses.probes.labels import B8_THRESHOLD, short
+
+
+def _probe_trace(
+    result, x: list[str], cells: list[tuple[int, int, object]], first: bool, where: str
+):
+    """The probe's accuracy at each ``(hook, label, rows)`` of ``cells``, with a 95% interval
+    from a bootstrap over the test mazes (one maze gives several observations)."""
+    estimates = [result.maze_interval(h, k, rows) for h, k, rows in cells]
+    rates = [result.rate(h, k, rows) for h, k, rows in cells]
+    values = [e.value if e else rt.value for e, rt in zip(estimates, rates)]
+    return go.Scatter(
+        x=x,
+        y=values,
+        mode="lines+markers",
+        name="probe",
+        legendgroup="probe",
+        showlegend=first,
+        line={"color": "#1f77b4"},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [(e.high - e.value) if e else 0 for e in estimates],
+            "arrayminus": [(e.value - e.low) if e else 0 for e in estimates],
+        },
+        customdata=[[rt.k, rt.n, e.n if e else 0] for rt, e in zip(rates, estimates)],
+        hovertemplate=where + ": %{y:.1%} (%{customdata[0]}/%{customdata[1]} answers, "
+        "%{customdata[2]} mazes)<extra></extra>",
+    )
 
 
 def figures(result) -> dict[str, go.Figure]:
@@ -30,20 +57,8 @@ def layer_figure(result) -> go.Figure:
         if not layers:
             continue
         x = [names[h] for h in layers]
-        rates = [result.rate(h, k) for h in layers]
         fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[rt.value for rt in rates],
-                mode="lines+markers",
-                name="probe",
-                legendgroup="probe",
-                showlegend=k == 0,
-                line={"color": "#1f77b4"},
-                error_y=wilson_error_bars(rates),
-                customdata=[[rt.k, rt.n] for rt in rates],
-                hovertemplate="%{x}: %{y:.1%} (%{customdata[0]}/%{customdata[1]})<extra></extra>",
-            ),
+            _probe_trace(result, x, [(h, k, None) for h in layers], k == 0, "%{x}"),
             row=r,
             col=c,
         )
@@ -70,7 +85,7 @@ def layer_figure(result) -> go.Figure:
     fig.update_layout(
         title=(
             f"Held-out probe accuracy by layer ({len(result.split_seeds['test'])} unseen "
-            f"{result.mode} mazes, {len(result.test_seed)} observations; 95% intervals)"
+            f"{result.mode} mazes, {len(result.test_seed)} observations; 95% intervals over mazes)"
         ),
         height=380 * rows + 120,
     )
@@ -87,24 +102,9 @@ def size_figure(result) -> go.Figure:
         r, c = n // cols + 1, n % cols + 1
         sizes = result.by_maze_size(h, result.labels.index(label))
         x = [str(s) for s in sizes]
-        rates = [rt for rt, _ in sizes.values()]
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[rt.value for rt in rates],
-                mode="lines+markers",
-                name="probe",
-                legendgroup="probe",
-                showlegend=n == 0,
-                line={"color": "#1f77b4"},
-                error_y=wilson_error_bars(rates),
-                customdata=[[rt.k, rt.n] for rt in rates],
-                hovertemplate="size %{x}: %{y:.1%} (%{customdata[0]}/%{customdata[1]})"
-                "<extra></extra>",
-            ),
-            row=r,
-            col=c,
-        )
+        k = result.labels.index(label)
+        cells = [(h, k, result.test_size == s) for s in sizes]
+        fig.add_trace(_probe_trace(result, x, cells, n == 0, "size %{x}"), row=r, col=c)
         fig.add_trace(
             go.Scatter(
                 x=x,

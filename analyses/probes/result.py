@@ -17,7 +17,7 @@ from analyses.probes.labels import (
     short,
 )
 from analyses.probes.readings import estimate_text
-from hooked_impala.stats import Rate
+from hooked_impala.stats import Estimate, Rate, bootstrap_over_mazes
 
 
 @dataclass(kw_only=True)
@@ -78,6 +78,18 @@ class ProbesResult(AnalysisResult):
         return Rate(
             int(self.hits[keep, hook, label].clip(0).sum()), int(self.trials[keep, label].sum())
         )
+
+    def maze_interval(
+        self, hook: int, label: int, rows: np.ndarray | None = None
+    ) -> Estimate | None:
+        """The accuracy over the test observations at ``rows`` (all by default) with a 95%
+        interval from a bootstrap over their mazes (None below two mazes or no answers)."""
+        keep = np.ones(len(self.test_seed), bool) if rows is None else np.asarray(rows, bool)
+        keep = keep & (self.trials[:, label] > 0) & (self.hits[:, hook, label] >= 0)
+        if not keep.any():
+            return None
+        correct = self.hits[keep, hook, label] / self.trials[keep, label]
+        return bootstrap_over_mazes(correct, self.test_seed[keep])
 
     def majority_rate(self, hook: int, label: int, rows: np.ndarray | None = None) -> Rate:
         keep = slice(None) if rows is None else rows
