@@ -63,6 +63,7 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.maze",
         "hooked_impala.model",
         "hooked_impala.stats",
+        "hooked_impala.sweep",
     },
     "hooked_impala.dictionary": {
         "hooked_impala.checks",

@@ -28,6 +28,7 @@ from hooked_impala.patching import (
     patch,
     patch_channels,
     patch_positions,
+    patch_sweep,
 )
 from hooked_impala.patching.exact import ratio_estimate
 from hooked_impala.patching.suffix import forward_from, supports, upstream_needed
@@ -93,6 +94,21 @@ def test_exact_patching_ranks_the_carrier_first(model, maze_pairs, direction) ->
     estimate = result.estimate(CARRIER)
     assert estimate.low <= 1.0 + 1e-4 and estimate.high >= 1.0 - 1e-4
     assert estimate.n == len(set(batch.mazes))
+
+
+def test_a_sweep_in_chunks_equals_one_call_on_all_pairs(model, maze_pairs) -> None:
+    pairs, batch = maze_pairs
+    components = grid(LAYER, model.hook_shapes()[LAYER][1:], "channel")[:8]
+    whole = patch(model, batch, components)
+    # 7 pairs a chunk: the last chunk is shorter, and every chunk renders its own pairs.
+    swept = patch_sweep(model, pairs, components, chunk_pairs=7)
+    assert swept.mazes == whole.mazes
+    assert swept.components == whole.components
+    torch.testing.assert_close(swept.values, whole.values, atol=1e-5, rtol=0)
+    torch.testing.assert_close(swept.clean, whole.clean, atol=1e-5, rtol=0)
+    torch.testing.assert_close(swept.corrupted, whole.corrupted, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="no pairs"):
+        patch_sweep(model, [], components)
 
 
 def test_attribution_patching_agrees_on_the_carrier(model, maze_pairs) -> None:

@@ -26,7 +26,7 @@ import torch
 
 from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable
 from analyses.core.result import CheckpointRef, RunMetadata
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import SWEEP, Analysis, Option
 from analyses.measure.cheese_channels import (
     RETARGET_CHANNELS,
     overlap_with_chance,
@@ -40,14 +40,17 @@ from hooked_impala.model import HookedImpala
 from hooked_impala.patching import (
     Component,
     Corruption,
+    Granularity,
     PairBatch,
     agreement,
     attribution_patch,
+    grid,
     make_pairs,
     minimal_circuit,
     patch,
-    patch_channels,
+    patch_sweep,
 )
+from hooked_impala.sweep import Backend
 
 #: How many of the circuit layer's channels (attribution order) get a spatial map.
 MAP_CHANNELS = 4
@@ -84,6 +87,7 @@ def run(
     batch_size: int = 256,
     seed: int = 0,
     progress: bool = False,
+    sweep: Backend = Backend(),
 ) -> PatchingAnalysisResult:
     """Exact and attribution patching per channel of ``hooks``, their agreement, and the
     minimal circuit at ``circuit_layer`` (module docstring). ``inputs``: mazes."""
@@ -117,8 +121,17 @@ def run(
     with MazeRenderer() as renderer:
         batch = PairBatch.of(pairs, renderer)
     started = time.perf_counter()
-    exact = patch_channels(
-        model, batch, hooks, direction=direction, batch_size=batch_size, progress=progress
+    shapes = model.hook_shapes()
+    channels_of = [c for h in hooks for c in grid(h, shapes[h][1:], Granularity.CHANNEL)]
+    # The exact grid is the costly part: a sweep over the pairs (in process, or on Ray).
+    exact = patch_sweep(
+        model,
+        pairs,
+        channels_of,
+        direction=direction,
+        batch_size=batch_size,
+        backend=sweep,
+        progress=progress,
     )
     exact_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -204,6 +217,7 @@ ANALYSIS = Analysis(
         Option("threshold", "gap fraction the circuit keeps, in (0, 1]", kind=cli.real(0.0)),
         Option("top", "exact top-k whose recall is reported", kind=cli.integer(1)),
         Option("batch_size", "patched variants per forward", kind=cli.integer(1)),
+        SWEEP,
     ),
     quick={"hooks": RESIDUAL_HOOKS, "ig_steps": 2},
     min_mazes=8,

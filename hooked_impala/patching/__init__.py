@@ -37,6 +37,7 @@ from hooked_impala.patching.pairs import (
     make_pairs,
     pair_observations,
 )
+from hooked_impala.patching.sweep import patch_sweep
 
 __all__ = [
     "Circuit",
@@ -65,4 +66,5 @@ __all__ = [
     "patch_channels",
     "patch_grid",
     "patch_positions",
+    "patch_sweep",
 ]
