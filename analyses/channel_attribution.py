@@ -29,7 +29,7 @@ from plotly.subplots import make_subplots
 
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable, maze_seeds, observations
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import Analysis, Option
 from analyses.measure.attribution import (
     Ablation,
@@ -248,12 +248,12 @@ def run(
         progress,
     )
     return ChannelAttributionResult(
-        metadata=RunMetadata(
-            analysis="channel_attribution",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(layer,),
+        metadata=RunMetadata.of(
+            "channel_attribution",
+            model,
             seed=seed,
-            maze_seeds=seeds,
+            hooks=(layer,),
+            mazes=seeds,
             parameters={
                 "ig_steps": ig_steps,
                 "baseline": baseline,

@@ -38,7 +38,7 @@ from plotly.subplots import make_subplots
 
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import DEFAULT_LAYER
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import Analysis, Option
 from analyses.measure.cheese_channels import (
     BATCH_SIZE,
@@ -342,12 +342,12 @@ def run(
     )
     layer = scored.layer
     return CheeseChannelsResult(
-        metadata=RunMetadata(
-            analysis="cheese_channels",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(layer,),
+        metadata=RunMetadata.of(
+            "cheese_channels",
+            model,
             seed=seed,
-            maze_seeds=tuple(m.seed for m in mazes),
+            hooks=(layer,),
+            mazes=(m.seed for m in mazes),
             parameters={
                 "cells_per_maze": cells_per_maze,
                 "score": score,

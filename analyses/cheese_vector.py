@@ -34,14 +34,10 @@ from analyses.core.spec import Analysis, steering_options
 from analyses.measure.steering import (
     SteeringResult,
     activation_difference,
-    coefficient_sweep,
-    field_diff,
     pair_vectors,
-    rollout_comparison,
-    steering_metadata,
+    steering_effects,
 )
 from hooked_impala import checks
-from hooked_impala.interventions import add_vector
 from hooked_impala.maze import Maze, MazeRenderer, decision_points
 from hooked_impala.model import HookedImpala
 
@@ -102,44 +98,24 @@ def run(
         starts = [p.maze.with_mouse(p.maze.start_cell) for p in points]
         vectors = pair_vectors(model, [(m, m.without_cheese()) for m in starts], layer, renderer)
         obs = observations([p.maze for p in points], renderer).to(model.device)
-        p_cheese, p_top = coefficient_sweep(model, points, obs, layer, vectors, coeffs, progress)
-        diff = None
-        if field:
-            steer = add_vector(layer, vectors[0], -1.0).hooks()
-            diff = field_diff(model, starts[0], steer, "cheese vector ×(−1)", renderer)
-    outcome = None
-    if rollouts:
-        outcome = rollout_comparison(
+        effects = steering_effects(
+            "cheese_vector",
             model,
-            starts,
+            points,
+            obs,
             layer,
             vectors,
-            -1.0,
-            "cheese vector x(-1)",
-            max_steps=rollout_max_steps,
+            coeffs,
+            vector="cheese vector",
+            coeff=-1.0,
+            renderer=renderer,
+            field=field,
+            rollouts=rollouts,
+            rollout_max_steps=rollout_max_steps,
             seed=seed,
             progress=progress,
         )
-    return CheeseVectorResult(
-        metadata=steering_metadata(
-            "cheese_vector",
-            model,
-            layer,
-            points,
-            seed,
-            coeffs=coeffs,
-            rollouts=rollouts,
-            rollout_max_steps=rollout_max_steps,
-            field=field,
-        ),
-        vector="cheese vector",
-        layer=layer,
-        coeffs=coeffs,
-        p_cheese=p_cheese,
-        p_top_right=p_top,
-        rollouts=outcome,
-        field=diff,
-    )
+    return CheeseVectorResult(**effects)
 
 
 ANALYSIS = Analysis(

@@ -350,12 +350,11 @@ def run(
     budget = step_budget(corner_tables)
     outcomes = corner_outcomes(corner_tables, budget)
     return GeneralisationResult(
-        metadata=RunMetadata(
-            analysis="generalisation",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(),
+        metadata=RunMetadata.of(
+            "generalisation",
+            model,
             seed=seed,
-            maze_seeds=tuple(inputs.seeds),
+            mazes=inputs.seeds,
             parameters={"max_steps": max_steps, "greedy": greedy, "records": str(records)},
         ),
         levels=str(inputs),

@@ -32,7 +32,7 @@ from analyses.core.inputs import (
     maze_seeds,
     observations,
 )
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import Analysis, Option
 from analyses.measure.jacobian import OUTPUTS, Output, effective_rank, jacobians
 from hooked_impala import checks, cli
@@ -196,12 +196,12 @@ def run(
         _, stacked_s, stacked_vh = torch.linalg.svd(J.reshape(-1, J.shape[-1]), full_matrices=False)
         stacked_v = stacked_vh[:k].reshape(k, *layer_shape)
     return JacobianSVDResult(
-        metadata=RunMetadata(
-            analysis="jacobian_svd",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(wrt, *([of_hook] if of_hook else [])),
+        metadata=RunMetadata.of(
+            "jacobian_svd",
+            model,
             seed=seed,
-            maze_seeds=maze_seeds(inputs),
+            hooks=(wrt, *([of_hook] if of_hook else [])),
+            mazes=maze_seeds(inputs),
             parameters={"output": of_hook or output, "top_k": top_k, "stack": stack},
         ),
         wrt=wrt,

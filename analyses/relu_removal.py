@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Inputs, at_most, every_open_cell, maze_seeds, observations
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import MAX_OBSERVATIONS, Analysis, Option
 from analyses.measure.relu import kl_per_observation, movement_log_probs_without, starting_mazes
 from hooked_impala import checks, cli
@@ -197,12 +197,12 @@ def run(
             ).success_rate,
         }
     return ReluRemovalResult(
-        metadata=RunMetadata(
-            analysis="relu_removal",
-            checkpoint=CheckpointRef.of(model),
-            hooks=tuple(f"{r}_{end}" for r in relus for end in ("in", "out")),
+        metadata=RunMetadata.of(
+            "relu_removal",
+            model,
             seed=seed,
-            maze_seeds=maze_seeds(inputs),
+            hooks=tuple(f"{r}_{end}" for r in relus for end in ("in", "out")),
+            mazes=maze_seeds(inputs),
             parameters={
                 "tolerance": tolerance,
                 "observations": len(obs),

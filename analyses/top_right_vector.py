@@ -36,12 +36,9 @@ from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
 from analyses.core.spec import Analysis, steering_options
 from analyses.measure.steering import (
     SteeringResult,
-    coefficient_sweep,
     decision_probs,
-    field_diff,
     pair_vectors,
-    rollout_comparison,
-    steering_metadata,
+    steering_effects,
 )
 from hooked_impala import checks
 from hooked_impala.interventions import add_vector, hooks_of
@@ -185,7 +182,6 @@ def run(
         cheese = pair_vectors(model, [(m, m.without_cheese()) for m in starts], layer, renderer)
         pair_obs = observations(pairs[0], renderer).numpy()
         obs = observations([p.maze for p in points], renderer).to(model.device)
-        p_cheese, p_top = coefficient_sweep(model, points, obs, layer, vectors, coeffs, progress)
         remove_cheese, add_top = add_vector(layer, cheese, -1.0), add_vector(layer, vectors, 1.0)
         composed = [
             decision_probs(model, points, obs, hooks)
@@ -196,42 +192,25 @@ def run(
                 hooks_of(remove_cheese, add_top),
             )
         ]
-        diff = None
-        if field:
-            steer = add_vector(layer, vectors[0], 1.0).hooks()
-            diff = field_diff(model, starts[0], steer, "top-right vector ×(+1)", renderer)
-    outcome = None
-    if rollouts:
-        outcome = rollout_comparison(
+        effects = steering_effects(
+            "top_right_vector",
             model,
-            starts,
+            points,
+            obs,
             layer,
             vectors,
-            1.0,
-            "top-right vector x(+1)",
-            max_steps=rollout_max_steps,
+            coeffs,
+            vector="top-right vector",
+            coeff=1.0,
+            renderer=renderer,
+            field=field,
+            rollouts=rollouts,
+            rollout_max_steps=rollout_max_steps,
             seed=seed,
             progress=progress,
         )
     return TopRightVectorResult(
-        metadata=steering_metadata(
-            "top_right_vector",
-            model,
-            layer,
-            points,
-            seed,
-            coeffs=coeffs,
-            rollouts=rollouts,
-            rollout_max_steps=rollout_max_steps,
-            field=field,
-        ),
-        vector="top-right vector",
-        layer=layer,
-        coeffs=coeffs,
-        p_cheese=p_cheese,
-        p_top_right=p_top,
-        rollouts=outcome,
-        field=diff,
+        **effects,
         composed_p_cheese=torch.stack([c for c, _ in composed]),
         composed_p_top_right=torch.stack([t for _, t in composed]),
         pair_observations=pair_obs,

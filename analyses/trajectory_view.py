@@ -24,7 +24,7 @@ from circuitsvis.activations import text_neuron_activations
 
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import DEFAULT_LAYER
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import Analysis, Option
 from hooked_impala import cli
 from hooked_impala.actions import movement_of_action
@@ -126,12 +126,12 @@ def run(
         for t, (a, cell) in enumerate(zip(episode.actions, episode.cells))
     ]
     return TrajectoryViewResult(
-        metadata=RunMetadata(
-            analysis="trajectory_view",
-            checkpoint=CheckpointRef.of(model),
-            hooks=tuple(hooks),
+        metadata=RunMetadata.of(
+            "trajectory_view",
+            model,
             seed=seed,
-            maze_seeds=(mazes[0].seed,),
+            hooks=tuple(hooks),
+            mazes=(mazes[0].seed,),
             parameters={"max_steps": max_steps, "reduction": "max over positions"},
         ),
         tokens=tokens,

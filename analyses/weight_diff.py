@@ -319,12 +319,11 @@ def run(
         for maze in mazes[:field_mazes]
     ]
     return WeightDiffResult(
-        metadata=RunMetadata(
-            analysis="weight_diff",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(),
+        metadata=RunMetadata.of(
+            "weight_diff",
+            model,
             seed=seed,
-            maze_seeds=tuple(inputs.seeds),
+            mazes=inputs.seeds,
             parameters={
                 "before": before_ref.name,
                 "before_sha256": before_ref.sha256,

@@ -32,7 +32,7 @@ from analyses.core.inputs import (
     maze_seeds,
     observations,
 )
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import MAX_OBSERVATIONS, Analysis, Option
 from analyses.measure.jacobian import effective_rank, jacobians
 from analyses.measure.relu import kl_per_observation, starting_mazes
@@ -279,12 +279,12 @@ def run(
             low_rank = rollout(model, mazes, **play).success
         success = {"original": original.as_dict(), "joint": low_rank.as_dict()}
     return WeightSVDResult(
-        metadata=RunMetadata(
-            analysis="weight_svd",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(jacobian_layer,),
+        metadata=RunMetadata.of(
+            "weight_svd",
+            model,
             seed=seed,
-            maze_seeds=maze_seeds(inputs),
+            hooks=(jacobian_layer,),
+            mazes=maze_seeds(inputs),
             parameters={
                 "tolerance": tolerance,
                 "observations": len(obs),

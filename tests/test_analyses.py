@@ -15,7 +15,7 @@ from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_remo
 from analyses.core import cli, report
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations, select_mazes
 from analyses.core.registry import ANALYSES
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.saving import MARKER
 from analyses.core.spec import Analysis, Option
 from analyses.measure.steering import activations_at
@@ -392,13 +392,8 @@ def toy_run(
     obs = observations(inputs).to(model.device)
     with torch.no_grad():
         values = model(obs).value * scale
-    meta = RunMetadata(
-        analysis="toy",
-        checkpoint=CheckpointRef.of(model),
-        hooks=(),
-        seed=seed,
-        maze_seeds=tuple(m.seed for m in inputs),
-        parameters={"scale": scale},
+    meta = RunMetadata.of(
+        "toy", model, seed=seed, mazes=(m.seed for m in inputs), parameters={"scale": scale}
     )
     return ToyResult(metadata=meta, value_means=values)
 
@@ -459,7 +454,7 @@ def test_a_new_analysis_needs_only_its_declaration(
 
 
 def test_save_replaces_a_previous_result_whole(tiny_model, procgen_obs, tmp_path) -> None:
-    meta = RunMetadata(analysis="toy", checkpoint=CheckpointRef.of(tiny_model), hooks=(), seed=0)
+    meta = RunMetadata.of("toy", tiny_model, seed=0)
     out = tmp_path / "result"
     ToyResult(metadata=meta, value_means=torch.ones(2)).save(out)
     (out / "stale_figure.html").write_text("from an earlier run of the same analysis")

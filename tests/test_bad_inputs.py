@@ -22,7 +22,7 @@ from analyses.core import cli as analyses_cli
 from analyses.core import report
 from analyses.core.inputs import select_mazes
 from analyses.core.registry import ANALYSES as REGISTRY
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.saving import MARKER, result_folder, write_marker
 from hooked_impala import HookedImpala, ImpalaConfig, ObservationError, checks
 from hooked_impala import cli as library_cli
@@ -301,7 +301,7 @@ def previous_result(folder: Path, analysis: str = "x") -> Path:
 
 def test_ctrl_c_during_save_leaves_the_old_result_whole(tmp_path, small) -> None:
     out = previous_result(tmp_path / "result")
-    meta = RunMetadata(analysis="x", checkpoint=CheckpointRef.of(small), hooks=(), seed=0)
+    meta = RunMetadata.of("x", small, seed=0)
     with pytest.raises(KeyboardInterrupt):
         Interrupted(metadata=meta).save(out)
     assert sorted(p.name for p in out.iterdir()) == [MARKER, "figure.html", "result.json"]
@@ -342,7 +342,7 @@ def test_a_users_folder_is_never_replaced(tmp_path, small, capsys, no_work) -> N
         lambda a: analyses_cli.main(ANALYSES["jacobian_svd"], a), ["--out", str(other)], capsys
     )
     assert "a result of 'probes'" in err
-    meta = RunMetadata(analysis="x", checkpoint=CheckpointRef.of(small), hooks=(), seed=0)
+    meta = RunMetadata.of("x", small, seed=0)
     with pytest.raises(ValueError, match="notes.txt"):
         AnalysisResult(metadata=meta).save(mine)
     assert (mine / "notes.txt").read_text() == "my notes"
@@ -358,7 +358,7 @@ def test_out_dot_is_refused_before_work(tmp_path, capsys, monkeypatch, no_work) 
 
 
 def test_an_empty_folder_is_filled(tmp_path, small) -> None:
-    meta = RunMetadata(analysis="x", checkpoint=CheckpointRef.of(small), hooks=(), seed=0)
+    meta = RunMetadata.of("x", small, seed=0)
     AnalysisResult(metadata=meta).save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER, "result.json"]
 
@@ -371,6 +371,6 @@ def test_a_killed_save_leaves_nothing_behind_for_long(tmp_path, small) -> None:
     for folder in (dead, live):
         folder.mkdir()
         (folder / "result.json").write_text("half")
-    meta = RunMetadata(analysis="x", checkpoint=CheckpointRef.of(small), hooks=(), seed=0)
+    meta = RunMetadata.of("x", small, seed=0)
     AnalysisResult(metadata=meta).save(tmp_path / "result")
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "result"]

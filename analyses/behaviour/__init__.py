@@ -168,12 +168,11 @@ def run(
     features = feature_table(mazes, progress=progress)
     fit = fit_behaviour(features, reached, splits=splits, seed=seed, c=l1_c, bootstrap=bootstrap)
     return BehaviourResult(
-        metadata=RunMetadata(
-            analysis="behaviour",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(),
+        metadata=RunMetadata.of(
+            "behaviour",
+            model,
             seed=seed,
-            maze_seeds=tuple(seeds),
+            mazes=seeds,
             parameters={
                 "mode": inputs.mode,
                 "seeds": f"{inputs.seeds.start}..{inputs.seeds.stop - 1}",

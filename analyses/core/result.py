@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path, PurePath
@@ -58,6 +58,28 @@ class RunMetadata:
     seed: int | None
     maze_seeds: tuple[int, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        analysis: str,
+        model: HookedImpala,
+        *,
+        seed: int | None,
+        hooks: Sequence[str] = (),
+        mazes: Iterable[int] = (),
+        parameters: Mapping[str, Any] | None = None,
+    ) -> RunMetadata:
+        """The metadata of ``analysis`` run on ``model`` (its checkpoint read from the model)
+        over the mazes of seeds ``mazes``."""
+        return cls(
+            analysis=analysis,
+            checkpoint=CheckpointRef.of(model),
+            hooks=tuple(hooks),
+            seed=seed,
+            maze_seeds=tuple(int(s) for s in mazes),
+            parameters=dict(parameters or {}),
+        )
 
     def to_json(self) -> dict:
         return to_jsonable(asdict(self))

@@ -26,7 +26,7 @@ import torch
 from jaxtyping import UInt8
 
 from analyses.core.inputs import DEFAULT_LAYER
-from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.core.result import RunMetadata
 from analyses.core.spec import Analysis, Option
 from analyses.maze_view.figures import episode_figure, maps_figure
 from analyses.maze_view.result import MazeViewResult
@@ -181,12 +181,12 @@ def view(
         "max_steps": max_steps,
     }
     return MazeViewResult(
-        metadata=RunMetadata(
-            analysis="maze_view",
-            checkpoint=CheckpointRef.of(model),
-            hooks=tuple(dict.fromkeys([intervention.layer, maps_hook])),
+        metadata=RunMetadata.of(
+            "maze_view",
+            model,
             seed=seed,
-            maze_seeds=(maze.seed,),
+            hooks=tuple(dict.fromkeys([intervention.layer, maps_hook])),
+            mazes=(maze.seed,),
             parameters=parameters,
         ),
         maze=maze,

@@ -20,7 +20,7 @@ from jaxtyping import Float
 from tqdm.auto import tqdm
 
 from analyses.core.inputs import DEFAULT_LAYER, observations
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from hooked_impala.hooks import HookSpec
 from hooked_impala.interventions import add_vector
 from hooked_impala.maze import DecisionPoint, Maze, MazeRenderer
@@ -151,22 +151,70 @@ def rollout_comparison(
     return out
 
 
-def steering_metadata(
+def steering_effects(
     analysis: str,
     model: HookedImpala,
-    layer: str,
     points: Sequence[DecisionPoint],
+    obs: torch.Tensor,
+    layer: str,
+    vectors: Float[torch.Tensor, "n ..."],
+    coeffs: Sequence[float],
+    *,
+    vector: str,
+    coeff: float,
+    renderer: MazeRenderer,
+    field: bool,
+    rollouts: bool,
+    rollout_max_steps: int,
     seed: int,
-    **parameters: object,
-) -> RunMetadata:
-    """The run metadata of a steering analysis over ``points``' mazes."""
-    return RunMetadata(
-        analysis=analysis,
-        checkpoint=CheckpointRef.of(model),
-        hooks=(layer,),
+    progress: bool = False,
+) -> dict[str, object]:
+    """What every :class:`SteeringResult` measures, as its keyword arguments: the
+    coefficient sweep at ``points`` (observations ``obs``), and for ``coeff ×`` each maze's
+    own vector from its start (the mouse on ``start_cell``) the first maze's field diff
+    (``field``) and the rollouts (``rollouts``)."""
+    starts = [p.maze.with_mouse(p.maze.start_cell) for p in points]
+    p_cheese, p_top = coefficient_sweep(model, points, obs, layer, vectors, coeffs, progress)
+    diff = None
+    if field:
+        steer = add_vector(layer, vectors[0], coeff).hooks()
+        shown = f"{vector} ×({coeff:+g})".replace("(-", "(−")  # the page's minus sign
+        diff = field_diff(model, starts[0], steer, shown, renderer)
+    outcome = None
+    if rollouts:
+        outcome = rollout_comparison(
+            model,
+            starts,
+            layer,
+            vectors,
+            coeff,
+            f"{vector} x({coeff:+g})",
+            max_steps=rollout_max_steps,
+            seed=seed,
+            progress=progress,
+        )
+    metadata = RunMetadata.of(
+        analysis,
+        model,
         seed=seed,
-        maze_seeds=tuple(p.maze.seed for p in points),
-        parameters=parameters,
+        hooks=(layer,),
+        mazes=(p.maze.seed for p in points),
+        parameters=dict(
+            coeffs=list(coeffs),
+            rollouts=rollouts,
+            rollout_max_steps=rollout_max_steps,
+            field=field,
+        ),
+    )
+    return dict(
+        metadata=metadata,
+        vector=vector,
+        layer=layer,
+        coeffs=list(coeffs),
+        p_cheese=p_cheese,
+        p_top_right=p_top,
+        rollouts=outcome,
+        field=diff,
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable
-from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.core.result import RunMetadata
 from analyses.core.spec import SWEEP, Analysis, Option
 from analyses.measure.cheese_channels import (
     RETARGET_CHANNELS,
@@ -169,12 +169,12 @@ def run(
     )
     overlap = overlap_with_chance(circuit.channels or (), cheese, channels)
     return PatchingAnalysisResult(
-        metadata=RunMetadata(
-            analysis="patching",
-            checkpoint=CheckpointRef.of(model),
-            hooks=tuple(dict.fromkeys([*hooks, circuit_layer])),
+        metadata=RunMetadata.of(
+            "patching",
+            model,
             seed=seed,
-            maze_seeds=tuple(p.seed for p in pairs),
+            hooks=tuple(dict.fromkeys([*hooks, circuit_layer])),
+            mazes=(p.seed for p in pairs),
             parameters={
                 "corruption": str(Corruption(corruption)),
                 "direction": direction,

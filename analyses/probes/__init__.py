@@ -99,7 +99,7 @@ import torch
 from tqdm.auto import tqdm
 
 from analyses.core.inputs import Levels
-from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.core.result import RunMetadata
 from analyses.core.spec import SWEEP, Analysis, Option
 from analyses.measure.probe_data import (
     VALIDATION_FRACTION,
@@ -253,12 +253,12 @@ def run(
     keep = [LABELS.index(lb) for lb in labels]
     n_train = counts.n_train()
     return ProbesResult(
-        metadata=RunMetadata(
-            analysis="probes",
-            checkpoint=CheckpointRef.of(model),
-            hooks=tuple(hooks),
+        metadata=RunMetadata.of(
+            "probes",
+            model,
             seed=seed,
-            maze_seeds=tuple(inputs.seeds),
+            hooks=tuple(hooks),
+            mazes=inputs.seeds,
             parameters={
                 "mode": inputs.mode,
                 "positions_per_maze": positions_per_maze,

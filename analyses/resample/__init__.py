@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable
-from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.core.result import RunMetadata
 from analyses.core.spec import Analysis, Option
 from analyses.measure.splits import Split, selection_mazes
 from analyses.resample.compute import (
@@ -188,12 +188,12 @@ def run(
             model, target_obs, acts, layer, subsets, batch_size, progress
         )
     return ResampleResult(
-        metadata=RunMetadata(
-            analysis="resample",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(layer,),
+        metadata=RunMetadata.of(
+            "resample",
+            model,
             seed=seed,
-            maze_seeds=tuple(p.target.seed for p in pairs),
+            hooks=(layer,),
+            mazes=(p.target.seed for p in pairs),
             parameters={
                 "channels": list(chosen),
                 "channels_from": channels_from,

@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from analyses.core.inputs import DEFAULT_LAYER
-from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.core.result import RunMetadata
 from analyses.core.spec import SWEEP, Analysis, Option
 from analyses.measure.channels import check_channels, spatial_shape
 from analyses.measure.cheese_channels import RETARGET_CHANNELS, top_cheese_channels
@@ -252,12 +252,12 @@ def run(
         )
 
     return RetargetResult(
-        metadata=RunMetadata(
-            analysis="retarget",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(layer,),
+        metadata=RunMetadata.of(
+            "retarget",
+            model,
             seed=seed,
-            maze_seeds=tuple(m.seed for m in mazes),
+            hooks=(layer,),
+            mazes=(m.seed for m in mazes),
             parameters={
                 "channels": list(channels),
                 "cheese_channels": cheese_channels,

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from analyses.core.inputs import Levels, NotApplicable
 from analyses.core.records import Records, checked
-from analyses.core.result import CheckpointRef, RunMetadata
+from analyses.core.result import RunMetadata
 from analyses.core.spec import RECORDS, Analysis, Option
 from analyses.scoreboard import set_a_behaviour, set_a_network, set_bc
 from analyses.scoreboard.claims import Claim, explained, untestable
@@ -101,12 +101,10 @@ def run(
         if progress:
             print(f"scoreboard: {pid} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return ScoreboardResult(
-        metadata=RunMetadata(
-            analysis="scoreboard",
-            checkpoint=CheckpointRef.of(model),
-            hooks=(),
+        metadata=RunMetadata.of(
+            "scoreboard",
+            model,
             seed=seed,
-            maze_seeds=(),
             parameters={
                 "levels": str(inputs),
                 "quick": sizes.quick,
