@@ -10,6 +10,8 @@ of ``analyses.maze_view``, with the command that makes them again.
 
 It sits beside ``analyses`` (it shows and exports what ``analyses.maze_view`` computes), so the
 library ``hooked_impala`` knows nothing of it. ``explorer.edits`` and ``explorer.compute`` hold
-the logic without the web framework; ``explorer.controls`` checks what the page sends;
-``explorer.layout`` and ``explorer.figures`` are the page, ``explorer.app`` its callbacks.
+the logic without the web framework (``explorer.patching_view`` the patching map);
+``explorer.controls`` checks what the page sends; ``explorer.layout`` and
+``explorer.figures`` are the page, ``explorer.app`` its callbacks, ``explorer.hosts`` who
+may reach it.
 """

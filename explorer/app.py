@@ -9,7 +9,6 @@ header): a page on another site cannot drive it through DNS rebinding.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -24,6 +23,7 @@ from explorer.compute import UNITS, Explorer
 from explorer.controls import MAX_TOP
 from explorer.edits import EDIT_MODES, Session, apply_click, clicked_cell
 from explorer.figures import change_text, maze_figure, message_figure
+from explorer.hosts import allowed_hosts
 from explorer.layout import (
     INTERVENTION_DEFAULTS,
     INTERVENTION_INPUTS,
@@ -32,32 +32,16 @@ from explorer.layout import (
     VIEWS,
     layout,
 )
+from explorer.patching_view import Method, patching_figure
 from explorer.url import from_query, to_query
 from hooked_impala import checks
 from hooked_impala.maze import DISTRIBUTION_MODES, MazeEditError
+from hooked_impala.patching import Corruption
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
 
 #: What a bad value, an edit or an intervention may raise; shown as a message on the page.
 USER_ERRORS = (MazeEditError, ValueError, KeyError)
-LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
-WILDCARDS = ("0.0.0.0", "::")
-
-
-def allowed_hosts(host: str, port: int) -> frozenset[str]:
-    """The ``Host`` headers the page answers: this machine's loopback names, the address it
-    serves on, and for a wildcard address (serving every interface, asked for with --host)
-    this machine's name and addresses; each with the port (also without it on port 80)."""
-    names = {*LOCAL_NAMES, f"[{host}]" if ":" in host else host}
-    if host in WILDCARDS:
-        machine = socket.gethostname()
-        names |= {machine, socket.getfqdn()}
-        try:
-            names |= {info[4][0] for info in socket.getaddrinfo(machine, None)}
-        except OSError:  # a name that does not resolve: its addresses are not needed
-            pass
-    names = {n.lower() for n in names if n not in WILDCARDS and n not in ("[::]", "[0.0.0.0]")}
-    with_port = {f"[{n}]:{port}" if ":" in n and "[" not in n else f"{n}:{port}" for n in names}
-    return frozenset(with_port | (names if port == 80 else set()))
+CORRUPTIONS = [c.value for c in Corruption]
 
 
 def make_app(
@@ -248,6 +232,27 @@ def make_app(
         return maps_figure(maps_, shown, hook, how, maze.mouse, which, unit)
 
     @app.callback(
+        Output("patch-graph", "figure"),
+        Output("patch-status", "children"),
+        Input("field-drawn", "children"),
+        Input("patch-hook", "value"),
+        Input("patch-corruption", "value"),
+        Input("patch-method", "value"),
+        State("session", "data"),
+        State("checkpoint", "value"),
+    )
+    def patching(_drawn, hook, corruption, method, session_data, checkpoint):
+        try:
+            use(checkpoint)
+            hook = controls.choice("the patching hook", hook, layers)
+            corruption = Corruption(controls.choice("the corruption", corruption, CORRUPTIONS))
+            method = Method(controls.choice("the method", method, [m.value for m in Method]))
+            found = explorer.patching(maze_of(session_data), hook, corruption, method)
+        except USER_ERRORS as err:
+            return message_figure(f"no patching map: {_message(err)}"), ""
+        return patching_figure(found), found.describe()
+
+    @app.callback(
         Output("episode", "data"),
         Output("step", "max"),
         Output("step", "value"),
@@ -375,4 +380,4 @@ def _message(err: Exception) -> str:
     return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
 
 
-__all__ = ["allowed_hosts", "make_app"]
+__all__ = ["make_app"]

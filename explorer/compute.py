@@ -1,8 +1,8 @@
 """What the explorer computes for a maze and an intervention, without any web framework:
 the original and intervened vector fields (cached per maze and intervention: an edit
 recomputes one field, a slider move only the intervened one), the fraction of activations
-modified, the channel maps (or, with a dictionary, its latents' maps), an episode, and the
-export.
+modified, the channel maps (or, with a dictionary, its latents' maps), the patching map, an
+episode, and the export.
 
 The page's server may run callbacks in several threads; procgen's renderer and the model's
 hooks are not thread-safe, so every call here holds one lock.
@@ -38,10 +38,12 @@ from analyses.maze_view import (
     view,
 )
 from explorer.edits import Session
+from explorer.patching_view import Method, PatchingMap, patching_map
 from hooked_impala.dictionary.train import TrainedSAE
 from hooked_impala.interventions import ModifiedCount, count_modified
 from hooked_impala.maze import Cell, DistributionMode, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
+from hooked_impala.patching import Corruption
 from hooked_impala.policy import VectorField, vector_field
 from hooked_impala.pretrained import available_checkpoints, load_pretrained
 from hooked_impala.pretrained.registry import ENV_HOME, find_checkpoint_info
@@ -243,6 +245,16 @@ class Explorer:
                     "after this hook, or there is none): rank by something else"
                 )
             return shown, maps[:, shown].numpy()
+
+    def patching(
+        self, maze: Maze, hook: str, corruption: Corruption, method: Method
+    ) -> PatchingMap:
+        """``patching_view.patching_map`` of ``maze`` (cached with the fields)."""
+        with self._lock:
+            return self._fields.get(
+                ("patching", maze.to_state(), hook, corruption, method),
+                lambda: patching_map(self.model, maze, hook, corruption, method, self.renderer),
+            )
 
     def _latent_maps(self, hook: str, maps: torch.Tensor) -> torch.Tensor:
         if self.dictionary is None:

@@ -19,7 +19,9 @@ from explorer.controls import (
     SHOWN_FIELDS,
 )
 from explorer.edits import EDIT_MODES, Session
+from explorer.patching_view import Method
 from hooked_impala.maze import DISTRIBUTION_MODES
+from hooked_impala.patching import Corruption
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
 
 DEFAULT_LAYER = InterventionSettings.layer
@@ -257,6 +259,39 @@ def layout(
                 className="columns",
             ),
             dcc.Graph(id="maps-graph", config={"displaylogo": False}),
+            html.H4("patching map: which channels carry the choice here"),
+            html.Div(
+                [
+                    _control(
+                        "hook",
+                        dcc.Dropdown(
+                            id="patch-hook",
+                            options=hooks,
+                            value=DEFAULT_LAYER,
+                            clearable=False,
+                            style={"width": "24em"},
+                        ),
+                    ),
+                    _control(
+                        "corrupted maze",
+                        dcc.Dropdown(
+                            id="patch-corruption",
+                            options=[c.value for c in Corruption],
+                            value=Corruption.CHEESE_MOVED.value,
+                            clearable=False,
+                        ),
+                    ),
+                    dcc.RadioItems(
+                        id="patch-method",
+                        options=[m.value for m in Method],
+                        value=Method.ATTRIBUTION.value,
+                        inline=True,
+                    ),
+                ],
+                className="row",
+            ),
+            html.Div(id="patch-status", className="status"),
+            dcc.Graph(id="patch-graph", config={"displaylogo": False}),
             html.H4("rollout under the intervention"),
             html.Div(
                 [

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from constructed import CARRIER, LAYER, cheese_carrier_model
 
 from analyses.core import cli as analyses_cli
 from analyses.maze_view import ANALYSIS, InterventionSettings
@@ -22,11 +23,13 @@ from explorer.controls import parse_channels, settings_from
 from explorer.edits import Session, apply_click, clicked_cell
 from explorer.figures import change_text
 from explorer.layout import layout
+from explorer.patching_view import Method, patching_figure
 from hooked_impala import load_pretrained
 from hooked_impala.actions import Movement
 from hooked_impala.dictionary.sae import identity_sae
 from hooked_impala.dictionary.train import TrainConfig, TrainedSAE
 from hooked_impala.maze import Maze, MazeEditError, Tile
+from hooked_impala.patching import Corruption
 from hooked_impala.policy import VectorField, vector_field
 
 
@@ -342,3 +345,23 @@ def test_the_export_command_carries_the_checkpoint_folder(explorer, maze, tmp_pa
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(home))
     _, _, command = explorer.export(maze, InterventionSettings(), tmp_path, **EXPORT_OPTIONS)
     assert shlex.split(command)[:2] == [f"HOOKED_IMPALA_HOME={home}", "python"]
+
+
+def test_the_patching_map_finds_the_channel_that_carries_the_cheese(maze) -> None:
+    # The constructed network reaches its logits only through channel CARRIER of LAYER.
+    carrier = Explorer(cheese_carrier_model(), "carrier")
+    try:
+        exact = carrier.patching(maze, LAYER, Corruption.CHEESE_MOVED, Method.EXACT)
+        assert int(np.abs(exact.fraction).argmax()) == CARRIER
+        assert exact.fraction[CARRIER] == pytest.approx(1.0, abs=1e-4)
+        estimate = carrier.patching(maze, LAYER, Corruption.CHEESE_MOVED, Method.ATTRIBUTION)
+        assert int(np.abs(estimate.fraction).argmax()) == CARRIER
+        assert carrier.patching(maze, LAYER, Corruption.CHEESE_MOVED, Method.EXACT) is exact
+        assert str(exact.pair.cell) in exact.describe()
+        figure = patching_figure(exact)
+        assert len(figure.data[0].y) == carrier.channels[LAYER]
+        no_fork = Maze.from_seed(2)  # its paths to the cheese and the top right never part
+        with pytest.raises(ValueError, match="decision square"):
+            carrier.patching(no_fork, LAYER, Corruption.CHEESE_MOVED, Method.EXACT)
+    finally:
+        carrier.close()

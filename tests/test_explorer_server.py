@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from explorer import browser
-from explorer.app import allowed_hosts, make_app
+from explorer.app import make_app
 from explorer.compute import Explorer
 from explorer.edits import Session
+from explorer.hosts import allowed_hosts
 from hooked_impala import load_pretrained
 
 LAYER = "embedder.block2.res1.resadd_out"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from constructed import only_channel_reaches_output, small_model
+from constructed import CARRIER, LAYER, cheese_carrier_model, small_model
 
 from analyses import patching as patching_analysis
 from analyses.core import cli as analyses_cli
@@ -32,30 +32,6 @@ from hooked_impala.patching import (
 )
 from hooked_impala.patching.exact import ratio_estimate
 from hooked_impala.patching.suffix import forward_from, supports, upstream_needed
-
-LAYER = "embedder.block2.res1.resadd_out"
-CARRIER = 5  # the one channel of LAYER through which anything reaches the logits
-GREEN_THRESHOLD = 221.5 / 255  # above every procgen pixel's green but the cheese's
-
-
-def cheese_carrier_model() -> HookedImpala:
-    """Every path from ``LAYER`` to the logits runs through channel ``CARRIER``
-    (``only_channel_reaches_output``), and that channel gets a strong cheese signal: block1's
-    channel 0 is a gain-200 green detector (the cheese's bright pixel), block1's residual
-    convs pass it through, and block2's conv adds it to ``CARRIER``. Without the detector
-    the random network's clean-corrupted gap is ~3e-5; with it ~0.1."""
-    model = only_channel_reaches_output(CARRIER)
-    with torch.no_grad():
-        b1 = model.embedder.block1
-        b1.conv.weight[0].zero_()
-        b1.conv.weight[0, 1, 1, 1] = 200.0
-        b1.conv.bias[0] = -200.0 * GREEN_THRESHOLD
-        for res in (b1.res1, b1.res2):
-            for conv in (res.conv1, res.conv2):
-                conv.weight.zero_()
-                conv.bias.zero_()
-        model.embedder.block2.conv.weight[CARRIER, 0, 1, 1] += 1.0
-    return model
 
 
 @pytest.fixture(scope="module")
