@@ -186,7 +186,14 @@ def ray_session(backend: Backend) -> Iterator[None]:
     try:
         if address is None:  # a local instance, embedded: nothing to set up
             with _single_machine(ray):
-                ray.init(num_cpus=backend.workers, include_dashboard=False, logging_level="warning")
+                # "local": a new instance even when a `ray start` cluster runs on this machine
+                # (without it Ray connects to that cluster and refuses num_cpus).
+                ray.init(
+                    address="local",
+                    num_cpus=backend.workers,
+                    include_dashboard=False,
+                    logging_level="warning",
+                )
         else:
             ray.init(address=address, logging_level="warning")
     except (ConnectionError, RuntimeError, ValueError) as err:

@@ -12,6 +12,14 @@ import torch
 
 from hooked_impala import HookedImpala, ImpalaConfig
 
+# Run in parallel (pytest -n 2), each worker gets one of the cores: two workers with two
+# threads each would fight over them (torch's threads spin while they wait, so three threads
+# on two cores run several times slower). The variable reaches the subprocesses too (the
+# docs generation, Ray's workers).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CHECKPOINTS = REPO.parent / "shared" / "checkpoints"
 PPO_S1_FILE = "model_160022528.pth"

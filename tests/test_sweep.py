@@ -54,7 +54,9 @@ def ray_module_instance():
 @pytest.fixture
 def local_ray(ray_module_instance):
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20)
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20
+        )
     return ray
 
 
@@ -338,6 +340,14 @@ def test_a_two_node_cluster_gives_the_same_records(model, baseline, tmp_path) ->
         )
         same_rows(frame, baseline)
         assert not ray.is_initialized()  # the sweep's own connection, closed after it
+
+        # With a cluster running on the machine, a local sweep still starts an instance of its
+        # own: Ray's default would join that cluster (and refuse the workers' num_cpus).
+        def where(model, chunk):
+            return [ray.get_runtime_context().gcs_address]
+
+        here = set(run_sweep(None, [[0], [1]], where, backend=Backend(ray=True, workers=2)))
+        assert len(here) == 1 and None not in here and cluster.address not in here
     finally:
         ray.shutdown()
         cluster.shutdown()

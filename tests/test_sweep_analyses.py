@@ -63,7 +63,7 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray instance (2 CPUs) for the module: the sweeps use it and leave it up."""
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20)
     yield
     ray.shutdown()
 
