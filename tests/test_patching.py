@@ -18,9 +18,11 @@ from hooked_impala.maze import mazes_from_seeds
 from hooked_impala.patching import (
     Component,
     Corruption,
+    Metric,
     PairBatch,
     agreement,
     attribution_patch,
+    field_cells,
     grid,
     make_pairs,
     masks,
@@ -32,6 +34,7 @@ from hooked_impala.patching import (
 )
 from hooked_impala.patching.exact import ratio_estimate
 from hooked_impala.patching.suffix import forward_from, supports, upstream_needed
+from hooked_impala.policy import vector_field
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +200,52 @@ def test_pairs_differ_only_as_declared(mazes) -> None:
                 assert bad.mouse == clean.mouse
 
 
+def test_the_field_metric_is_the_vector_fields_cheese_ward_log_probability(model, maze_pairs):
+    """Each row of the field metric is one cell of the clean maze's vector field (computed
+    the vector field's own way), scored by the log-probability of its move towards the
+    cheese; the corrupted rows are the same cells of the corrupted maze."""
+    pairs, _ = maze_pairs
+    batch = PairBatch.of(pairs[:3], metric=Metric.FIELD, max_cells=5)
+    assert len(batch) == 15 and batch.mazes == tuple(p.seed for p in pairs[:3] for _ in range(5))
+    rows = torch.arange(len(batch))
+    with torch.no_grad():
+        scored = [batch.metric(model(obs), rows) for obs in (batch.clean, batch.corrupted)]
+    expected = {"clean": [], "corrupted": []}
+    for pair in pairs[:3]:
+        cells = field_cells(pair, 5)
+        for name, maze in (("clean", pair.clean), ("corrupted", pair.corrupted)):
+            field = vector_field(model, maze, cells=[c for c, _ in cells])
+            expected[name] += [np.log(field.probs[i, move]) for i, (_, move) in enumerate(cells)]
+    for name, got in zip(("clean", "corrupted"), scored):
+        np.testing.assert_allclose(got.numpy(), expected[name], atol=1e-4)
+    big = max(pairs, key=lambda p: len(p.clean.open_cells))
+    every = field_cells(big, 10_000)
+    assert big.clean.cheese not in [c for c, _ in every] and len(every) > 8
+    four = field_cells(big, 4)  # spread over the cells, the first and the last among them
+    assert len(four) == 4 and four[0] == every[0] and four[-1] == every[-1]
+
+
+def test_exact_patching_on_the_field_ranks_the_carrier_first(model, mazes, maze_pairs) -> None:
+    pairs, _ = maze_pairs
+    batch = PairBatch.of(pairs[:8], metric="field", max_cells=6)
+    result = patch_channels(model, batch, [LAYER])
+    fraction = result.fraction()
+    assert int(fraction.abs().argmax()) == CARRIER
+    assert fraction[CARRIER] == pytest.approx(1.0, abs=1e-4)
+    assert result.estimate(CARRIER).n == 8  # the interval resamples mazes, not cells
+    components = grid(LAYER, model.hook_shapes()[LAYER][1:], "channel")[:6]
+    swept = patch_sweep(model, pairs[:8], components, metric="field", max_cells=6, chunk_pairs=3)
+    assert swept.mazes == batch.mazes
+    torch.testing.assert_close(
+        swept.values, patch(model, batch, components).values, atol=1e-5, rtol=0
+    )
+    moved = make_pairs(mazes[:4], Corruption.MOUSE_MOVED)
+    with pytest.raises(ValueError, match="undoes a mouse_moved"):
+        PairBatch.of(moved, metric="field")
+    with pytest.raises(ValueError, match="max_cells"):
+        PairBatch.of(pairs[:1], metric="field", max_cells=0)
+
+
 def test_bad_inputs_name_the_problem(model, maze_pairs, as_in_production) -> None:
     _, batch = maze_pairs
     with pytest.raises(HookNameError, match="resadd"):
@@ -244,9 +293,27 @@ def test_the_analysis_finds_the_carrier_and_saves(model, mazes, tmp_path, capsys
     assert spatial.channels[0] == CARRIER and spatial.maps[0].max() > 0
     assert np.abs(spatial.maps[1:]).max() == 0
     assert numbers["circuit"]["cheese_channels"]["count"] <= 1  # a circuit of one channel
+    # The field metric finds the carrier too; the halves still split mazes, not cells.
+    field = patching_analysis.run(
+        model,
+        mazes[:16],
+        hooks=[LAYER],
+        circuit_layer=LAYER,
+        ig_steps=2,
+        top=3,
+        metric="field",
+        field_cells=4,
+    )
+    numbers = field.numbers()
+    assert numbers["top_channels"][LAYER][0]["channel"] == CARRIER
+    assert numbers["circuit"]["channels"] == [CARRIER]
+    assert numbers["rows"] > numbers["pairs"] and "field cells" in field.summary()
+    selection = set(field.metadata.parameters["selection_mazes"])
+    assert selection.isdisjoint(field.metadata.parameters["test_mazes"])
+    assert numbers["circuit"]["test_pairs"] == len(field.metadata.parameters["test_mazes"])
     with pytest.raises(SystemExit) as stop:
         analyses_cli.main(patching_analysis.ANALYSIS, ["--help"])
-    assert stop.value.code == 0 and "--corruption" in capsys.readouterr().out
+    assert stop.value.code == 0 and "--field-cells" in capsys.readouterr().out
 
 
 def test_a_forward_from_any_hook_equals_the_whole_forward() -> None:
@@ -273,6 +340,9 @@ def test_the_analysis_checks_its_arguments_before_work(model, mazes, as_in_produ
         ({"direction": "up"}, "direction"),
         ({"corruption": "cheese_eaten"}, "unknown corruption"),
         ({"ig_steps": 0}, "ig_steps"),
+        ({"metric": "mean"}, "unknown metric"),
+        ({"metric": "field", "field_cells": 0}, "field_cells"),
+        ({"metric": "field", "corruption": "mouse_moved"}, "undoes a mouse_moved"),
     ):
         with pytest.raises(ValueError, match=says):
             patching_analysis.run(model, mazes, **options)

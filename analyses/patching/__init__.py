@@ -12,6 +12,9 @@ estimates the same grid from one forward and backward per pair (and an integrate
 ``--circuit-layer``, channels enter in attribution order (computed on selection pairs),
 every other channel mean-ablated (means over the selection mazes), until the selection
 pairs keep ``--threshold`` of the gap; the kept fraction is scored on the test pairs.
+``--metric field`` reads the whole vector field instead of the decision square: every pair
+gives up to ``--field-cells`` cells, each scored by log P(move towards the clean cheese);
+the fractions are then shares of the field's mean change (intervals still over mazes).
 
     python -m analyses.patching --mazes 40 --hooks embedder.block2.res1.resadd_out
 """
@@ -38,9 +41,11 @@ from hooked_impala import cli
 from hooked_impala.maze import MazeRenderer
 from hooked_impala.model import HookedImpala
 from hooked_impala.patching import (
+    FIELD_CELLS,
     Component,
     Corruption,
     Granularity,
+    Metric,
     PairBatch,
     agreement,
     attribution_patch,
@@ -85,6 +90,8 @@ def run(
     threshold: float = 0.9,
     top: int = 20,
     batch_size: int = 256,
+    metric: str = Metric.DECISION.value,
+    field_cells: int = FIELD_CELLS,
     seed: int = 0,
     progress: bool = False,
     sweep: Backend = Backend(),
@@ -100,7 +107,15 @@ def run(
         raise ValueError(
             f"unknown corruption {corruption!r}; one of {[c.value for c in Corruption]}"
         )
+    if metric not in [m.value for m in Metric]:
+        raise ValueError(f"unknown metric {metric!r}; one of {[m.value for m in Metric]}")
+    if metric == Metric.FIELD and corruption == Corruption.MOUSE_MOVED:
+        raise ValueError(
+            "the field metric places the mouse on every cell of both mazes, which undoes a "
+            "mouse_moved corruption; use --metric decision"
+        )
     for name, value, low in (
+        ("field_cells", field_cells, 1),
         ("ig_steps", ig_steps, 1),
         ("top", top, 1),
         ("batch_size", batch_size, 1),
@@ -119,7 +134,7 @@ def run(
             f"only {len(pairs)} of the mazes give pairs; selection and test halves need 4"
         )
     with MazeRenderer() as renderer:
-        batch = PairBatch.of(pairs, renderer)
+        batch = PairBatch.of(pairs, renderer, metric=metric, max_cells=field_cells)
     started = time.perf_counter()
     shapes = model.hook_shapes()
     channels_of = [c for h in hooks for c in grid(h, shapes[h][1:], Granularity.CHANNEL)]
@@ -130,6 +145,8 @@ def run(
         channels_of,
         direction=direction,
         batch_size=batch_size,
+        metric=metric,
+        max_cells=field_cells,
         backend=sweep,
         progress=progress,
     )
@@ -140,8 +157,9 @@ def run(
     started = time.perf_counter()
     atp_ig = attribution_patch(model, batch, exact.components, direction=direction, steps=ig_steps)
     ig_seconds = time.perf_counter() - started
-    selection_idx, test_idx = split(len(batch), seed)
-    selection, test = batch.subset(selection_idx), batch.subset(test_idx)
+    selection_idx, test_idx = split(len(pairs), seed)  # by pair: a maze's rows stay together
+    selection = batch.of_mazes([pairs[i].seed for i in selection_idx])
+    test = batch.of_mazes([pairs[i].seed for i in test_idx])
     channels = model.hook_shapes()[circuit_layer][1]
     comps = [Component(circuit_layer, c) for c in range(channels)]
     ranked = attribution_patch(model, selection, comps, direction=direction).fraction()
@@ -159,7 +177,7 @@ def run(
         for i in range(height)
         for j in range(width)
     ]
-    one = test.subset([0])
+    one = test.of_mazes(test.mazes[:1])  # with the field metric, its rows over the field
     spatial = patch(model, one, squares, direction=direction, batch_size=batch_size)
     maps = spatial.fraction().reshape(len(shown), height, width).numpy()
     # The cheese channels as the retarget analysis finds them (its own selection mazes):
@@ -178,12 +196,14 @@ def run(
             parameters={
                 "corruption": str(Corruption(corruption)),
                 "direction": direction,
+                "metric": str(Metric(metric)),
+                **({"field_cells": field_cells} if metric == Metric.FIELD else {}),
                 "ig_steps": ig_steps,
                 "circuit_layer": circuit_layer,
                 "threshold": threshold,
                 "top": top,
-                "selection_mazes": list(selection.mazes),
-                "test_mazes": list(test.mazes),
+                "selection_mazes": list(dict.fromkeys(selection.mazes)),
+                "test_mazes": list(dict.fromkeys(test.mazes)),
             },
         ),
         exact=exact,
@@ -209,6 +229,12 @@ ANALYSIS = Analysis(
             "corruption", "how the corrupted maze differs", choices=[c.value for c in Corruption]
         ),
         Option("hooks", "hooks whose channels are patched", kind=cli.hook_name, many=True),
+        Option(
+            "metric",
+            "the decision square's two moves, or the cheese-ward move over the field",
+            choices=[m.value for m in Metric],
+        ),
+        Option("field_cells", "cells per pair the field metric reads", kind=cli.integer(1)),
         Option(
             "direction", "clean into corrupted, or the reverse", choices=("denoising", "noising")
         ),

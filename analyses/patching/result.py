@@ -119,7 +119,9 @@ class PatchingAnalysisResult(AnalysisResult):
         test = c.test_estimate()
         exact_s = self.seconds["exact"]
         return {
-            "pairs": len(self.exact.mazes),
+            "pairs": len(set(self.exact.mazes)),
+            "rows": len(self.exact.mazes),  # the pairs, or their cells with the field metric
+            "metric": self.metadata.parameters.get("metric", "decision"),
             "mean_gap": self.exact.gap,
             "direction": self.exact.direction,
             "top_channels": {h: self.top_channels(h) for h in self.exact.hooks},
@@ -137,7 +139,7 @@ class PatchingAnalysisResult(AnalysisResult):
                 "test_curve": c.test.fractions().tolist(),
                 "test_kept": None if test is None else test.value,
                 "test_interval": None if test is None else [test.low, test.high],
-                "test_pairs": len(c.test.mazes),
+                "test_pairs": len(set(c.test.mazes)),
                 "cheese_channels": self.cheese_channels,
             },
             "spatial_maps": {
@@ -176,7 +178,7 @@ class PatchingAnalysisResult(AnalysisResult):
         )
         heat.update_layout(
             title=f"Fraction of the gap restored per channel ({self.exact.direction}, "
-            f"{len(self.exact.mazes)} pairs)",
+            f"{len(set(self.exact.mazes))} pairs)",
             xaxis_title="channel",
             yaxis={"autorange": "reversed"},
             height=120 + 25 * len(self.exact.hooks),
@@ -243,7 +245,12 @@ class PatchingAnalysisResult(AnalysisResult):
         n = self.numbers()
         lines = [
             f"Activation patching over {n['pairs']} pairs ({n['direction']}), mean gap "
-            f"{n['mean_gap']:.3f} (log P(cheese move) - log P(top-right move))"
+            f"{n['mean_gap']:.3f} "
+            + (
+                "(log P(cheese move) - log P(top-right move))"
+                if n["metric"] == "decision"
+                else f"(log P(cheese-ward move) over {n['rows']} field cells)"
+            )
         ]
         for h, top in n["top_channels"].items():
             best = ", ".join(f"{t['channel']} ({t['fraction']:+.2f})" for t in top[:3])

@@ -3,7 +3,7 @@ grids (per channel, per position block, per both; denoising and noising), attrib
 patching (plain and integrated) with its agreement with the exact grid, and minimal
 channel circuits under mean ablation.
 
->>> pairs = PairBatch.of(make_pairs(mazes, Corruption.CHEESE_MOVED))
+>>> pairs = PairBatch.of(make_pairs(mazes, Corruption.CHEESE_MOVED))  # or metric="field"
 >>> exact = patch_channels(model, pairs, ["embedder.block2.res1.resadd_out"])
 >>> atp = attribution_patch(model, pairs, exact.components)
 >>> agreement(exact, atp)
@@ -29,17 +29,22 @@ from hooked_impala.patching.exact import (
     patch_positions,
 )
 from hooked_impala.patching.pairs import (
+    FIELD_CELLS,
     Corruption,
     MazePair,
+    Metric,
     PairBatch,
     PairMetric,
     decision_metric,
+    field_cells,
     make_pairs,
+    move_metric,
     pair_observations,
 )
 from hooked_impala.patching.sweep import patch_sweep
 
 __all__ = [
+    "FIELD_CELLS",
     "Circuit",
     "Component",
     "Corruption",
@@ -47,6 +52,7 @@ __all__ = [
     "FaithfulnessCurve",
     "Granularity",
     "MazePair",
+    "Metric",
     "PairBatch",
     "PairMetric",
     "PatchingResult",
@@ -55,11 +61,13 @@ __all__ = [
     "decision_metric",
     "default_hooks",
     "faithfulness_curve",
+    "field_cells",
     "grid",
     "make_pairs",
     "masks",
     "mean_activation",
     "minimal_circuit",
+    "move_metric",
     "pair_observations",
     "patch",
     "patch_channel_positions",

@@ -9,6 +9,12 @@ decision square (the paper's choice point), where the default metric is read::
 
 with both moves those of the *clean* maze, so the corrupted run is scored on the same two
 moves (the gap clean - corrupted is what patching restores).
+
+The whole-field metric (:attr:`Metric.FIELD`) reads the vector field instead of one square:
+each pair gives a row per cell open in both mazes (the mouse placed there in both), scored
+by ``log P(first move towards the clean maze's cheese)``. Patching then restores a share of
+the field's mean change towards the cheese; a pair's rows share its maze id, so intervals
+still resample mazes.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch
 
 from hooked_impala.actions import Movement
 from hooked_impala.maze import Cell, Maze, MazeRenderer, Tile, decision_points, distance_map
+from hooked_impala.maze.mouse_placements import observe_mouse_on_cells
 from hooked_impala.model import PolicyOutput
 
 
@@ -32,6 +39,18 @@ class Corruption(StrEnum):
     CHEESE_REMOVED = "cheese_removed"
     WALL_ON_CHEESE_PATH = "wall_on_cheese_path"
     MOUSE_MOVED = "mouse_moved"
+
+
+class Metric(StrEnum):
+    """What a pair's runs are scored on (module docstring)."""
+
+    DECISION = "decision"  # the two first moves at the decision square
+    FIELD = "field"  # the cheese-ward move on every cell of the field
+
+
+#: Cells per pair the whole-field metric reads at most (evenly spread over the open cells):
+#: the exact grid's cost grows with the rows.
+FIELD_CELLS = 16
 
 
 @dataclass(frozen=True)
@@ -195,21 +214,69 @@ def pair_observations(
 PairMetric = Callable[[PolicyOutput, torch.Tensor], torch.Tensor]
 
 
-def decision_metric(pairs: Sequence[MazePair]) -> PairMetric:
-    """log P(clean cheese move) - log P(clean top-right move), movements summed over actions."""
-    cheese = torch.tensor([int(p.cheese_move) for p in pairs])
-    top = torch.tensor([int(p.top_right_move) for p in pairs])
+def move_metric(towards: Sequence[Movement], away: Sequence[Movement] | None = None) -> PairMetric:
+    """Row i scored by log P(``towards[i]``), minus log P(``away[i]``) when given; movements
+    summed over the actions that make them."""
+    plus = torch.tensor([int(m) for m in towards])
+    minus = None if away is None else torch.tensor([int(m) for m in away])
 
     def metric(output: PolicyOutput, rows: torch.Tensor) -> torch.Tensor:
         log_probs = output.movement_log_probs
         rows = rows.to(log_probs.device)
         at = torch.arange(len(rows), device=log_probs.device)
-        return (
-            log_probs[at, cheese.to(log_probs.device)[rows]]
-            - log_probs[at, top.to(log_probs.device)[rows]]
-        )
+        score = log_probs[at, plus.to(log_probs.device)[rows]]
+        if minus is not None:
+            score = score - log_probs[at, minus.to(log_probs.device)[rows]]
+        return score
 
     return metric
+
+
+def decision_metric(pairs: Sequence[MazePair]) -> PairMetric:
+    """log P(clean cheese move) - log P(clean top-right move), movements summed over actions."""
+    return move_metric([p.cheese_move for p in pairs], [p.top_right_move for p in pairs])
+
+
+def field_cells(pair: MazePair, max_cells: int = FIELD_CELLS) -> list[tuple[Cell, Movement]]:
+    """The cells the whole-field metric reads in ``pair`` with each one's first move towards
+    the clean maze's cheese: open in both mazes, the cheese on neither, the cheese reachable;
+    at most ``max_cells``, evenly spread over them in row-major order."""
+    if pair.corruption is Corruption.MOUSE_MOVED:
+        raise ValueError(
+            "the field metric places the mouse on every cell of both mazes, which undoes a "
+            "mouse_moved corruption; use the decision metric"
+        )
+    if not isinstance(max_cells, int) or max_cells < 1:
+        raise ValueError(f"max_cells must be an integer >= 1, got {max_cells!r}")
+    clean, corrupted = pair.clean, pair.corrupted
+    open_there = set(corrupted.open_cells)
+    dist = distance_map(clean.world_grid, clean.cheese)
+    cells = sorted(
+        c
+        for c in clean.open_cells
+        if c in open_there and c not in (clean.cheese, corrupted.cheese) and dist[c] > 0
+    )
+    if len(cells) > max_cells:
+        cells = [cells[i] for i in np.linspace(0, len(cells) - 1, max_cells).round().astype(int)]
+    return [(c, _first_move(clean, c, clean.cheese)) for c in cells]
+
+
+def field_observations(
+    pairs: Sequence[MazePair], renderer: MazeRenderer, max_cells: int = FIELD_CELLS
+) -> tuple[torch.Tensor, torch.Tensor, list[Movement], list[int]]:
+    """``(clean, corrupted, cheese_moves, mazes)`` of the whole-field rows: uint8
+    ``(R, 64, 64, 3)`` observations with the mouse on each pair's :func:`field_cells`, each
+    row's cheese-ward move and its pair's maze id."""
+    clean, corrupted, moves, mazes = [], [], [], []
+    for pair in pairs:
+        rows = field_cells(pair, max_cells)
+        cells = [cell for cell, _ in rows]
+        clean.append(observe_mouse_on_cells(pair.clean.to_state(), cells, renderer))
+        corrupted.append(observe_mouse_on_cells(pair.corrupted.to_state(), cells, renderer))
+        moves += [move for _, move in rows]
+        mazes += [pair.seed] * len(rows)
+    as_tensor = lambda parts: torch.from_numpy(np.concatenate(parts))  # noqa: E731
+    return as_tensor(clean), as_tensor(corrupted), moves, mazes
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,10 +313,34 @@ class PairBatch:
         return len(self.clean)
 
     @classmethod
-    def of(cls, pairs: Sequence[MazePair], renderer: MazeRenderer | None = None) -> PairBatch:
-        """Rendered pairs with the default :func:`decision_metric`."""
-        clean, corrupted = pair_observations(pairs, renderer)
-        return cls(clean, corrupted, decision_metric(pairs), tuple(p.seed for p in pairs))
+    def of(
+        cls,
+        pairs: Sequence[MazePair],
+        renderer: MazeRenderer | None = None,
+        metric: Metric | str = Metric.DECISION,
+        max_cells: int = FIELD_CELLS,
+    ) -> PairBatch:
+        """Rendered pairs scored by ``metric``: one row per pair at its decision square
+        (:func:`decision_metric`), or up to ``max_cells`` rows per pair over its field."""
+        metric = Metric(metric)
+        if metric is Metric.DECISION:
+            clean, corrupted = pair_observations(pairs, renderer)
+            return cls(clean, corrupted, decision_metric(pairs), tuple(p.seed for p in pairs))
+        if not pairs:
+            raise ValueError("no pairs to render (an empty list)")
+        own = renderer is None
+        renderer = renderer or MazeRenderer()
+        try:
+            clean, corrupted, moves, mazes = field_observations(pairs, renderer, max_cells)
+        finally:
+            if own:
+                renderer.close()
+        return cls(clean, corrupted, move_metric(moves), tuple(mazes))
+
+    def of_mazes(self, mazes: Sequence[int]) -> PairBatch:
+        """The rows of the mazes ``mazes`` (every row of a maze goes with it)."""
+        wanted = set(mazes)
+        return self.subset([i for i, m in enumerate(self.mazes) if m in wanted])
 
     def subset(self, index: Sequence[int]) -> PairBatch:
         """The pairs at ``index`` (the metric re-indexed to them)."""
