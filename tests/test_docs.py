@@ -264,8 +264,7 @@ def overlap(a: dict, b: dict) -> bool:
     + [(page, "500,1800") for page in sorted(PAGES_WITH_FIGURES)],  # phone: the figures
 )
 def test_pages_fit_the_content_column(site, tmp_path, page, window) -> None:
-    """Nothing reaches outside the column, no image is missing, no request fails, and every
-    figure is drawn inside its box."""
+    """Nothing outside the column, no missing image, no failed request, figures in their box."""
     require_chromium()
     source = Path(page)  # docs/<page>.md is built to <page>/index.html
     index = site / (source.parent if source.name == "index" else source) / "index.html"
