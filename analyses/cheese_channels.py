@@ -184,15 +184,16 @@ class CheeseChannelsResult(AnalysisResult):
                 col=1,
             )
             if name == "argmax_distance":
-                for level, text in (
-                    (self.chance_distance, "chance (a random cell of the maze)"),
-                    (self.flat_map_distance, "flat map"),
+                # The two levels can lie a few pixels apart: labels at opposite ends.
+                for level, text, where in (
+                    (self.chance_distance, "chance (a random cell of the maze)", "bottom left"),
+                    (self.flat_map_distance, "flat map", "top right"),
                 ):
                     fig.add_hline(
                         y=level,
                         line_dash="dot",
                         annotation_text=text,
-                        annotation_position="top left",
+                        annotation_position=where,
                         row=row,
                         col=1,
                     )

@@ -29,7 +29,12 @@ from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Inputs, at_most, every_open_cell, maze_seeds, observations
 from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import MAX_OBSERVATIONS, Analysis, Option
-from analyses.measure.relu import kl_per_observation, movement_log_probs_without, starting_mazes
+from analyses.measure.relu import (
+    kl_per_observation,
+    movement_log_probs_without,
+    starting_mazes,
+    total_variation,
+)
 from hooked_impala import checks, cli
 from hooked_impala.interventions import remove_relus
 from hooked_impala.model import HookedImpala
@@ -43,6 +48,7 @@ class ReluRemovalResult(AnalysisResult):
     Attributes:
         relus: every ReLU name, forward order.
         all_removed_kl: ``(N,)`` KL per observation with every ReLU removed.
+        all_removed_tv: ``(N,)`` total variation distance per observation, the same runs.
         all_removed_agreement: fraction of observations whose argmax movement survives.
         single_kl: ``{relu: mean KL}`` removing only that ReLU.
         restore_order: ReLUs restored greedily (from all removed), with the mean KL after
@@ -52,6 +58,7 @@ class ReluRemovalResult(AnalysisResult):
 
     relus: list[str]
     all_removed_kl: torch.Tensor
+    all_removed_tv: torch.Tensor
     all_removed_agreement: float
     single_kl: dict[str, float]
     single_agreement: dict[str, float]
@@ -73,6 +80,7 @@ class ReluRemovalResult(AnalysisResult):
             "relus": len(self.relus),
             "all_removed_mean_kl": float(self.all_removed_kl.mean()),
             "all_removed_median_kl": float(self.all_removed_kl.median()),
+            "all_removed_mean_total_variation": float(self.all_removed_tv.mean()),
             "all_removed_argmax_agreement": self.all_removed_agreement,
             "most_important_single_relu": ranked[0][0],
             "single_relu_mean_kl": dict(ranked),
@@ -89,6 +97,7 @@ class ReluRemovalResult(AnalysisResult):
     def arrays(self) -> dict[str, np.ndarray]:
         return {
             "all_removed_kl": self.all_removed_kl.numpy(),
+            "all_removed_tv": self.all_removed_tv.numpy(),
             "single_kl": np.array([self.single_kl[r] for r in self.relus]),
         }
 
@@ -124,9 +133,13 @@ class ReluRemovalResult(AnalysisResult):
         n = self.numbers()
         lines = [
             (
-                f"{n['relus']} ReLUs; all removed: mean KL {n['all_removed_mean_kl']:.4g} nats "
-                f"(median {n['all_removed_median_kl']:.4g}), "
-                f"argmax movement kept in {n['all_removed_argmax_agreement']:.1%} of observations"
+                f"{n['relus']} ReLUs; all removed: the movement distribution moves by a total "
+                f"variation of {n['all_removed_mean_total_variation']:.2f} on average (0: "
+                "unchanged, 1: no move in common), the argmax movement kept in "
+                f"{n['all_removed_argmax_agreement']:.1%} of observations; KL(original ‖ "
+                f"modified) median {n['all_removed_median_kl']:.3g} nats (its mean, "
+                f"{n['all_removed_mean_kl']:.3g}, is set by the few observations whose modified "
+                "log-probs collapse)"
             ),
             (
                 f"  most important single ReLU: {n['most_important_single_relu']} "
@@ -166,15 +179,17 @@ def run(
     relus = list(remove_relus(model, relus).relus)
     reference = movement_log_probs_without(model, obs)
 
-    def effect(removed: Iterable[str]) -> tuple[torch.Tensor, float]:
+    def effect(removed: Iterable[str]) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """KL per observation, argmax agreement, total variation per observation."""
         modified = movement_log_probs_without(model, obs, removed)
         agreement = float((modified.argmax(-1) == reference.argmax(-1)).float().mean())
-        return kl_per_observation(reference, modified), agreement
+        kl = kl_per_observation(reference, modified)
+        return kl, agreement, total_variation(reference, modified)
 
-    all_kl, all_agreement = effect(relus)
+    all_kl, all_agreement, all_tv = effect(relus)
     single_kl, single_agreement = {}, {}
     for relu in tqdm(relus, desc="single ReLUs", disable=not progress):
-        kl, agreement = effect([relu])
+        kl, agreement, _ = effect([relu])
         single_kl[relu], single_agreement[relu] = float(kl.mean()), agreement
     removed, order = list(relus), []
     with tqdm(total=len(relus), desc="greedy restoration", disable=not progress) as bar:
@@ -212,6 +227,7 @@ def run(
         ),
         relus=relus,
         all_removed_kl=all_kl.cpu(),
+        all_removed_tv=all_tv.cpu(),
         all_removed_agreement=all_agreement,
         single_kl=single_kl,
         single_agreement=single_agreement,

@@ -13,32 +13,30 @@ Module paths are those of the original checkpoints (``embedder.block2.res1.conv1
 their state dicts load without renaming. Hook names are the paper's layer names, e.g.
 ``embedder.block2.res1.resadd_out`` (the cheese-vector layer). Every hook, with its shape:
 
-=====================================  ==================  ==================
-hook name                              s = 1               s = 4
-=====================================  ==================  ==================
-input                                  (N, 3, 64, 64)      (N, 3, 64, 64)
-embedder.block1.conv_out               (N, 16, 64, 64)     (N, 64, 64, 64)
-embedder.block1.maxpool_out            (N, 16, 32, 32)     (N, 64, 32, 32)
-embedder.block1.res{1,2}.relu1_in      (N, 16, 32, 32)     (N, 64, 32, 32)
-embedder.block1.res{1,2}.relu1_out     (N, 16, 32, 32)     (N, 64, 32, 32)
-embedder.block1.res{1,2}.conv1_out     (N, 16, 32, 32)     (N, 64, 32, 32)
-embedder.block1.res{1,2}.relu2_in      (N, 16, 32, 32)     (N, 64, 32, 32)
-embedder.block1.res{1,2}.relu2_out     (N, 16, 32, 32)     (N, 64, 32, 32)
-embedder.block1.res{1,2}.conv2_out     (N, 16, 32, 32)     (N, 64, 32, 32)
-embedder.block1.res{1,2}.resadd_out    (N, 16, 32, 32)     (N, 64, 32, 32)
-embedder.block2.conv_out               (N, 32, 32, 32)     (N, 128, 32, 32)
-embedder.block2.maxpool_out            (N, 32, 16, 16)     (N, 128, 16, 16)
-embedder.block2.res{1,2}.*             (N, 32, 16, 16)     (N, 128, 16, 16)
-embedder.block3.conv_out               (N, 32, 16, 16)     (N, 128, 16, 16)
-embedder.block3.maxpool_out            (N, 32, 8, 8)       (N, 128, 8, 8)
-embedder.block3.res{1,2}.*             (N, 32, 8, 8)       (N, 128, 8, 8)
-embedder.relu3_in, relu3_out           (N, 32, 8, 8)       (N, 128, 8, 8)
-embedder.flatten_out                   (N, 2048)           (N, 8192)
-embedder.fc_out                        (N, 256)            (N, 256)
-embedder.relufc_in, relufc_out         (N, 256)            (N, 256)
-fc_policy_out (alias ``logits``)       (N, 15)             (N, 15)
-fc_value_out (alias ``value``)         (N, 1)              (N, 1)
-=====================================  ==================  ==================
+| hook name                           | s = 1           | s = 4            |
+| ----------------------------------- | --------------- | ---------------- |
+| input                               | (N, 3, 64, 64)  | (N, 3, 64, 64)   |
+| embedder.block1.conv_out            | (N, 16, 64, 64) | (N, 64, 64, 64)  |
+| embedder.block1.maxpool_out         | (N, 16, 32, 32) | (N, 64, 32, 32)  |
+| embedder.block1.res{1,2}.relu1_in   | (N, 16, 32, 32) | (N, 64, 32, 32)  |
+| embedder.block1.res{1,2}.relu1_out  | (N, 16, 32, 32) | (N, 64, 32, 32)  |
+| embedder.block1.res{1,2}.conv1_out  | (N, 16, 32, 32) | (N, 64, 32, 32)  |
+| embedder.block1.res{1,2}.relu2_in   | (N, 16, 32, 32) | (N, 64, 32, 32)  |
+| embedder.block1.res{1,2}.relu2_out  | (N, 16, 32, 32) | (N, 64, 32, 32)  |
+| embedder.block1.res{1,2}.conv2_out  | (N, 16, 32, 32) | (N, 64, 32, 32)  |
+| embedder.block1.res{1,2}.resadd_out | (N, 16, 32, 32) | (N, 64, 32, 32)  |
+| embedder.block2.conv_out            | (N, 32, 32, 32) | (N, 128, 32, 32) |
+| embedder.block2.maxpool_out         | (N, 32, 16, 16) | (N, 128, 16, 16) |
+| embedder.block2.res{1,2}.*          | (N, 32, 16, 16) | (N, 128, 16, 16) |
+| embedder.block3.conv_out            | (N, 32, 16, 16) | (N, 128, 16, 16) |
+| embedder.block3.maxpool_out         | (N, 32, 8, 8)   | (N, 128, 8, 8)   |
+| embedder.block3.res{1,2}.*          | (N, 32, 8, 8)   | (N, 128, 8, 8)   |
+| embedder.relu3_in, relu3_out        | (N, 32, 8, 8)   | (N, 128, 8, 8)   |
+| embedder.flatten_out                | (N, 2048)       | (N, 8192)        |
+| embedder.fc_out                     | (N, 256)        | (N, 256)         |
+| embedder.relufc_in, relufc_out      | (N, 256)        | (N, 256)         |
+| fc_policy_out (alias ``logits``)    | (N, 15)         | (N, 15)          |
+| fc_value_out (alias ``value``)      | (N, 1)          | (N, 1)           |
 
 
 (``res{1,2}.*`` stands for the seven hooks listed for block 1.) Every ReLU has a hook on

@@ -18,7 +18,8 @@ def documented_hook_shapes(scale_column: int) -> dict[str, tuple[int, ...]]:
     rows = {}
     res_suffixes: list[str] = []
     for line in model_module.__doc__.splitlines():
-        match = re.match(r"^(\S.*?)\s{2,}(\(N[^)]*\))\s+(\(N[^)]*\))\s*$", line)
+        # A markdown row: | name | shape at s = 1 | shape at s = 4 |
+        match = re.match(r"^\|\s*(\S.*?)\s*\|\s*(\(N[^)]*\))\s*\|\s*(\(N[^)]*\))\s*\|$", line)
         if not match:
             continue
         names_part = match.group(1).split(" (alias")[0]

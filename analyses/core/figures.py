@@ -52,6 +52,6 @@ def steering_figures(result) -> dict[str, go.Figure]:
     figs = {"coefficient_sweep": sweep}
     if result.field is not None:
         figs["vector_field_diff"] = result.field.figure(
-            title=f"Vector field: {result.field.label} minus original"
+            title=f"Vector field: {result.field.label}"  # the label says what minus what
         )
     return figs

@@ -27,6 +27,13 @@ def kl_per_observation(reference: torch.Tensor, modified: torch.Tensor) -> torch
     return (reference.exp() * (reference - modified)).sum(-1)
 
 
+def total_variation(reference: torch.Tensor, modified: torch.Tensor) -> torch.Tensor:
+    """Total variation distance of the movement distributions, from log-probs, per row: in
+    [0, 1], 1 when they share no mass. Bounded where KL is not (a network without its ReLUs
+    can put log-probs near -1e9 on moves the original favours)."""
+    return 0.5 * (reference.exp() - modified.exp()).abs().sum(-1)
+
+
 def starting_mazes(inputs: Inputs) -> list[Maze]:
     """The distinct mazes among ``inputs`` (by seed), with the mouse back on its spawn cell."""
     if not isinstance(inputs, (list, tuple)) or not all(isinstance(m, Maze) for m in inputs):
