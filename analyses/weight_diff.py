@@ -37,6 +37,7 @@ from analyses.measure.attribution import integrated_gradient_ranking
 from analyses.measure.cheese_channels import score_channels
 from analyses.measure.weights import as_matrix, weight_layers
 from hooked_impala import checks, cli
+from hooked_impala.maze import Maze, decision_square
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import VectorField, rollout, vector_field
 from hooked_impala.pretrained import load_pretrained
@@ -270,6 +271,15 @@ def _overlap(changed: list[int], ranking: list[int], top: int, channels: int) ->
     }
 
 
+def representative(mazes: list[Maze], n: int) -> list[Maze]:
+    """The ``n`` mazes to draw: with a decision square, size nearest the inputs' median (the
+    first levels of a seed range include 3×3 mazes with a handful of arrows)."""
+    median = float(np.median([m.maze_size for m in mazes])) if mazes else 0.0
+    return sorted(
+        mazes, key=lambda m: (decision_square(m) is None, abs(m.maze_size - median), m.seed)
+    )[:n]
+
+
 def run(
     model: HookedImpala,
     inputs: Levels,
@@ -288,7 +298,8 @@ def run(
         before: the reference: a registry name or path, or a loaded model.
         top: how many most/least changed channels to list and to compare with rankings.
         max_steps: step limit of the rollouts (sampled actions, the same seed for both).
-        field_mazes: mazes whose vector fields are drawn side by side.
+        field_mazes: mazes whose vector fields are drawn side by side (the most typical ones:
+            :func:`representative`).
     """
     if not isinstance(inputs, Levels):
         raise ValueError(f"weight_diff takes Levels (a range of seeds), got {type(inputs)}")
@@ -316,7 +327,7 @@ def run(
             vector_field(old, maze, label=f"{before_ref.name} (before)"),
             vector_field(model, maze, label=f"{CheckpointRef.of(model).name} (after)"),
         )
-        for maze in mazes[:field_mazes]
+        for maze in representative(mazes, field_mazes)
     ]
     return WeightDiffResult(
         metadata=RunMetadata.of(

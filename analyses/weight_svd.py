@@ -85,12 +85,15 @@ def joint_ranks(layers: Mapping[str, torch.nn.Module], fraction: float) -> dict[
 
 
 def rank_grid(full: int) -> list[int]:
-    """1, 2, 4, … below ``full``, then ``full``."""
-    ranks, r = [], 1
+    """1, 2, 4, … below ``full``, and every eighth of ``full`` (rounded up), then ``full``:
+    powers of two alone jump from half the rank to all of it, so "needs its full rank" would
+    only mean "half is not enough"."""
+    ranks, r = set(), 1
     while r < full:
-        ranks.append(r)
+        ranks.add(r)
         r *= 2
-    return [*ranks, full]
+    ranks |= {-(-k * full // 8) for k in range(1, 8)}
+    return sorted(ranks | {full})
 
 
 @dataclass(kw_only=True)

@@ -16,6 +16,7 @@ import torch
 from analyses import weight_diff, weight_svd
 from analyses.measure.weights import as_matrix, weight_layers
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained
+from hooked_impala.maze import decision_square, mazes_from_seeds
 
 LAYER = "embedder.block2.res1.conv2"
 
@@ -99,7 +100,9 @@ def test_truncation_of_a_constructed_kernel_follows_eckart_young() -> None:
         error = (weight_svd.truncated(kernel, rank) - kernel).norm()
         assert float(error) == pytest.approx(float(s[rank:].square().sum().sqrt()), rel=1e-9)
     assert weight_svd.truncated(kernel, 4) is kernel
-    assert weight_svd.rank_grid(4) == [1, 2, 4] and weight_svd.rank_grid(15) == [1, 2, 4, 8, 15]
+    assert weight_svd.rank_grid(4) == [1, 2, 3, 4]
+    assert weight_svd.rank_grid(15) == [1, 2, 4, 6, 8, 10, 12, 14, 15]
+    assert weight_svd.rank_grid(32) == [1, 2, 4, 8, 12, 16, 20, 24, 28, 32]
 
 
 def test_weight_svd_runs_and_leaves_the_model_as_it_was(standin) -> None:
@@ -193,3 +196,16 @@ def test_behaviour_of_a_policy_that_never_moves() -> None:
     expected = np.mean([1 / len(m.open_cells) for m in mazes])
     assert seen["cells_visited"][0] == pytest.approx(expected)
     assert seen["cheese_reached"]["k"] == 0
+
+
+def test_the_drawn_fields_are_of_typical_mazes() -> None:
+    """Levels 0-7 (easy): sizes 3, 11, 11, 9, 13, 7, 15, 15, median 11; the drawn ones have
+    a decision square and sizes nearest 11 among those that do; the 3×3 level 0 is not."""
+    mazes = mazes_from_seeds(range(8), "easy")
+    chosen = weight_diff.representative(mazes, 2)
+    forks = [m for m in mazes if decision_square(m) is not None]
+    assert all(decision_square(m) is not None for m in chosen)
+    distance = lambda ms: sorted(abs(m.maze_size - 11) for m in ms)  # noqa: E731
+    assert distance(chosen) == distance(forks)[:2]
+    assert 0 not in [m.seed for m in chosen]
+    assert weight_diff.representative(mazes, 0) == [] and weight_diff.representative([], 2) == []
