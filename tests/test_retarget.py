@@ -318,3 +318,27 @@ def test_corners_use_the_largest_mazes_and_the_top_right_budget(ppo_s1) -> None:
         assert entry["clamped"]["n"] + entry["skipped"] == len(chosen)
         assert entry["path_within_budget"]["n"] == entry["clamped"]["n"]
     assert corners["modified"]["changed_per_forward"] == 1
+
+
+def test_distance_bins_from_too_few_mazes_are_not_drawn() -> None:
+    """Three mazes' targets at distance 1, one maze's at distance 2: only distance 1 is drawn;
+    the per-size traces are points, not lines joining bins."""
+    from types import SimpleNamespace
+
+    from analyses.retarget.figures import ratio_by_distance
+
+    per_maze = [
+        SimpleNamespace(targets=[0, 1], maze=SimpleNamespace(maze_size=9, seed=1)),
+        SimpleNamespace(targets=[0], maze=SimpleNamespace(maze_size=9, seed=2)),
+        SimpleNamespace(targets=[0], maze=SimpleNamespace(maze_size=11, seed=3)),
+    ]
+    columns = {
+        "steps_to_top_right_path": np.array([1, 2, 1, 1]),
+        "success_ratio": np.array([0.5, 0.9, 0.7, 0.6]),
+    }
+    result = SimpleNamespace(per_maze=per_maze, flat=columns.__getitem__)
+    fig = ratio_by_distance(result)
+    everything = [t for t in fig.data if t.name == "all mazes"]
+    assert len(everything) == 1 and list(everything[0].x) == [1]
+    assert everything[0].y[0] == 0.6 and "in 3 mazes" in everything[0].text[0]
+    assert [t.name for t in fig.data] == ["all mazes"]  # no size has 3 mazes in a bin

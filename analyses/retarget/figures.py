@@ -110,39 +110,49 @@ def heatmap(result, index: int = 0) -> go.Figure:
     return fig
 
 
+#: A distance bin is drawn only when its targets come from this many mazes or more (one
+#: maze's targets are not independent; a median of one or two mazes is noise).
+MIN_BIN_MAZES = 3
+
+
 def ratio_by_distance(result) -> go.Figure:
     """Median success ratio (clamped / cheese moved) by steps from the target to the path
-    start → top-right cell, with the interquartile range, one line per maze size."""
+    start → top-right cell, with the interquartile range: a line over all mazes, a point per
+    maze size; bins with targets from fewer than ``MIN_BIN_MAZES`` mazes are left out."""
     distance = result.flat("steps_to_top_right_path")
     ratio = result.flat("success_ratio")
     sizes = np.concatenate([np.full(len(m.targets), m.maze.maze_size) for m in result.per_maze])
+    seeds = np.concatenate([np.full(len(m.targets), m.maze.seed) for m in result.per_maze])
     fig = go.Figure()
     groups = [("all mazes", np.ones(len(ratio), dtype=bool))]
     groups += [(f"size {int(s)}", sizes == s) for s in np.unique(sizes)]
     for name, mask in groups:
         xs, med, lo, hi, counts = [], [], [], [], []
         for dist in np.unique(distance[mask]):
-            values = ratio[mask & (distance == dist)]
-            values = values[np.isfinite(values)]
-            if not len(values):
+            inside = mask & (distance == dist) & np.isfinite(ratio)
+            values = ratio[inside]
+            mazes = len(np.unique(seeds[inside]))
+            if mazes < MIN_BIN_MAZES:
                 continue
             q1, q2, q3 = np.percentile(values, [25, 50, 75])
             xs.append(int(dist))
             med.append(q2)
             lo.append(q2 - q1)
             hi.append(q3 - q2)
-            counts.append(len(values))
+            counts.append(f"{len(values)} targets in {mazes} mazes")
+        if not xs:
+            continue
         fig.add_trace(
             go.Scatter(
                 x=xs,
                 y=med,
-                mode="lines+markers",
+                mode="lines+markers" if name == "all mazes" else "markers",
                 name=name,
                 error_y={"type": "data", "array": hi, "arrayminus": lo, "visible": True}
                 if name == "all mazes"
                 else None,
                 line={"width": 3 if name == "all mazes" else 1},
-                text=[f"n = {c}" for c in counts],
+                text=counts,
                 hovertemplate="%{x} steps: median %{y:.3f} (%{text})",
             )
         )
@@ -150,7 +160,8 @@ def ratio_by_distance(result) -> go.Figure:
     fig.update_layout(
         title=(
             f"Success ratio (clamped / cheese moved) by distance from the path to the top "
-            f"right ({len(ratio)} targets, {len(result.per_maze)} mazes)"
+            f"right ({len(ratio)} targets, {len(result.per_maze)} mazes; distances with "
+            f"targets in at least {MIN_BIN_MAZES} mazes)"
         ),
         xaxis_title="steps from the target to the path start → top-right cell",
         yaxis_title="median success ratio (bars: interquartile range)",
