@@ -28,6 +28,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from analyses.core import cli as analyses_cli
+from analyses.core.figures import square_cells
 from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable, maze_seeds, observations
 from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import Analysis, Option
@@ -138,7 +139,9 @@ class ChannelAttributionResult(AnalysisResult):
             height=450,
         )
         top = self.rankings()["integrated_gradients"][:6]
-        maps = make_subplots(rows=1, cols=len(top), subplot_titles=[f"channel {c}" for c in top])
+        columns = 3  # two rows of three: each map large enough to read, and square
+        rows = -(-len(top) // columns)
+        maps = make_subplots(rows=rows, cols=columns, subplot_titles=[f"channel {c}" for c in top])
         limit = float(self.maps[top].abs().max()) or 1.0
         for i, c in enumerate(top):
             maps.add_trace(
@@ -149,14 +152,15 @@ class ChannelAttributionResult(AnalysisResult):
                     colorscale="RdBu",
                     showscale=i == len(top) - 1,
                 ),
-                row=1,
-                col=i + 1,
+                row=i // columns + 1,
+                col=i % columns + 1,
             )
         maps.update_yaxes(autorange="reversed")
+        square_cells(maps)
         maps.update_layout(
             title="Mean gradient × activation per position, top channels (image orientation)",
-            height=300,
-            width=230 * len(top),
+            height=300 * rows + 100,
+            width=900,
         )
         return {"channel_attributions": bars, "spatial_maps": maps}
 

@@ -37,6 +37,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from analyses.core import cli as analyses_cli
+from analyses.core.figures import square_cells
 from analyses.core.inputs import DEFAULT_LAYER
 from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import Analysis, Option
@@ -263,6 +264,7 @@ class CheeseChannelsResult(AnalysisResult):
         # Activations are indexed from the image's top, as the observations above them.
         fig.update_yaxes(autorange="reversed", showticklabels=False)
         fig.update_xaxes(showticklabels=False)
+        square_cells(fig)
         fig.update_layout(
             title=(
                 f"Top {len(channels)} channels of {self.layer} as the cheese moves "

@@ -80,3 +80,9 @@ def as_in_production():
         yield
     finally:
         jaxtyping.config.update("jaxtyping_disable", False)
+
+
+def squared(fig) -> bool:
+    """Every subplot of ``fig`` draws square cells: each y axis scaled to its own x axis."""
+    keys = [k for k in fig.layout if k.startswith("yaxis")]
+    return bool(keys) and all(fig.layout[k].scaleanchor == "x" + k[len("yaxis") :] for k in keys)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import squared
 from constructed import only_channel_reaches_output, small_model
 
 from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal
@@ -241,6 +242,7 @@ def test_integrated_gradients_are_complete_on_the_real_agent(ppo_s1, mazes, tmp_
     assert {"channel_attributions.html", "spatial_maps.html"} <= {
         p.name for p in result.save(tmp_path)
     }
+    assert squared(result.figures()["spatial_maps"])
     assert all(p.grad is None for p in ppo_s1.parameters())  # no gradients left on the model
     with pytest.raises(ValueError, match="ablation must be one of"):
         channel_attribution.run(ppo_s1, mazes, ablation="noise")

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import squared
 
 from analyses import cheese_channels
 from analyses.core import cli
@@ -212,6 +213,7 @@ def test_on_the_real_agent_and_its_command_line(
     )
     written = {p.name for p in result.save(tmp_path / "run")}
     assert {"result.json", "arrays.npz", "channel_scores.html", "top_channel_maps.html"} <= written
+    assert squared(result.figures()["top_channel_maps"])
     saved = json.loads((tmp_path / "run" / "result.json").read_text())
     assert saved["numbers"]["ranking"] == result.ranking
     assert np.array_equal(np.load(tmp_path / "run" / "arrays.npz")["ranking"], result.ranking)

@@ -23,6 +23,15 @@ def wilson_error_bars(rates: Sequence[Rate]) -> dict:
     }
 
 
+def square_cells(fig: go.Figure) -> go.Figure:
+    """Every subplot's cells square (each y axis scaled to its x axis), as a layer's grid and
+    an observation's pixels are: without it heatmaps stretch to their subplot's box."""
+    fig.update_xaxes(constrain="domain")
+    for key in [k for k in fig.layout if k.startswith("yaxis")]:
+        fig.layout[key].scaleanchor = "x" + key[len("yaxis") :]
+    return fig
+
+
 def steering_figures(result) -> dict[str, go.Figure]:
     """The coefficient sweep (and the vector-field difference, if any) of a
     :class:`~analyses.measure.steering.SteeringResult`."""

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analyses.core.figures import square_cells
 from hooked_impala.maze import Cell
 from hooked_impala.policy import VectorField
 
@@ -59,10 +60,8 @@ def maps_figure(
             col=k % columns + 1,
         )
     fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_xaxes(showticklabels=False, constrain="domain")
-    for k in range(1, len(channels) + 1):  # square grid cells, as the layer's grid is
-        suffix = "" if k == 1 else str(k)
-        fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
+    fig.update_xaxes(showticklabels=False)
+    square_cells(fig)
     fig.update_layout(
         title=f"{hook} ({which}), mouse at {tuple(mouse)}, "
         + (f"chosen {unit}s" if ranking == "chosen" else f"top {unit}s by {ranking}"),
