@@ -65,13 +65,31 @@ class TopRightVectorResult(SteeringResult):
     pair_observations: np.ndarray  # uint8 (2, 64, 64, 3): first maze with the path, without
 
     def pair_figure(self) -> go.Figure:
-        """procgen's frames of the first maze with the top-right path and without it."""
+        """procgen's frames of the first maze with the top-right path and without it; the
+        pixels that differ (a few, in the top-right corner) boxed in red on both."""
         fig = make_subplots(rows=1, cols=2, subplot_titles=("with the top-right path", "the maze"))
         for col, frame in enumerate(self.pair_observations, start=1):
             fig.add_trace(go.Image(z=frame), row=1, col=col)
+        rows, cols = np.nonzero((self.pair_observations[0] != self.pair_observations[1]).any(-1))
+        if len(rows):
+            for col in (1, 2):
+                fig.add_shape(
+                    type="rect",
+                    x0=cols.min() - 1.5,
+                    x1=cols.max() + 1.5,
+                    y0=rows.min() - 1.5,
+                    y1=rows.max() + 1.5,
+                    line={"color": "#ff3030", "width": 2},
+                    row=1,
+                    col=col,
+                )
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
-        fig.update_layout(title="The pair whose activation difference is the vector", height=380)
+        fig.update_layout(
+            title=f"The pair whose activation difference is the vector ({len(rows)} pixels "
+            "differ, boxed in red)",
+            height=380,
+        )
         return fig
 
     def composition(self) -> dict[str, dict[str, float]]:

@@ -4,8 +4,10 @@ The policy plays one maze; every step becomes a "token" (``t=3 RIGHT (4, 5)``: s
 taken, mouse cell before it) and each chosen hook a "layer" of circuitsvis's
 ``text_neuron_activations`` view, whose drop-downs pick the hook and the channel. A
 channel's value at a step is its maximum over positions (conv hooks) or the unit itself
-(vector hooks). The HTML embeds circuitsvis's JavaScript (``RenderedHTML.local_src``), so it
-renders offline.
+(vector hooks). Each hook's channels are ranked by how much they vary along the episode, so
+the view opens on the most active one (a legend maps ranks to channels). The page shows the
+maze as procgen drew it at the first and the last step, and embeds circuitsvis's JavaScript
+(``RenderedHTML.local_src``), so it renders offline.
 
     python -m analyses.trajectory_view --hooks embedder.block2.res1.resadd_out \
 embedder.block3.res2.resadd_out
@@ -23,6 +25,7 @@ import torch
 from circuitsvis.activations import text_neuron_activations
 
 from analyses.core import cli as analyses_cli
+from analyses.core.images import img_tag
 from analyses.core.inputs import DEFAULT_LAYER
 from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import Analysis, Option
@@ -50,25 +53,31 @@ class TrajectoryViewResult(AnalysisResult):
 
     Attributes:
         tokens: one label per step.
-        activations: ``(T, hooks, max_channels)``, zero-padded where a hook has fewer channels.
+        activations: ``(T, hooks, max_channels)``, each hook's channels in ``order``,
+            zero-padded where a hook has fewer channels.
+        order: per hook, its channels by decreasing variance along the episode.
         hooks: the hook names (the "layers").
         reached_cheese: whether the episode got the cheese.
+        frames: uint8 ``(2, 64, 64, 3)``: procgen's frames at the first and the last step.
     """
 
     tokens: list[str]
     activations: torch.Tensor
+    order: list[list[int]]
     hooks: list[str]
     reached_cheese: bool
+    frames: np.ndarray
 
     def numbers(self) -> dict:
         return {
             "steps": len(self.tokens),
             "reached_cheese": self.reached_cheese,
             "hooks": self.hooks,
+            "channel_order": dict(zip(self.hooks, self.order)),
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"activations": self.activations.numpy()}
+        return {"activations": self.activations.numpy(), "frames": self.frames}
 
     def html(self) -> str:
         """The circuitsvis view as a standalone page with its JavaScript inlined."""
@@ -78,13 +87,35 @@ class TrajectoryViewResult(AnalysisResult):
             first_dimension_name="Hook",
             second_dimension_name="Channel",
             first_dimension_labels=self.hooks,
+            second_dimension_labels=[f"rank {r + 1}" for r in range(self.activations.shape[2])],
         )
         seeds = ", ".join(str(s) for s in self.metadata.maze_seeds)
         title = html.escape(f"Trajectory of {self.metadata.checkpoint.name} on maze seed {seeds}")
+        outcome = "reached the cheese" if self.reached_cheese else "did not reach the cheese"
+        pictures = " ".join(
+            img_tag(frame, f"{when} step", width=192)
+            for frame, when in zip(self.frames, ("first", "last"))
+        )
+        ranks = "".join(
+            f"<li><code>{html.escape(hook)}</code>: "
+            + ", ".join(f"rank {r + 1} = ch {c}" for r, c in enumerate(order[:8]))
+            + (", …" if len(order) > 8 else "")
+            + "</li>"
+            for hook, order in zip(self.hooks, self.order)
+        )
+        legend = (
+            f"<p>{pictures}<br>The maze at the first and the last step "
+            f"({len(self.tokens)} steps; the mouse {outcome}).</p>"
+            "<p>Each token is a step: <code>t=step MOVE (row, col)</code>, the move the policy "
+            "made and the mouse's cell before it (row 0 at the bottom). A channel's value at a "
+            "step is its maximum over positions (the unit itself for vector hooks); each "
+            "hook's channels are ranked by their variance along the episode, rank 1 the "
+            f"most variable:</p><ul>{ranks}</ul>"
+        )
         return (
             "<!doctype html><html><head><meta charset='utf-8'>"
             f"<title>{title}</title></head>"
-            f"<body><h3>{title}</h3>{view.local_src}</body></html>"
+            f"<body><h3>{title}</h3>{legend}{view.local_src}</body></html>"
         )
 
     def pages(self) -> dict[str, str]:
@@ -117,6 +148,9 @@ def run(
             torch.from_numpy(episode.observations).to(model.device), names_filter=hooks
         )
     values = [channel_values(cache[h]).cpu() for h in hooks]
+    # Most variable first: the view opens on rank 1, not on whatever channel 0 is.
+    order = [v.var(dim=0, unbiased=False).argsort(descending=True).tolist() for v in values]
+    values = [v[:, o] for v, o in zip(values, order)]
     width = max(v.shape[1] for v in values)
     padded = torch.stack(
         [torch.nn.functional.pad(v, (0, width - v.shape[1])) for v in values], dim=1
@@ -136,8 +170,10 @@ def run(
         ),
         tokens=tokens,
         activations=padded,
+        order=order,
         hooks=hooks,
         reached_cheese=episode.reached_cheese,
+        frames=episode.observations[[0, -1]],
     )
 
 

@@ -383,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
             result = analysis.run_on_mazes(on, mazes, quick=True)
             pages = write_result(out, analysis.name, result)
             if analysis.name == "scoreboard":
+                claims = scoreboard.claims_markdown(result)
+                write_atomically(out / "scoreboard" / "claims.md", claims)
                 write_scoreboards(out / "scoreboard", {model.checkpoint.name: result})
             return pages
 

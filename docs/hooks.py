@@ -1,8 +1,10 @@
 """mkdocs hook: put the generated figures and numbers into the pages.
 
 A page writes ``{{ figure("cheese_vector/coefficient_sweep") }}``,
-``{{ summary("cheese_vector") }}`` or ``{{ include("model/hook_table.md") }}``; the hook
-replaces it with the plotly ``<div>``, the printed summary or the markdown that
+``{{ summary("cheese_vector") }}``, ``{{ table("scoreboard/claims") }}`` or
+``{{ include("model/hook_table.md") }}``; the hook replaces it with the plotly ``<div>``,
+the printed summary, a generated markdown table (those three followed by the line of the
+run that made them) or the markdown that
 ``docs/generate.py`` wrote under ``docs/generated/``. plotly.js
 itself is one local copy for the whole site (``assets/plotly.min.js``): no CDN.
 A placeholder without its generated file fails the build, naming the file.
@@ -23,8 +25,8 @@ from pathlib import Path
 DOCS = Path(__file__).parent
 GENERATED = DOCS / "generated"
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)")
-PLACEHOLDER = re.compile(r"\{\{\s*(figure|summary|include)\(\"([^\"]+)\"\)\s*\}\}")
-FILES = {"figure": "{}.div.html", "summary": "{}/summary.txt", "include": "{}"}
+PLACEHOLDER = re.compile(r"\{\{\s*(figure|summary|table|include)\(\"([^\"]+)\"\)\s*\}\}")
+FILES = {"figure": "{}.div.html", "summary": "{}/summary.txt", "table": "{}.md", "include": "{}"}
 
 # plotly's to_html: an outer <div> sized like the layout, then Plotly.newPlot("id", data,
 # layout, config) with each argument one JSON value.
@@ -107,6 +109,8 @@ def _replacement(kind: str, name: str, page: str) -> str:
     if not run.is_file():
         raise FileNotFoundError(f"{page}: {kind}({name!r}) has no {run} saying which run made it")
     line = f'<p class="provenance">{html.escape(run.read_text(encoding="utf-8").strip())}</p>'
+    if kind == "table":  # a generated markdown table, with its run's line like a figure
+        return f'<div class="generated-table" markdown="1">\n\n{text}\n</div>\n{line}'
     if kind == "figure":
         figure = fit_to_column(text, name)
         return f'<div class="generated-figure" markdown="0">{figure}</div>\n{line}'

@@ -333,11 +333,20 @@ def test_trajectory_view_renders_offline(ppo_s1, mazes, tmp_path) -> None:
         _, cache = ppo_s1.run_with_cache(
             torch.from_numpy(episode.observations), names_filter=[DEFAULT_LAYER]
         )
-    assert torch.allclose(result.activations[:, 0, :], cache[DEFAULT_LAYER].amax((2, 3)))
+    # The values are each channel's maxima, the channels in decreasing variance.
+    maxima = cache[DEFAULT_LAYER].amax((2, 3))
+    order = result.order[0]
+    assert sorted(order) == list(range(32))
+    assert torch.allclose(result.activations[:, 0, :], maxima[:, order])
+    spread = maxima.var(dim=0, unbiased=False)[order]
+    assert (spread[:-1] >= spread[1:]).all()
+    assert (result.frames == episode.observations[[0, -1]]).all()
     files = {p.name: p for p in result.save(tmp_path)}
     page = files["trajectory.html"].read_text()
     assert "CircuitsVis" in page and "<script src=" not in page  # JavaScript inlined
     assert len(page) > 100_000
+    assert page.count("data:image/png;base64,") == 2  # the maze, first and last step
+    assert f"rank 1 = ch {order[0]}" in page
 
 
 #: Analyses whose own tests run them whole (at tiny sizes): the report test leaves them out,

@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
+from analyses.core.images import png
 from analyses.core.inputs import Levels
 from analyses.dictionary import run
 from analyses.dictionary.features import (
@@ -21,7 +22,6 @@ from analyses.dictionary.features import (
     located,
     position_features,
 )
-from analyses.dictionary.pages import png
 from hooked_impala.maze import Maze, layer_positions
 
 

@@ -83,11 +83,11 @@ def test_every_generated_block_says_which_run_made_it(site) -> None:
     for page in site.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert "fonts.googleapis.com" not in text, page
-        for block in re.finditer(r'class="generated-(figure|summary)"', text):
+        for block in re.finditer(r'class="generated-(figure|summary|table)"', text):
             blocks += 1
             after = text[block.end() :]
             run = re.search(r'<p class="provenance">([^<]*)</p>', after)
-            following = re.search(r'class="generated-(figure|summary)"', after)
+            following = re.search(r'class="generated-(figure|summary|table)"', after)
             assert run and (following is None or run.start() < following.start()), page
             assert re.search(r"(quick|full) run|examples", run[1]) and "sha256" in run[1]
             assert "commit" in run[1], run[1]

@@ -442,6 +442,10 @@ def test_every_selecting_claim_is_scored_on_other_mazes(tmp_path) -> None:
     assert "QUICK" in result.summary() and result.numbers()["quick"] is True
     table = scoreboard.comparison_table({"standin_s1": result, "again": result}, lambda p: p)
     assert table.count("\n") == len(verdicts) + 2 and "| standin_s1 | again |" in table
+    claims = scoreboard.claims_markdown(result).splitlines()  # the docs' table of every claim
+    assert len(claims) == len(result.claims) + 2
+    assert all(row.count(" | ") - row.count("\\|") == 6 for row in claims)  # 7 cells each
+    assert [row.split(" | ")[0][2:] for row in claims[2:]] == [c.id for c in result.claims]
     written = result.save(tmp_path / "out")
     saved = json.loads((tmp_path / "out" / "result.json").read_text())
     assert saved["numbers"]["verdicts"] == verdicts and any(p.suffix == ".html" for p in written)

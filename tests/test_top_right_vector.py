@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -69,3 +70,13 @@ def test_mazes_without_margin_are_refused(ppo_s1, as_in_production) -> None:
     full = [m for m in mazes_from_seeds(range(60), "easy") if m.margin == 0]
     with pytest.raises(ValueError, match="wall margin"):
         top_right_vector.run(ppo_s1, full, rollouts=False, field=False)
+
+
+def test_the_pair_figure_boxes_the_pixels_that_differ() -> None:
+    """Two planted frames differing in a 2x2 patch: a red box around it on both panels."""
+    frames = np.zeros((2, 64, 64, 3), np.uint8)
+    frames[0, 3:5, 60:62] = 255
+    holder = type("Pair", (), {"pair_observations": frames})()
+    fig = top_right_vector.TopRightVectorResult.pair_figure(holder)
+    boxes = [(s.x0, s.x1, s.y0, s.y1) for s in fig.layout.shapes]
+    assert boxes == [(58.5, 62.5, 1.5, 5.5)] * 2 and "4 pixels differ" in fig.layout.title.text

@@ -2,42 +2,22 @@
 correlations with the maze features at its position, and its top-activating observations as
 maze frames with the latent's map over them (red: where it fires, darker for less).
 
-Frames are small PNGs embedded as data URIs (written with zlib, no imaging library), so the
-page is one self-contained file.
+Frames are small PNGs embedded as data URIs (``analyses.core.images``), so the page is one
+self-contained file.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import struct
-import zlib
 
 import numpy as np
 from jaxtyping import Float, UInt8
 
+from analyses.core.images import img_tag
 from analyses.dictionary.features import FEATURES
 
 #: How much of a frame the latent's map covers where it fires most (0: none, 1: all red).
 OVERLAY = 0.6
-
-
-def png(image: UInt8[np.ndarray, "h w 3"]) -> bytes:
-    """``image`` as a PNG file (8-bit RGB, no compression tricks)."""
-    height, width, _ = image.shape
-    raw = b"".join(b"\x00" + image[row].tobytes() for row in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
 
 
 def overlaid(
@@ -52,11 +32,6 @@ def overlaid(
     mixed = (1 - alpha) * frame.astype(np.float64) + alpha * red
     big = np.kron(mixed, np.ones((scale, scale, 1)))
     return big.round().astype(np.uint8)
-
-
-def _img(image: np.ndarray, title: str) -> str:
-    data = base64.b64encode(png(image)).decode()
-    return f'<img src="data:image/png;base64,{data}" title="{html.escape(title)}">'
 
 
 def latent_page(
@@ -79,7 +54,7 @@ def latent_page(
         best = np.argsort(-np.abs(corr))[:3]
         labels = ", ".join(f"{FEATURES[f]} {corr[f]:+.2f}" for f in best)
         frames = " ".join(
-            _img(overlaid(frame, m), f"maze {seed}, peak code {peak:.3g}")
+            img_tag(overlaid(frame, m), f"maze {seed}, peak code {peak:.3g}")
             + f"<figcaption>maze {seed} · peak {peak:.3g}</figcaption>"
             for seed, peak, frame, m in top[i]
         )

@@ -37,7 +37,7 @@ from analyses.scoreboard import set_a_behaviour, set_a_network, set_bc
 from analyses.scoreboard.claims import Claim, explained, untestable
 from analyses.scoreboard.evidence import FULL, QUICK, Evidence, Sizes
 from analyses.scoreboard.result import ScoreboardResult
-from analyses.scoreboard.tables import calibration_table, comparison_table
+from analyses.scoreboard.tables import calibration_table, claims_markdown, comparison_table
 from analyses.scoreboard.verdicts import NOT_TESTABLE, read_predictions
 from hooked_impala.model import HookedImpala
 
@@ -58,6 +58,7 @@ __all__ = [
     "EXPERIMENTS",
     "ScoreboardResult",
     "calibration_table",
+    "claims_markdown",
     "comparison_table",
     "run",
 ]

@@ -1,4 +1,5 @@
-"""The scoreboard as tables: every claim coloured by verdict (a figure), and markdown tables
+"""The scoreboard as tables: every claim coloured by verdict (a figure, and a markdown table
+for the docs, which wraps where the figure's cells were clipped), and markdown tables
 comparing checkpoints and the calibration of the stated confidences (for the docs)."""
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ COLOURS = {
 }
 
 
-def claims_figure(result) -> go.Figure:
-    """Every claim as a table, coloured by verdict."""
-    rows = result.claims
-    colours = [COLOURS.get(c.verdict, "#ffffff") for c in rows]
-    cells = [
+CLAIM_COLUMNS = ["ID", "part", "verdict", "measured", "predicted", "conf.", "note"]
+
+
+def _claim_cells(rows: list[Claim]) -> list[list[str]]:
+    """The columns of :data:`CLAIM_COLUMNS`, one list per column."""
+    return [
         [c.id for c in rows],
         [c.part or "—" for c in rows],
         [c.verdict for c in rows],
@@ -39,10 +41,17 @@ def claims_figure(result) -> go.Figure:
         ["" if c.confidence is None else f"{c.confidence:.0%}" for c in rows],
         [c.note for c in rows],
     ]
+
+
+def claims_figure(result) -> go.Figure:
+    """Every claim as a table, coloured by verdict."""
+    rows = result.claims
+    colours = [COLOURS.get(c.verdict, "#ffffff") for c in rows]
+    cells = _claim_cells(rows)
     table = go.Table(
         columnwidth=[40, 180, 90, 220, 70, 60, 320],
         header={
-            "values": ["ID", "part", "verdict", "measured", "predicted", "conf.", "note"],
+            "values": CLAIM_COLUMNS,
             "fill_color": "#34495e",
             "font": {"color": "white"},
             "align": "left",
@@ -56,6 +65,19 @@ def claims_figure(result) -> go.Figure:
         height=120 + 38 * len(rows),
     )
     return fig
+
+
+def claims_markdown(result) -> str:
+    """Every claim as a markdown table, the verdict cell coloured as in the figure."""
+    columns = _claim_cells(result.claims)
+    text = lambda s: " ".join(str(s).split()).replace("|", "\\|") or "—"  # noqa: E731
+    lines = ["| " + " | ".join(CLAIM_COLUMNS) + " |", "|" + " --- |" * len(CLAIM_COLUMNS)]
+    for claim, row in zip(result.claims, zip(*columns)):
+        cells = [text(cell) for cell in row]
+        colour = COLOURS.get(claim.verdict, "#ffffff")
+        cells[2] = f'<span style="background:{colour};padding:0 4px">{cells[2]}</span>'
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 #: The analysis page (docs/analyses/<page>.md) showing each experiment's kind of figure.
