@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 
 from hooked_impala import HookedImpala, ImpalaConfig
@@ -56,3 +58,10 @@ def cheese_carrier_model() -> HookedImpala:
                 conv.bias.zero_()
         model.embedder.block2.conv.weight[CARRIER, 0, 1, 1] += 1.0
     return model
+
+
+def random_state_dict(scale: int, seed: int) -> OrderedDict[str, torch.Tensor]:
+    """A state dict of the scale-``scale`` network, weights N(0, 0.05²) drawn from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = HookedImpala(ImpalaConfig.from_scale(scale)).state_dict()
+    return OrderedDict((k, torch.randn(v.shape, generator=gen) * 0.05) for k, v in shapes.items())

@@ -1,9 +1,9 @@
-"""The four analyses: ground truth on constructed networks, exact identities, one protocol."""
+"""The four analyses: ground truth on constructed networks, exact identities (the protocol
+they share: test_protocol.py)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,12 +13,8 @@ from conftest import squared
 from constructed import only_channel_reaches_output, small_model
 
 from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal
-from analyses.core import cli, report
-from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations, select_mazes
-from analyses.core.registry import ANALYSES
-from analyses.core.result import AnalysisResult, RunMetadata
-from analyses.core.saving import MARKER
-from analyses.core.spec import Analysis, Option
+from analyses.core import cli
+from analyses.core.inputs import DEFAULT_LAYER, select_mazes
 from analyses.measure.steering import activations_at
 from hooked_impala import HookedImpala
 from hooked_impala.interventions import add_vector, relu_names, remove_relus
@@ -347,155 +343,3 @@ def test_trajectory_view_renders_offline(ppo_s1, mazes, tmp_path) -> None:
     assert len(page) > 100_000
     assert page.count("data:image/png;base64,") == 2  # the maze, first and last step
     assert f"rank 1 = ch {order[0]}" in page
-
-
-#: Analyses whose own tests run them whole (at tiny sizes): the report test leaves them out,
-#: as their quick forms take minutes (the scoreboard alone plays hundreds of levels).
-OWN_WHOLE_RUN_TESTS = {"scoreboard", "dictionary", "patching", "probes", "behaviour"}
-
-
-def test_report_writes_an_index_linking_every_analysis(
-    shared_checkpoints, tmp_path, monkeypatch
-) -> None:
-
-    monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
-    out = tmp_path / "report"
-    quick = [
-        "cheese_vector.rollout_max_steps=16",
-        "channel_attribution.ig_steps=8",
-        "trajectory_view.max_steps=16",
-    ]
-    names = {a.name for a in ANALYSES} - OWN_WHOLE_RUN_TESTS
-    argv = ["--checkpoint", "model_160022528", "--mazes", "2", "--set", *quick]
-    assert report.main([*argv, "--only", *sorted(names), "--out", str(out)]) == 0
-    index = (out / "index.html").read_text()
-    ran = set()
-    for name in names:
-        assert f"<h2>{name}</h2>" in index
-        if (out / name / "result.json").exists():
-            assert f"href='{name}/result.json'" in index
-            ran.add(name)
-    # Two mazes are too few for some analyses (the top-right vector needs two with a wall
-    # margin): each of those says why in its section instead of sinking the report.
-    skipped = names - ran
-    assert index.count("not run on these mazes: ") == len(skipped)
-    assert "top_right_vector" in skipped  # one of the two mazes fills the world
-    assert {"cheese_vector", "channel_attribution", "jacobian_svd", "relu_removal"} <= ran
-    assert len(ran) >= len(names) - 3
-    with pytest.raises(SystemExit):
-        report.main(["--mazes", "1"])
-
-
-# --- the list of analyses, the declaration, saving -------------------------------------------
-
-
-@dataclass(kw_only=True)
-class ToyResult(AnalysisResult):
-    value_means: torch.Tensor
-
-    def numbers(self) -> dict:
-        return {"mean_value": float(self.value_means.mean()), "nan_is_not_json": float("nan")}
-
-
-def toy_run(
-    model, inputs, *, scale: float = 1.0, seed: int = 0, progress: bool = False
-) -> ToyResult:
-    obs = observations(inputs).to(model.device)
-    with torch.no_grad():
-        values = model(obs).value * scale
-    meta = RunMetadata.of(
-        "toy", model, seed=seed, mazes=(m.seed for m in inputs), parameters={"scale": scale}
-    )
-    return ToyResult(metadata=meta, value_means=values)
-
-
-TOY = Analysis(
-    name="toy",
-    question="What is the value at the start?",
-    run=toy_run,
-    select=list,
-    options=(Option("scale", "multiply the value"),),
-    quick={"scale": 2.0},
-)
-
-
-def test_a_new_analysis_needs_only_its_declaration(
-    shared_checkpoints, tmp_path, monkeypatch
-) -> None:
-
-    assert len({a.name for a in ANALYSES}) == len(ANALYSES)  # one declaration each
-    monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
-    out = tmp_path / "report"
-    args = [
-        "--checkpoint",
-        "model_160022528",
-        "--mazes",
-        "2",
-        "--set",
-        "toy.scale=3",
-        "--out",
-        str(out),
-    ]
-    assert report.main(args, analyses=[TOY]) == 0
-    saved = json.loads((out / "toy" / "result.json").read_text())
-    assert (
-        saved["metadata"]["parameters"] == {"scale": 3.0} and saved["metadata"]["analysis"] == "toy"
-    )
-    assert saved["numbers"]["nan_is_not_json"] is None
-    assert "<h2>toy</h2>" in (out / "index.html").read_text()
-    assert (
-        cli.main(
-            TOY,
-            [
-                "--checkpoint",
-                "model_160022528",
-                "--mazes",
-                "2",
-                "--scale",
-                "0",
-                "--out",
-                str(tmp_path / "t"),
-            ],
-        )
-        == 0
-    )
-    assert json.loads((tmp_path / "t" / "result.json").read_text())["numbers"]["mean_value"] == 0.0
-    with pytest.raises(SystemExit):
-        report.main(["--set", "toy.colour=3"], analyses=[TOY])
-
-
-def test_save_replaces_a_previous_result_whole(tiny_model, procgen_obs, tmp_path) -> None:
-    meta = RunMetadata.of("toy", tiny_model, seed=0)
-    out = tmp_path / "result"
-    ToyResult(metadata=meta, value_means=torch.ones(2)).save(out)
-    (out / "stale_figure.html").write_text("from an earlier run of the same analysis")
-    written = ToyResult(metadata=meta, value_means=torch.zeros(2)).save(out)
-    assert sorted(p.name for p in out.iterdir()) == [MARKER, "result.json"]
-    assert [p.name for p in written] == ["result.json"]
-    assert json.loads((out / "result.json").read_text())["numbers"]["mean_value"] == 0.0
-    assert [p.name for p in tmp_path.iterdir()] == ["result"]  # no staging folder left behind
-
-
-def _raising(error: Exception):
-    def run(model, inputs, *, seed: int = 0, progress: bool = False):
-        raise error
-
-    return run
-
-
-def test_the_report_skips_only_what_cannot_run_here(tiny_model, tmp_path, monkeypatch) -> None:
-    """An analysis that raises NotApplicable is "not run on these mazes"; any other error
-    (a ValueError included) is a bug and stops the report, leaving no report behind."""
-    monkeypatch.setattr(
-        "analyses.core.report.model_and_mazes", lambda args: (tiny_model, select_mazes(2))
-    )
-    skip = Analysis(
-        name="skip", question="?", run=_raising(NotApplicable("too few mazes")), select=list
-    )
-    assert report.main(["--out", str(tmp_path / "ok")], analyses=[skip, TOY]) == 0
-    index = (tmp_path / "ok" / "index.html").read_text()
-    assert "not run on these mazes: too few mazes" in index and "<h2>toy</h2>" in index
-    broken = Analysis(name="broken", question="?", run=_raising(ValueError("a bug")), select=list)
-    with pytest.raises(ValueError, match="a bug"):
-        report.main(["--out", str(tmp_path / "bug")], analyses=[TOY, broken])
-    assert not (tmp_path / "bug").exists()
