@@ -253,9 +253,8 @@ def provenance(folder: Path) -> str:
     """One line saying which run a committed result is: quick or full, levels, seed,
     checkpoint (sha256 prefix), commit, the command."""
     saved = json.loads((folder / "result.json").read_text())["metadata"]
-    command = (
-        (folder / "command.txt").read_text().strip() if (folder / "command.txt").is_file() else ""
-    )
+    told = folder / "command.txt"
+    command = told.read_text().strip() if told.is_file() else ""
     parameters = saved.get("parameters", {})
     sample = "quick" if parameters.get("quick") else "full"
     sha = (saved["checkpoint"].get("sha256") or "")[:12]
@@ -275,20 +274,13 @@ def write_methods(out: Path) -> None:
         shown = ", ".join(f"{v:g}" for v in t.sensitivity) or "—"
         rows.append(f"| {t.key} | {t.value:g} | {'yes' if t.words else 'no'} | {t.why} | {shown} |")
     write_atomically(out / "thresholds.md", "\n".join(rows) + "\n")
-    runs = [f"- {provenance(f)}" for f in sorted(RESULTS.glob("scoreboard-*-full"))]
-    write_atomically(
-        out / "full_runs.md",
-        ("\n".join(runs) or "No full run is committed yet.") + "\n",
-    )
+    runs = [provenance(f) for f in sorted(RESULTS.glob("scoreboard-*-full"))]
+    full_runs = "\n".join(f"- {run}" for run in runs) or "No full run is committed yet."
+    write_atomically(out / "full_runs.md", full_runs + "\n")
     write_atomically(
         out / "provenance.md",
         "The numbers on the scoreboard's page come from these committed results (under "
-        "`docs/results/`): "
-        + (
-            "; ".join(provenance(f) for f in sorted(RESULTS.glob("scoreboard-*-full")))
-            or "none yet"
-        )
-        + ".\n",
+        f"`docs/results/`): {'; '.join(runs) or 'none yet'}.\n",
     )
 
 
