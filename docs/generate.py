@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,7 @@ DOCS = Path(__file__).resolve().parent
 PROVENANCE = "provenance.txt"  # beside each analysis's generated files; docs/hooks.py reads it
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
+from comparisons import provenance, provenance_line, write_comparisons  # noqa: E402
 from docs_cache import analysis_paths, cached, code_version  # noqa: E402
 
 from analyses import scoreboard  # noqa: E402
@@ -249,21 +249,6 @@ def committed_scoreboards() -> dict[str, scoreboard.ScoreboardResult]:
     return found
 
 
-def provenance(folder: Path) -> str:
-    """One line saying which run a committed result is: quick or full, levels, seed,
-    checkpoint (sha256 prefix), commit, the command."""
-    saved = json.loads((folder / "result.json").read_text())["metadata"]
-    told = folder / "command.txt"
-    command = told.read_text().strip() if told.is_file() else ""
-    parameters = saved.get("parameters", {})
-    sample = "quick" if parameters.get("quick") else "full"
-    sha = (saved["checkpoint"].get("sha256") or "")[:12]
-    return (
-        f"{sample} run of `{saved['analysis']}` on `{saved['checkpoint']['name']}` (sha256 "
-        f"`{sha}…`), {parameters.get('levels', '')}, seed {saved.get('seed')}; {command}"
-    )
-
-
 def write_methods(out: Path) -> None:
     """The methods page's tables: the declared thresholds, and the full runs' provenance."""
     rows = [
@@ -344,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     write_atomically(DOCS / "assets" / "plotly.min.js", plotly.offline.get_plotlyjs())
     write_atomically(out / "model" / "hook_table.md", hook_table())
     write_methods(out / "methods")
+    full = RESULTS / f"scoreboard-{args.checkpoint}-full"  # the pages' comparisons read it
+    write_comparisons(out / "comparisons", full, provenance_line(full))
 
     model = load_pretrained(args.checkpoint)
     mazes = select_mazes(args.mazes)

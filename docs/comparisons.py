@@ -1,0 +1,204 @@
+"""Tables comparing this agent with the paper, generated from a committed full run instead of
+typed into the pages (they drifted when typed). The published numbers travel inside the
+result's evidence (``published``), next to the measured ones.
+
+    write_comparisons(out, folder, line)  # out/<page>.md for two pages, out/provenance.txt
+
+Also the line that names a committed result (``provenance``), for the methods page and the
+generated blocks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hooked_impala.files import write_atomically
+
+#: How a feature key's parts read: ``euclid_cheese_to_top_right`` is
+#: "Euclidean cheese→top-right cell".
+WORDS = {
+    "euclid": "Euclidean",
+    "steps": "steps",
+    "decision": "decision square",
+    "cheese": "cheese",
+    "top_right": "top-right cell",
+    "top_right_region": "top-right 5×5",
+}
+#: The features whose name is no distance.
+NAMED = {
+    "maze_size": "maze size",
+    "cheese_up_right_from_decision": "cheese up and right of the decision square",
+    "decision_to_left_wall": "columns decision square→left edge",
+}
+
+
+def feature_label(key: str) -> str:
+    """``steps_decision_to_cheese`` -> "steps decision square→cheese"."""
+    if key in NAMED:
+        return NAMED[key]
+    kind, rest = key.split("_", 1)
+    start, end = rest.split("_to_", 1)
+    return f"{WORDS[kind]} {WORDS[start]}→{WORDS[end]}"
+
+
+def rate(r: dict) -> str:
+    """``{rate, k, n, ci95}`` as "75.8% (2,782/3,668; 74.4–77.2%)"."""
+    low, high = r["ci95"]
+    return f"{r['rate']:.1%} ({r['k']:,}/{r['n']:,}; {100 * low:.1f}–{100 * high:.1f}%)"
+
+
+def behaviour_table(b: dict) -> str:
+    """The behaviour comparison (the scoreboard's ``behaviour`` evidence, full size)."""
+    published, choice = b["published"], b["choice"]
+    base = b["baseline_accuracy"]
+    single = b["single_feature_accuracy"]
+    best = max(single, key=lambda k: single[k]["mean"])
+    four = b["published_features_accuracy"]
+    rows = [
+        (
+            "regression set: a decision square, the cheese outside the top-right 5×5",
+            f"{published['mazes_with_decision_square']:,} of {published['levels']:,} levels",
+            f"{b['n_mazes_with_decision_square']:,} of {b['levels']:,} levels",
+        ),
+        (
+            "P(reached cheese) on the regression set",
+            f"{published['p_reached_cheese']:.1%}",
+            rate(b["p_reached_cheese"]),
+        ),
+        (
+            f"reached the cheese before entering the top-right region: all {choice['mazes']:,}",
+            "—",
+            f"{rate(choice['cheese_first_all'])}, a mix of choice and geometry (next rows)",
+        ),
+        (
+            "… forced mazes: the only path to the cheese crosses the region",
+            "—",
+            f"{choice['forced_mazes']:,} of {choice['mazes']:,} ({choice['forced_share']:.1%}); "
+            f"the cheese first in {choice['cheese_first_forced']['k']:,} of them",
+        ),
+        (
+            f"… the {choice['free_choice_mazes']:,} free-choice mazes (the choice itself)",
+            "—",
+            f"**{rate(choice['cheese_first_free_choice'])}**",
+        ),
+        (
+            "held-out accuracy, all features, against its majority baseline",
+            f"{published['accuracy']:.1%} (11 features); no baseline reported",
+            f"{b['heldout_accuracy']:.3f} ± {b['heldout_accuracy_sd']:.3f} "
+            f"({len(single)} features) against {base:.3f}: "
+            f"{100 * (b['heldout_accuracy'] - base):+.1f} points",
+        ),
+        (
+            "held-out accuracy, the published 4 features, against the same baseline",
+            f"{published['accuracy_4_features']:.1%}",
+            f"{four['mean']:.3f} ± {four['sd']:.3f} against {base:.3f}: "
+            f"{100 * (four['mean'] - base):+.1f} points",
+        ),
+        (
+            "one feature alone",
+            f"steps: {published['accuracy_steps_alone']:.1%}",
+            f"steps decision square→cheese {single['steps_decision_to_cheese']['mean']:.3f}; "
+            f"best: {feature_label(best)} {single[best]['mean']:.3f}",
+        ),
+    ]
+    for key, value in published["coefficients"].items():
+        c = b["published_features_coefficients"][key]
+        sign = {1: "positive", -1: "negative"}.get(c["majority_sign"], "zero")
+        agree = round(c["sign_stability"] * b["splits"])
+        rows.append(
+            (
+                f"4-feature coefficient (mean ± sd over the {b['splits']} splits): "
+                f"{feature_label(key)}",
+                f"{value:+.3f}",
+                f"{c['mean']:+.3f} ± {c['sd']:.3f} ({sign} in {agree}/{b['splits']} splits)",
+            )
+        )
+    lines = [
+        "| | published (s = 4, hard mode) | this agent (s = 1, easy mode) |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {what} | {theirs} | {ours} |" for what, theirs, ours in rows]
+    return "\n".join(lines) + "\n"
+
+
+def top_right_table(t: dict) -> str:
+    """The top-right vector comparison (the scoreboard's ``top_right_vector`` evidence): its
+    own vector at each coefficient, the next maze's, the composition, the rollouts."""
+    own = {float(c): p for c, p in t["self"]["mean_p_top_right_move"].items()}
+    moved = t["transfer"]["mean_p_top_right_move"]
+    parts, joint = t["composition"], t["composition"]["additivity_p_top_right"]
+    grows = own[0.0] < own[0.5] < own[1.0] < own[2.0]
+    rollouts = t["rollouts"]
+    rows = [
+        (
+            "mean P(top-right-ward move) at the decision squares, coefficient 0 → 0.5, 1, 2",
+            "the effect grows with the coefficient",
+            f"{own[0.0]:.3f} → {own[0.5]:.3f}, {own[1.0]:.3f}, {own[2.0]:.3f}"
+            + (" (grows)" if grows else " (does not grow steadily)"),
+        ),
+        ("subtracting it (coefficient −1)", "does little", f"{own[-1.0]:.3f} vs {own[0.0]:.3f}"),
+        (
+            "the next maze's vector at +2 (transfer)",
+            "—",
+            f"{float(moved['2.0']):.3f} (its own vector: {own[2.0]:.3f})",
+        ),
+        (
+            "with the cheese vector (−1)",
+            "the two add",
+            f"both together {parts['both']['mean_p_top_right_move']:.3f}, vs "
+            f"{parts['cheese vector x(-1)']['mean_p_top_right_move']:.3f} (cheese vector −1 "
+            f"alone) and {parts['top-right vector x(+1)']['mean_p_top_right_move']:.3f} "
+            f"(top-right +1 alone); joint effect {joint['mean_joint_effect']:+.3f}, sum of the "
+            f"single effects {joint['mean_sum_of_single_effects']:+.3f}",
+        ),
+        (
+            "rollouts: the top-right region entered before the cheese",
+            "—",
+            f"{rate(rollouts['original']['top_right_first'])} original, "
+            f"{rate(rollouts['top-right vector x(+1)']['top_right_first'])} with +1",
+        ),
+    ]
+    lines = [
+        f"| | published (s = 4) | this agent (s = 1; the {t['mazes']} mazes with a margin) |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {what} | {theirs} | {ours} |" for what, theirs, ours in rows]
+    return "\n".join(lines) + "\n"
+
+
+def provenance(folder: Path) -> str:
+    """One line saying which run a committed result is: quick or full, levels, seed,
+    checkpoint (sha256 prefix), commit, the command."""
+    saved = json.loads((folder / "result.json").read_text())["metadata"]
+    told = folder / "command.txt"
+    command = told.read_text().strip() if told.is_file() else ""
+    parameters = saved.get("parameters", {})
+    sample = "quick" if parameters.get("quick") else "full"
+    sha = (saved["checkpoint"].get("sha256") or "")[:12]
+    return (
+        f"{sample} run of `{saved['analysis']}` on `{saved['checkpoint']['name']}` (sha256 "
+        f"`{sha}…`), {parameters.get('levels', '')}, seed {saved.get('seed')}; {command}"
+    )
+
+
+def provenance_line(folder: Path) -> str:
+    """:func:`provenance` as a run line under a generated block (no markdown)."""
+    if not (folder / "result.json").is_file():
+        return ""
+    return provenance(folder).replace("`", "").replace("\n", " ")
+
+
+def write_comparisons(out: Path, folder: Path, line: str) -> None:
+    """``out/behaviour.md`` and ``out/top_right_vector.md`` from the committed full scoreboard
+    in ``folder``, and its run line
+    (``out/provenance.txt``); without that run, a sentence saying so."""
+    if not (folder / "result.json").is_file():
+        for page in ("behaviour.md", "top_right_vector.md"):
+            write_atomically(out / page, f"No committed full run in `{folder.name}`.\n")
+        write_atomically(out / "provenance.txt", "no full run committed (examples)\n")
+        return
+    evidence = json.loads((folder / "result.json").read_text())["numbers"]["evidence"]
+    write_atomically(out / "behaviour.md", behaviour_table(evidence["behaviour"]))
+    write_atomically(out / "top_right_vector.md", top_right_table(evidence["top_right_vector"]))
+    write_atomically(out / "provenance.txt", line + "\n")

@@ -1,0 +1,63 @@
+"""The docs' comparison tables, generated from the committed full scoreboard: they reproduce
+the numbers an independent run of the behaviour analysis on the same levels gave (typed on the
+behaviour page before the table was generated)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "docs"))
+from comparisons import (  # noqa: E402
+    behaviour_table,
+    feature_label,
+    top_right_table,
+    write_comparisons,
+)
+
+FULL = REPO / "docs" / "results" / "scoreboard-model_160022528-full"
+
+
+def test_the_behaviour_table_reproduces_the_behaviour_analysis_run() -> None:
+    evidence = json.loads((FULL / "result.json").read_text())["numbers"]["evidence"]
+    table = behaviour_table(evidence["behaviour"])
+    for typed in (  # python -m analyses.behaviour --checkpoint model_160022528 --mazes 10000
+        "| 5,239 of 10,000 levels | 3,668 of 10,000 levels |",
+        "| 71.4% | 75.8% (2,782/3,668; 74.4–77.2%) |",
+        "48.6% (1,784/3,668; 47.0–50.3%)",
+        "1,154 of 3,668 (31.5%); the cheese first in 0 of them",
+        "**71.0% (1,784/2,514; 69.2–72.7%)**",
+        "0.864 ± 0.011 (13 features) against 0.759: +10.5 points",
+        "0.856 ± 0.010 against 0.759: +9.7 points",
+        "steps decision square→cheese 0.780; best: Euclidean cheese→top-right 5×5 0.841",
+        "Euclidean cheese→top-right cell | -2.786 | -2.218 ± 0.032 (negative in 20/20 splits)",
+        "top-right 5×5 | +1.326 | +0.472 ± 0.032 (positive in 20/20 splits)",
+    ):
+        assert typed in table, typed
+    assert table.count("\n") == 14  # header, rule, 8 rows, 4 coefficients
+
+
+def test_the_top_right_table_reproduces_the_top_right_vector_run() -> None:
+    evidence = json.loads((FULL / "result.json").read_text())["numbers"]["evidence"]
+    table = top_right_table(evidence["top_right_vector"])
+    for typed in (  # python -m analyses.top_right_vector --checkpoint model_160022528 --mazes 100
+        "the 71 mazes with a margin",
+        "0.121 → 0.167, 0.215, 0.278 (grows)",
+        "| 0.120 vs 0.121 |",
+        "| 0.194 (its own vector: 0.278) |",
+        "both together 0.916, vs 0.716 (cheese vector −1 alone) and 0.215 (top-right +1 alone)",
+        "joint effect +0.795, sum of the single effects +0.689",
+        "52.1% (37/71; 40.7–63.3%) original, 50.7% (36/71; 39.3–62.0%) with +1",
+    ):
+        assert typed in table, typed
+
+
+def test_every_feature_has_a_label_and_a_missing_run_is_said(tmp_path) -> None:
+    evidence = json.loads((FULL / "result.json").read_text())["numbers"]["evidence"]
+    labels = {feature_label(k) for k in evidence["behaviour"]["single_feature_accuracy"]}
+    assert len(labels) == 13 and "steps cheese→top-right 5×5" in labels
+    write_comparisons(tmp_path, tmp_path / "scoreboard-nothing-full", "")
+    for page in ("behaviour.md", "top_right_vector.md"):
+        assert "No committed full run" in (tmp_path / page).read_text()
