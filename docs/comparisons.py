@@ -196,7 +196,7 @@ def write_comparisons(out: Path, folder: Path, line: str) -> None:
     if not (folder / "result.json").is_file():
         for page in ("behaviour.md", "top_right_vector.md"):
             write_atomically(out / page, f"No committed full run in `{folder.name}`.\n")
-        write_atomically(out / "provenance.txt", "no full run committed (examples)\n")
+        write_atomically(out / "provenance.txt", f"no committed full run in {folder.name}\n")
         return
     evidence = json.loads((folder / "result.json").read_text())["numbers"]["evidence"]
     write_atomically(out / "behaviour.md", behaviour_table(evidence["behaviour"]))

@@ -21,6 +21,20 @@ from analyses.core.spec import Analysis, Option
 OWN_WHOLE_RUN_TESTS = {"scoreboard", "dictionary", "patching", "probes", "behaviour"}
 
 
+def report_args(out, *settings: str) -> list[str]:
+    """The report on the s=1 agent over two mazes into ``out``, with ``--set settings``."""
+    return [
+        "--checkpoint",
+        "model_160022528",
+        "--mazes",
+        "2",
+        "--set",
+        *settings,
+        "--out",
+        str(out),
+    ]
+
+
 def test_report_writes_an_index_linking_every_analysis(
     shared_checkpoints, tmp_path, monkeypatch
 ) -> None:
@@ -33,8 +47,7 @@ def test_report_writes_an_index_linking_every_analysis(
         "trajectory_view.max_steps=16",
     ]
     names = {a.name for a in ANALYSES} - OWN_WHOLE_RUN_TESTS
-    argv = ["--checkpoint", "model_160022528", "--mazes", "2", "--set", *quick]
-    assert report.main([*argv, "--only", *sorted(names), "--out", str(out)]) == 0
+    assert report.main([*report_args(out, *quick), "--only", *sorted(names)]) == 0
     index = (out / "index.html").read_text()
     ran = set()
     for name in names:
@@ -93,17 +106,7 @@ def test_a_new_analysis_needs_only_its_declaration(
     assert len({a.name for a in ANALYSES}) == len(ANALYSES)  # one declaration each
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
     out = tmp_path / "report"
-    args = [
-        "--checkpoint",
-        "model_160022528",
-        "--mazes",
-        "2",
-        "--set",
-        "toy.scale=3",
-        "--out",
-        str(out),
-    ]
-    assert report.main(args, analyses=[TOY]) == 0
+    assert report.main(report_args(out, "toy.scale=3"), analyses=[TOY]) == 0
     saved = json.loads((out / "toy" / "result.json").read_text())
     assert (
         saved["metadata"]["parameters"] == {"scale": 3.0} and saved["metadata"]["analysis"] == "toy"

@@ -49,6 +49,7 @@ from hooked_impala.patching import (
     PairBatch,
     agreement,
     attribution_patch,
+    check_metric,
     grid,
     make_pairs,
     minimal_circuit,
@@ -107,13 +108,7 @@ def run(
         raise ValueError(
             f"unknown corruption {corruption!r}; one of {[c.value for c in Corruption]}"
         )
-    if metric not in [m.value for m in Metric]:
-        raise ValueError(f"unknown metric {metric!r}; one of {[m.value for m in Metric]}")
-    if metric == Metric.FIELD and corruption == Corruption.MOUSE_MOVED:
-        raise ValueError(
-            "the field metric places the mouse on every cell of both mazes, which undoes a "
-            "mouse_moved corruption; use --metric decision"
-        )
+    check_metric(metric, corruption)
     for name, value, low in (
         ("field_cells", field_cells, 1),
         ("ig_steps", ig_steps, 1),

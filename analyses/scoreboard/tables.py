@@ -27,6 +27,12 @@ COLOURS = {
 CLAIM_COLUMNS = ["ID", "part", "verdict", "measured", "predicted", "conf.", "note"]
 
 
+def _coloured(verdict: str) -> str:
+    """``verdict`` on its colour (an HTML span; "mixed: …" and other readings get none)."""
+    colour = COLOURS.get(verdict.split(":")[0], "#ffffff")
+    return f'<span style="background:{colour};padding:0 4px">{verdict}</span>'
+
+
 def _claim_cells(rows: list[Claim]) -> list[list[str]]:
     """The columns of :data:`CLAIM_COLUMNS`, one list per column."""
     return [
@@ -72,10 +78,9 @@ def claims_markdown(result) -> str:
     columns = _claim_cells(result.claims)
     text = lambda s: " ".join(str(s).split()).replace("|", "\\|") or "—"  # noqa: E731
     lines = ["| " + " | ".join(CLAIM_COLUMNS) + " |", "|" + " --- |" * len(CLAIM_COLUMNS)]
-    for claim, row in zip(result.claims, zip(*columns)):
+    for row in zip(*columns):
         cells = [text(cell) for cell in row]
-        colour = COLOURS.get(claim.verdict, "#ffffff")
-        cells[2] = f'<span style="background:{colour};padding:0 4px">{cells[2]}</span>'
+        cells[2] = _coloured(cells[2])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -96,9 +101,7 @@ EVIDENCE_PAGES = {
 
 
 def _cell(claims: list[Claim], link: Callable[[str], str] | None) -> str:
-    verdict = verdict_of(claims)
-    colour = COLOURS.get(verdict.split(":")[0], "#ffffff")
-    text = f'<span style="background:{colour};padding:0 4px">{verdict}</span>'
+    text = _coloured(verdict_of(claims))
     if len(claims) == 1 and claims[0].measured is not None:
         m = claims[0].measured
         text += f"<br>{m.value:.3g} [{m.low:.3g}, {m.high:.3g}], n = {m.n}"

@@ -19,7 +19,8 @@ still resample mazes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -192,19 +193,24 @@ def make_pairs(
     return pairs
 
 
+@contextlib.contextmanager
+def _rendering(pairs: Sequence[MazePair], renderer: MazeRenderer | None) -> Iterator[MazeRenderer]:
+    """``renderer``, or one of our own closed afterwards; ValueError for no pairs."""
+    if not pairs:
+        raise ValueError("no pairs to render (an empty list)")
+    if renderer is not None:
+        yield renderer
+        return
+    with MazeRenderer() as own:
+        yield own
+
+
 def pair_observations(
     pairs: Sequence[MazePair], renderer: MazeRenderer | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(clean, corrupted)``: uint8 ``(P, 64, 64, 3)`` observations, procgen-rendered."""
-    if not pairs:
-        raise ValueError("no pairs to render (an empty list)")
-    own = renderer is None
-    renderer = renderer or MazeRenderer()
-    try:
-        obs = renderer.observe([p.clean for p in pairs] + [p.corrupted for p in pairs])
-    finally:
-        if own:
-            renderer.close()
+    with _rendering(pairs, renderer) as r:
+        obs = r.observe([p.clean for p in pairs] + [p.corrupted for p in pairs])
     obs = torch.from_numpy(obs)
     return obs[: len(pairs)], obs[len(pairs) :]
 
@@ -237,15 +243,24 @@ def decision_metric(pairs: Sequence[MazePair]) -> PairMetric:
     return move_metric([p.cheese_move for p in pairs], [p.top_right_move for p in pairs])
 
 
-def field_cells(pair: MazePair, max_cells: int = FIELD_CELLS) -> list[tuple[Cell, Movement]]:
-    """The cells the whole-field metric reads in ``pair`` with each one's first move towards
-    the clean maze's cheese: open in both mazes, the cheese on neither, the cheese reachable;
-    at most ``max_cells``, evenly spread over them in row-major order."""
-    if pair.corruption is Corruption.MOUSE_MOVED:
+def check_metric(metric: Metric | str, corruption: Corruption | str) -> Metric:
+    """``metric`` as a :class:`Metric`; ValueError naming it when unknown, or when it cannot
+    read ``corruption`` (the field metric places the mouse everywhere, undoing a moved mouse)."""
+    if metric not in [m.value for m in Metric]:
+        raise ValueError(f"unknown metric {metric!r}; one of {[m.value for m in Metric]}")
+    if metric == Metric.FIELD and corruption == Corruption.MOUSE_MOVED:
         raise ValueError(
             "the field metric places the mouse on every cell of both mazes, which undoes a "
             "mouse_moved corruption; use the decision metric"
         )
+    return Metric(metric)
+
+
+def field_cells(pair: MazePair, max_cells: int = FIELD_CELLS) -> list[tuple[Cell, Movement]]:
+    """The cells the whole-field metric reads in ``pair`` with each one's first move towards
+    the clean maze's cheese: open in both mazes, the cheese on neither, the cheese reachable;
+    at most ``max_cells``, evenly spread over them in row-major order."""
+    check_metric(Metric.FIELD, pair.corruption)
     if not isinstance(max_cells, int) or max_cells < 1:
         raise ValueError(f"max_cells must be an integer >= 1, got {max_cells!r}")
     clean, corrupted = pair.clean, pair.corrupted
@@ -262,19 +277,22 @@ def field_cells(pair: MazePair, max_cells: int = FIELD_CELLS) -> list[tuple[Cell
 
 
 def field_observations(
-    pairs: Sequence[MazePair], renderer: MazeRenderer, max_cells: int = FIELD_CELLS
+    pairs: Sequence[MazePair],
+    renderer: MazeRenderer | None = None,
+    max_cells: int = FIELD_CELLS,
 ) -> tuple[torch.Tensor, torch.Tensor, list[Movement], list[int]]:
     """``(clean, corrupted, cheese_moves, mazes)`` of the whole-field rows: uint8
     ``(R, 64, 64, 3)`` observations with the mouse on each pair's :func:`field_cells`, each
     row's cheese-ward move and its pair's maze id."""
     clean, corrupted, moves, mazes = [], [], [], []
-    for pair in pairs:
-        rows = field_cells(pair, max_cells)
-        cells = [cell for cell, _ in rows]
-        clean.append(observe_mouse_on_cells(pair.clean.to_state(), cells, renderer))
-        corrupted.append(observe_mouse_on_cells(pair.corrupted.to_state(), cells, renderer))
-        moves += [move for _, move in rows]
-        mazes += [pair.seed] * len(rows)
+    with _rendering(pairs, renderer) as r:
+        for pair in pairs:
+            rows = field_cells(pair, max_cells)
+            cells = [cell for cell, _ in rows]
+            clean.append(observe_mouse_on_cells(pair.clean.to_state(), cells, r))
+            corrupted.append(observe_mouse_on_cells(pair.corrupted.to_state(), cells, r))
+            moves += [move for _, move in rows]
+            mazes += [pair.seed] * len(rows)
     as_tensor = lambda parts: torch.from_numpy(np.concatenate(parts))  # noqa: E731
     return as_tensor(clean), as_tensor(corrupted), moves, mazes
 
@@ -322,19 +340,10 @@ class PairBatch:
     ) -> PairBatch:
         """Rendered pairs scored by ``metric``: one row per pair at its decision square
         (:func:`decision_metric`), or up to ``max_cells`` rows per pair over its field."""
-        metric = Metric(metric)
-        if metric is Metric.DECISION:
+        if Metric(metric) is Metric.DECISION:
             clean, corrupted = pair_observations(pairs, renderer)
             return cls(clean, corrupted, decision_metric(pairs), tuple(p.seed for p in pairs))
-        if not pairs:
-            raise ValueError("no pairs to render (an empty list)")
-        own = renderer is None
-        renderer = renderer or MazeRenderer()
-        try:
-            clean, corrupted, moves, mazes = field_observations(pairs, renderer, max_cells)
-        finally:
-            if own:
-                renderer.close()
+        clean, corrupted, moves, mazes = field_observations(pairs, renderer, max_cells)
         return cls(clean, corrupted, move_metric(moves), tuple(mazes))
 
     def of_mazes(self, mazes: Sequence[int]) -> PairBatch:
