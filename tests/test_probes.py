@@ -269,6 +269,9 @@ def test_a5_and_b8_count_mazes_and_choose_b8s_probe_on_other_mazes() -> None:
         hits=hits,
         test_cheese=cheese,
         cheese_cell_prediction=prediction,
+        # The row probe is always right; the column probe only in even mazes.
+        cheese_row_prediction=np.full((n, 2), 3),
+        cheese_column_prediction=np.where((seeds % 2 == 0)[:, None], 4, 0).repeat(2, 1),
         world_size=world,
         applies=lambda h, k: True,
         resolves_cells=lambda h: True,
@@ -282,6 +285,39 @@ def test_a5_and_b8_count_mazes_and_choose_b8s_probe_on_other_mazes() -> None:
     a5 = readings.a5(result)
     assert a5["exact_cell"]["n"] == 68 and a5["observations"] == n
     assert a5["exact_cell"]["value"] == pytest.approx(1.0)
+    assert a5["row"]["value"] == 1.0 and a5["row"]["n"] == 68
+    assert a5["column"]["value"] == a5["row_and_column"]["value"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("planted", "other"), [("cheese_row", "cheese_column"), ("cheese_column", "cheese_row")]
+)
+def test_row_and_column_probes_are_probes_of_their_own(planted, other) -> None:
+    """Planted: the activations hold the cheese's row (or its column), one-hot, and nothing
+    of the other. That coordinate's probe reads it; the other's, and so the exact cell, stay
+    near chance."""
+    from types import SimpleNamespace
+
+    from analyses.probes.fitting import LinearProbes
+    from analyses.probes.labels import LINEAR_LABELS
+
+    rng = np.random.default_rng(0)
+    world, n = 5, 400
+    cheese = rng.integers(0, world, size=(n, 2))
+    axis = 0 if planted == "cheese_row" else 1
+    noise = 0.01 * rng.normal(size=(n, world))
+    acts = torch.from_numpy(np.eye(world)[cheese[:, axis]] + noise)
+    batch = SimpleNamespace(
+        cheese=cheese, mouse=cheese, present=np.ones(n, bool), open=np.zeros((n, 2))
+    )
+    probe = LinearProbes.make("h", world, features=64, world=world, k=2, seed=0)
+    z = probe.features(acts)
+    probe.update(z, batch, world)
+    probe.fit()
+    answers = probe.answers(z, batch, dict.fromkeys(LINEAR_LABELS, 1e-3))
+    assert (answers[planted] == cheese[:, axis]).all()
+    assert (answers[other] == cheese[:, 1 - axis]).mean() < 0.4
+    assert (answers["cheese_cell"] == cheese[:, 0] * world + cheese[:, 1]).mean() < 0.4
 
 
 def test_a_probe_points_interval_is_over_mazes() -> None:

@@ -292,6 +292,8 @@ def run(
         test_size=test["size"],
         test_cheese=test["cheese"],
         cheese_cell_prediction=test["cheese_pred"],
+        cheese_row_prediction=test["cheese_row_pred"],
+        cheese_column_prediction=test["cheese_column_pred"],
     )
 
 

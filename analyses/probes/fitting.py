@@ -22,14 +22,16 @@ from hooked_impala.maze import layer_positions
 @dataclass
 class LinearProbes:
     """The linear probes of one hook: a projection, then two streamed ridge fits (every
-    observation: mouse, cheese present, cells open; observations showing the cheese:
-    cheese cell)."""
+    observation: mouse, cheese present, cells open; observations showing the cheese: the
+    cheese's cell, one class per world cell, and its row and its column, each a probe of
+    its own with one class per world row or column — A5's "Cartesian coordinates")."""
 
     hook: str
     projector: SparseRandomProjection | None
     every: StreamingRidge
     with_cheese: StreamingRidge
     cells: int  # W²: classes of the location labels
+    world: int  # W: classes of the cheese's row and column probes
     alphas: dict[str, float] | None = None  # the chosen relative penalty per label
 
     @classmethod
@@ -40,9 +42,11 @@ class LinearProbes:
             projector.fit(np.zeros((1, size), dtype=np.float32))
         dim = min(size, features)
         cells = world * world
-        return cls(
-            hook, projector, StreamingRidge(dim, cells + 1 + k), StreamingRidge(dim, cells), cells
+        every, with_cheese = (
+            StreamingRidge(dim, cells + 1 + k),
+            StreamingRidge(dim, cells + 2 * world),
         )
+        return cls(hook, projector, every, with_cheese, cells, world)
 
     def features(self, acts: torch.Tensor) -> np.ndarray:
         flat = acts.detach().flatten(1).cpu().numpy()
@@ -56,7 +60,10 @@ class LinearProbes:
             [one_hot(mouse, self.cells), batch.present[:, None], batch.open], axis=1
         )
         cheese = batch.cheese[batch.present]
-        return every, one_hot(cheese[:, 0] * world + cheese[:, 1], self.cells)
+        cell = one_hot(cheese[:, 0] * world + cheese[:, 1], self.cells)
+        return every, np.concatenate(
+            [cell, one_hot(cheese[:, 0], world), one_hot(cheese[:, 1], world)], axis=1
+        )
 
     def update(self, z: np.ndarray, batch: ProbeBatch, world: int) -> None:
         every, cheese = self.targets(batch, world)
@@ -72,21 +79,28 @@ class LinearProbes:
         self, z: np.ndarray, batch: ProbeBatch, relative: dict[str, float]
     ) -> dict[str, np.ndarray]:
         """Predicted values per label: cell classes ``(n,)`` (-1 where the cheese is not
-        shown), cheese present ``(n,)``, cells open ``(n, k)``, at the relative penalties."""
+        shown), cheese present ``(n,)``, cells open ``(n, k)``, at the relative penalties;
+        besides, ``cheese_row`` and ``cheese_column`` ``(n,)`` (-1 without the cheese) from
+        their own probes, at the cheese cell's penalty (validation picks none for them)."""
         c = self.cells
         alpha = np.empty(len(self.every.sum_y))
         alpha[:c] = relative["mouse_cell"] * self.every.scale
         alpha[c] = relative["cheese_present"] * self.every.scale
         alpha[c + 1 :] = relative["cell_open"] * self.every.scale
         out = self.every.decision(z, alpha)
-        cheese = np.full(len(z), -1, dtype=np.int64)
+        cheese, row, column = np.full((3, len(z)), -1, dtype=np.int64)
         if batch.present.any():
             scores = self.with_cheese.decision(
                 z[batch.present], relative["cheese_cell"] * self.with_cheese.scale
             )
-            cheese[batch.present] = scores.argmax(1)
+            w = self.world
+            cheese[batch.present] = scores[:, :c].argmax(1)
+            row[batch.present] = scores[:, c : c + w].argmax(1)
+            column[batch.present] = scores[:, c + w :].argmax(1)
         return {
             "cheese_cell": cheese,
+            "cheese_row": row,
+            "cheese_column": column,
             "mouse_cell": out[:, :c].argmax(1),
             "cheese_present": out[:, c] > 0.5,
             "cell_open": out[:, c + 1 :] > 0.5,
@@ -140,7 +154,8 @@ class LayerProbes:
 
     def test(self, acts: torch.Tensor, batch: ProbeBatch) -> dict[str, np.ndarray]:
         """Per observation: ``hits`` ``(n, 6)`` over ``LABELS`` (-1: no conv probe),
-        ``within`` ``(n, 2)`` conv answers within one square, ``cheese_pred`` ``(n,)``."""
+        ``within`` ``(n, 2)`` conv answers within one square, ``cheese_pred``,
+        ``cheese_row_pred``, ``cheese_column_pred`` ``(n,)`` the linear probes' answers."""
         n = len(batch)
         answers = self.linear.answers(self.linear.features(acts), batch, self.linear.alphas)
         hits = np.full((n, len(LABELS)), -1, np.int16)
@@ -156,7 +171,13 @@ class LayerProbes:
             )
             hits[:, len(LINEAR_LABELS) + c] = (pred == squares) & defined
             within[:, c] = near & defined
-        return {"hits": hits, "within": within, "cheese_pred": answers["cheese_cell"]}
+        return {
+            "hits": hits,
+            "within": within,
+            "cheese_pred": answers["cheese_cell"],
+            "cheese_row_pred": answers["cheese_row"],
+            "cheese_column_pred": answers["cheese_column"],
+        }
 
 
 @dataclass

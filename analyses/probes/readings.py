@@ -39,8 +39,10 @@ def estimate_text(saved: dict | None) -> str:
 
 
 def a5(result: ProbesResult) -> dict | None:
-    """The linear cheese-cell probe at the first residual add of block 2: the exact cell, and
-    the row and the column read off its prediction, each with a maze-bootstrap interval."""
+    """The linear probes of the cheese's position at the first residual add of block 2: the
+    exact cell (one class per world cell), and the row and the column decoded by probes of
+    their own (one class per world row, per column), right one by one and both together; each
+    with a maze-bootstrap interval."""
     if DEFAULT_LAYER not in result.hooks or "cheese_cell" not in result.labels:
         return None
     h = result.hooks.index(DEFAULT_LAYER)
@@ -50,13 +52,15 @@ def a5(result: ProbesResult) -> dict | None:
     pred = result.cheese_cell_prediction[shown, h]
     true = result.test_cheese[shown]
     seeds = result.test_seed[shown]
-    rows, cols = pred // result.world_size, pred % result.world_size
-    exact = _estimate((rows == true[:, 0]) & (cols == true[:, 1]), seeds)
+    exact = _estimate(pred == true[:, 0] * result.world_size + true[:, 1], seeds)
+    row = result.cheese_row_prediction[shown, h] == true[:, 0]
+    column = result.cheese_column_prediction[shown, h] == true[:, 1]
     return {
         "layer": DEFAULT_LAYER,
         "exact_cell": exact,
-        "row": _estimate(rows == true[:, 0], seeds),
-        "column": _estimate(cols == true[:, 1], seeds),
+        "row_and_column": _estimate(row & column, seeds),
+        "row": _estimate(row, seeds),
+        "column": _estimate(column, seeds),
         "observations": int(shown.sum()),
         "above_70_percent": exact is not None and exact["value"] > A5_THRESHOLD,
     }

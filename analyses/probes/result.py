@@ -41,7 +41,9 @@ class ProbesResult(AnalysisResult):
         layer_sides: ``(H,)`` grid side of spatial hooks (0 otherwise).
         test_seed, test_size: ``(n_test,)`` each test observation's maze.
         test_cheese, cheese_cell_prediction: ``(n_test, 2)`` true cheese cell and
-            ``(n_test, H)`` the linear probe's class (-1 without cheese), for A5.
+            ``(n_test, H)`` the linear probe's class (-1 without cheese), for A5;
+            cheese_row_prediction, cheese_column_prediction: ``(n_test, H)`` the row and the
+            column probes' answers (-1 without cheese).
     """
 
     hooks: list[str]
@@ -67,6 +69,8 @@ class ProbesResult(AnalysisResult):
     test_size: np.ndarray
     test_cheese: np.ndarray
     cheese_cell_prediction: np.ndarray
+    cheese_row_prediction: np.ndarray
+    cheese_column_prediction: np.ndarray
 
     # -- rates
 
@@ -220,6 +224,8 @@ class ProbesResult(AnalysisResult):
             "test_maze_size": self.test_size,
             "test_cheese": self.test_cheese,
             "cheese_cell_prediction": self.cheese_cell_prediction,
+            "cheese_row_prediction": self.cheese_row_prediction,
+            "cheese_column_prediction": self.cheese_column_prediction,
             **{f"{name}_seeds": s for name, s in self.split_seeds.items()},
         }
 
@@ -264,8 +270,9 @@ class ProbesResult(AnalysisResult):
         if a5:
             lines.append(
                 f"A5 (linear, {short(a5['layer'])}, >70%; intervals over test mazes): exact "
-                f"cell {estimate_text(a5['exact_cell'])}; row {estimate_text(a5['row'])}; "
-                f"column {estimate_text(a5['column'])}"
+                f"cell {estimate_text(a5['exact_cell'])}; row and column (own probes, both "
+                f"right) {estimate_text(a5['row_and_column'])}; row "
+                f"{estimate_text(a5['row'])}; column {estimate_text(a5['column'])}"
             )
         b8 = self.b8()
         if b8:
