@@ -197,6 +197,12 @@ def test_command_line_run_on_the_s1_agent_saves_a_result(
     for row in rows:
         assert {"layer", "label", "accuracy", "chance", "majority", "n_train", "n_test"} <= set(row)
         assert 0 <= row["accuracy"]["rate"] <= 1 and row["accuracy"]["n"] > 0
+        # The same accuracy, its interval over the test mazes (fewer than the observations).
+        mazes = row["over_mazes"]
+        assert mazes["unit"] == "mazes" and mazes["n"] <= numbers["mazes"]["test"]
+        assert mazes["value"] == pytest.approx(
+            row["accuracy"]["rate"], abs=0.02 if row["label"] == "cell_open" else 1e-9
+        )
     assert numbers["a5"]["layer"] == B2
     arrays = np.load(out / "arrays.npz")
     assert arrays["accuracy"].shape == (3, len(LABELS))

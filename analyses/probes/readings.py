@@ -26,7 +26,9 @@ MIN_SIZE_MAZES = 20
 SELECTION_SEED = 0
 
 
-def _estimate(correct: np.ndarray, seeds: np.ndarray) -> dict | None:
+def over_mazes(correct: np.ndarray, seeds: np.ndarray) -> dict | None:
+    """The mean of ``correct`` (per observation) with a bootstrap interval over the mazes in
+    ``seeds``, saved (None below two mazes)."""
     found = bootstrap_over_mazes(correct.astype(float), seeds)
     return None if found is None else found.as_dict()
 
@@ -52,15 +54,15 @@ def a5(result: ProbesResult) -> dict | None:
     pred = result.cheese_cell_prediction[shown, h]
     true = result.test_cheese[shown]
     seeds = result.test_seed[shown]
-    exact = _estimate(pred == true[:, 0] * result.world_size + true[:, 1], seeds)
+    exact = over_mazes(pred == true[:, 0] * result.world_size + true[:, 1], seeds)
     row = result.cheese_row_prediction[shown, h] == true[:, 0]
     column = result.cheese_column_prediction[shown, h] == true[:, 1]
     return {
         "layer": DEFAULT_LAYER,
         "exact_cell": exact,
-        "row_and_column": _estimate(row & column, seeds),
-        "row": _estimate(row, seeds),
-        "column": _estimate(column, seeds),
+        "row_and_column": over_mazes(row & column, seeds),
+        "row": over_mazes(row, seeds),
+        "column": over_mazes(column, seeds),
         "observations": int(shown.sum()),
         "above_70_percent": exact is not None and exact["value"] > A5_THRESHOLD,
     }
@@ -113,7 +115,7 @@ def b8(result: ProbesResult) -> dict | None:
         if mazes < MIN_SIZE_MAZES:
             too_few.append(int(size))
             continue
-        by_size[int(size)] = _estimate(result.hits[at, h, k].clip(0) > 0, result.test_seed[at])
+        by_size[int(size)] = over_mazes(result.hits[at, h, k].clip(0) > 0, result.test_seed[at])
     judged = {s: e for s, e in by_size.items() if e is not None}
     worst = (
         min(judged, key=lambda s: (judged[s]["value"], judged[s]["ci95"][0])) if judged else None

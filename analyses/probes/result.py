@@ -147,17 +147,22 @@ class ProbesResult(AnalysisResult):
     # -- views
 
     def table(self) -> list[dict]:
+        """One row per probe that applies: ``accuracy`` pools the test observations (Wilson,
+        kept for comparison); ``over_mazes`` is the same accuracy with its interval from a
+        bootstrap over test mazes, the unit to quote (several observations share a maze)."""
         rows = []
         for h, hook in enumerate(self.hooks):
             for k, label in enumerate(self.labels):
                 if not self.applies(h, k):
                     continue
                 conv = label in CONV_LABELS
+                found = self.maze_interval(h, k)
                 row = {
                     "layer": hook,
                     "label": label,
                     "probe": "conv" if conv else "linear",
                     "accuracy": self.rate(h, k).as_dict(),
+                    "over_mazes": None if found is None else found.as_dict(),
                     "chance": float(self.chance[h, k]),
                     "majority": float(self.majority[h, k]),
                     "n_train": int(self.n_train[k]),
@@ -168,6 +173,10 @@ class ProbesResult(AnalysisResult):
                     row["within_one_square"] = Rate(
                         int(self.within_one[:, h, c].clip(0).sum()), int(self.trials[:, k].sum())
                     ).as_dict()
+                    asked = self.trials[:, k] > 0
+                    row["within_one_square_over_mazes"] = readings.over_mazes(
+                        self.within_one[asked, h, c].clip(0), self.test_seed[asked]
+                    )
                     row["square_is_cell"] = self.resolves_cells(h)
                 else:
                     row["ridge_alpha_relative"] = float(self.alphas[h, LINEAR_LABELS.index(label)])
