@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
 from plotly.subplots import make_subplots
 
 from analyses.core import cli as analyses_cli
@@ -46,6 +45,7 @@ from analyses.measure.cheese_channels import (
     CELLS_PER_MAZE,
     LOWER_IS_BETTER,
     SCORES,
+    ChannelScores,
     Score,
     rank_channels,
     score_channels,
@@ -53,47 +53,27 @@ from analyses.measure.cheese_channels import (
 from hooked_impala import checks, cli
 from hooked_impala.maze import Maze
 from hooked_impala.model import HookedImpala
-from hooked_impala.stats import Rate, spearman
+from hooked_impala.stats import Estimate, bootstrap_over_mazes, spearman
 
 
 @dataclass(kw_only=True)
-class CheeseChannelsResult(AnalysisResult):
-    """How well each channel of a layer follows the cheese.
+class CheeseChannelsResult(AnalysisResult, ChannelScores):
+    """How well each channel of a layer follows the cheese: the measurement's
+    :class:`~analyses.measure.cheese_channels.ChannelScores` (its attributes), and
 
     Attributes:
-        layer: the hook; ``layer_shape``: its ``(C, H, W)``.
         score: the score ``ranking`` uses; ``ranking``: every channel, best first.
-        scores: ``{score name: (C,) float64}`` (see the module docstring).
-        near_cheese: ``(C,)`` observations whose maximum lies within ``NEAR`` squares of the
-            cheese (all tied maxima), of ``observations``.
-        maze_index, cheese_cells, squares: ``(N,)`` and ``(N, 2)`` per observation: which
-            maze, the cheese's world cell, its grid square ``(i, j)`` (i from the top).
-        distances: ``(N, C)`` per-observation argmax distance.
-        chance_distance: mean distance from the cheese's square to a cell of the same maze
-            drawn uniformly among the cheese's candidate cells; ``flat_map_distance``: to a
-            uniformly drawn grid square (what a constant channel scores);
-            ``chance_near``: the probability that the drawn cell lies within ``NEAR``.
-        example_observations ``(K, 64, 64, 3)``, example_maps ``(K, C, H, W)``,
-        example_squares ``(K, 2)``: the first maze's first K placements, for the figure.
+        top: channels listed and drawn.
+
+    ``chance_distance`` is the mean distance from the cheese's square to a cell of the same
+    maze drawn uniformly among the cheese's candidate cells; ``flat_map_distance``, to a
+    uniformly drawn grid square (what a constant channel scores); ``chance_near``, the
+    probability that the drawn cell lies within ``NEAR``.
     """
 
-    layer: str
-    layer_shape: tuple[int, int, int]
     score: str
     ranking: list[int]
-    scores: dict[str, torch.Tensor]
-    near_cheese: torch.Tensor
-    maze_index: torch.Tensor
-    cheese_cells: torch.Tensor
-    squares: torch.Tensor
-    distances: torch.Tensor
-    chance_distance: float
-    flat_map_distance: float
-    chance_near: float
     top: int
-    example_observations: torch.Tensor
-    example_maps: torch.Tensor
-    example_squares: torch.Tensor
 
     @property
     def observations(self) -> int:
@@ -103,9 +83,14 @@ class CheeseChannelsResult(AnalysisResult):
         """Every channel, best first, by each score (ties: lower channel index first)."""
         return {name: rank_channels(values, name) for name, values in self.scores.items()}
 
-    def near_rate(self, channel: int) -> Rate:
-        """Observations where the channel's maximum is on (within ``NEAR`` of) the cheese."""
-        return Rate(int(self.near_cheese[channel]), self.observations)
+    def near_rate(self, channel: int) -> Estimate:
+        """The share of observations where the channel's maximum is on (within ``NEAR`` of)
+        the cheese, with a bootstrap interval over mazes (each gives several placements)."""
+        found = bootstrap_over_mazes(self.near_cheese[:, channel].numpy(), self.maze_index.numpy())
+        if found is None:  # one maze: no interval over mazes; the share, said so
+            share = float(self.near_cheese[:, channel].double().mean())
+            return Estimate(share, share, share, 1, "mazes", "one maze: no interval")
+        return found
 
     def channel_numbers(self, channel: int) -> dict:
         return {
@@ -360,7 +345,7 @@ def run(
             },
         ),
         score=score,
-        ranking=scored.ranking(score),
+        ranking=scored.ranked(score),
         top=min(top, scored.layer_shape[0]),
         **vars(scored),
     )

@@ -314,7 +314,7 @@ def run(
     changed = [int(c) for c in np.argsort(-change, kind="stable") if change[c] > 0]
     # Rankings of the reference model: which channels *were* the cheese's, or decisive.
     rankings = {
-        "cheese_channels": score_channels(old, mazes[:8], cells_per_maze=16, seed=seed).ranking(),
+        "cheese_channels": score_channels(old, mazes[:8], cells_per_maze=16, seed=seed).ranked(),
         "integrated_gradients": integrated_gradient_ranking(
             old, at_decision_squares(mazes[:16]), ig_steps=32
         ),

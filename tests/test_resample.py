@@ -167,7 +167,7 @@ def test_run_on_the_real_agent_is_consistent_and_saves(ppo_s1, mazes, tmp_path) 
 
 def test_subset_from_the_cheese_channel_ranking(ppo_s1, mazes) -> None:
     selection = selection_mazes(mazes[:3])  # ranked on other mazes than it is scored on
-    ranking = score_channels(ppo_s1, selection, layer=DEFAULT_LAYER, seed=0).ranking()
+    ranking = score_channels(ppo_s1, selection, layer=DEFAULT_LAYER, seed=0).ranked()
     # By default k is 11/128 of the layer: 3 of the agent's 32 channels.
     result = resample.run(ppo_s1, mazes[:3], positions_per_maze=3, random_draws=2)
     assert result.channels == tuple(int(c) for c in list(ranking)[:3])

@@ -275,7 +275,7 @@ def test_run_on_the_real_agent_saves_a_result(ppo_s1, easy_mazes, tmp_path) -> N
     )
     selection = selection_mazes(easy_mazes)  # chosen on other mazes than it is scored on
     assert not {m.seed for m in selection} & {m.seed for m in easy_mazes}
-    assert result.channels == score_channels(ppo_s1, selection).ranking()[:2]
+    assert result.channels == score_channels(ppo_s1, selection).ranked()[:2]
     assert result.numbers()["split"]["selection_seeds"] == [m.seed for m in selection]
     n = result.numbers()
     assert n["targets"] == 12 and n["mazes"] == 2

@@ -116,15 +116,15 @@ def argmax_distances(
     return mean_dist, near
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True)
 class ChannelScores:
     """How well each channel of ``layer`` follows the cheese over a set of placements.
 
     Attributes:
         layer: the hook; ``layer_shape``: its ``(C, H, W)``.
         scores: ``{score name: (C,) float64}``.
-        near_cheese: ``(C,)`` observations whose maximum lies within ``NEAR`` squares of the
-            cheese (all tied maxima).
+        near_cheese: ``(N, C)`` bool, per observation: the channel's maximum lies within
+            ``NEAR`` squares of the cheese (all tied maxima).
         maze_index, cheese_cells, squares: ``(N,)`` and ``(N, 2)`` per observation: which
             maze, the cheese's world cell, its grid square ``(i, j)`` (i from the top).
         distances: ``(N, C)`` per-observation argmax distance.
@@ -148,7 +148,7 @@ class ChannelScores:
     example_maps: torch.Tensor
     example_squares: torch.Tensor
 
-    def ranking(self, score: Score = "correlation") -> list[int]:
+    def ranked(self, score: Score = "correlation") -> list[int]:
         """Every channel, best first by ``score``."""
         return rank_channels(self.scores[score], score)
 
@@ -211,7 +211,7 @@ def score_channels(
     device = model.device
     raw, diff = IndicatorCorrelation(), IndicatorCorrelation()
     distances = torch.zeros(len(placements), channels, dtype=torch.float64)
-    near = torch.zeros(channels, dtype=torch.long)
+    near = torch.zeros(len(placements), channels, dtype=torch.bool)
     examples = [k for k, i in enumerate(maze_index) if i == 0][:EXAMPLE_COLUMNS]
     example_obs, example_maps = [], []
     with MazeRenderer() as renderer, torch.no_grad():
@@ -238,7 +238,7 @@ def score_channels(
             diff.update(acts - without[torch.from_numpy(maze_index[part]).to(device)], where)
             dist, is_near = argmax_distances(acts, where)
             distances[part] = dist.cpu()
-            near += is_near.sum(0).cpu()
+            near[part] = is_near.cpu()
             chosen = [k - start for k in examples if start <= k < start + len(items)]
             example_obs.append(obs[chosen])
             example_maps.append(acts[chosen].float().cpu())
@@ -292,4 +292,4 @@ def top_cheese_channels(
 ) -> list[int]:
     """The ``k`` channels of ``layer`` that best follow the cheese in ``mazes`` (by
     correlation)."""
-    return score_channels(model, mazes, layer=layer, seed=seed).ranking()[:k]
+    return score_channels(model, mazes, layer=layer, seed=seed).ranked()[:k]

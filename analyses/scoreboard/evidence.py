@@ -230,7 +230,7 @@ class Evidence:
         mazes = standard(self.mazes(selection=True))[:8]
         return self._once(
             "ranking",
-            lambda: score_channels(self.model, mazes, seed=self.seed).ranking(),
+            lambda: score_channels(self.model, mazes, seed=self.seed).ranked(),
             self.extra,
         )
 
