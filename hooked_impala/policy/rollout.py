@@ -199,8 +199,22 @@ def play(
     slots: int = 256,
 ) -> Iterator[tuple[int, Episode]]:
     """Play one episode per maze and yield ``(index of the maze, episode)`` as each ends
-    (not in input order). ``mazes`` may be a lazy iterable; all of one distribution mode.
-    See :func:`rollout` for the arguments; ``slots`` is the number of envs (the batch)."""
+    (not in input order).
+
+    Args:
+        model: the policy.
+        mazes: ``Maze`` values (possibly edited), all of one distribution mode, possibly a
+            lazy iterable; for level seeds use ``mazes_from_seeds(seeds, mode)``.
+        max_steps: at most this many steps per episode (procgen's own limit is 500).
+        greedy: take the most probable action instead of sampling.
+        seed: seeds the action sampling, per maze (see the module docstring): the same maze
+            and seed give the same episode, whatever else is in the batch.
+        fwd_hooks: hooks active during every forward pass (an intervention), or a function
+            of the indices into ``mazes`` of the episodes in the batch returning them.
+        region: the region for ``reached_top_right_first`` (default the top-right 5×5).
+        keep_observations: store each episode's observations (``Episode.observations``).
+        slots: envs played side by side (the forward batch).
+    """
     check_steps("max_steps", max_steps)
     if not (isinstance(slots, int) and slots >= 1):
         raise ValueError(f"slots must be a positive int, got {slots!r}")
@@ -319,33 +333,12 @@ def _choose(logits: torch.Tensor, slots: list[_Slot], greedy: bool) -> np.ndarra
 
 
 def rollout(
-    model: HookedImpala,
-    mazes: Sequence[Maze],
-    *,
-    max_steps: int = PROCGEN_STEP_LIMIT,
-    greedy: bool = False,
-    seed: int = 0,
-    fwd_hooks: Hooks = (),
-    region: Region = TOP_RIGHT_5,
-    keep_observations: bool = False,
-    progress: bool = True,
-    slots: int = 256,
+    model: HookedImpala, mazes: Sequence[Maze], *, progress: bool = True, **settings
 ) -> RolloutResult:
-    """Play one episode per maze, in the mazes' own distribution mode.
+    """Play one episode per maze, in the mazes' own distribution mode, with a progress bar.
 
-    Args:
-        model: the policy.
-        mazes: ``Maze`` values (possibly edited), all of one distribution mode; for level
-            seeds use ``mazes_from_seeds(seeds, mode)``.
-        max_steps: at most this many steps per episode (procgen's own limit is 500).
-        greedy: take the most probable action instead of sampling.
-        seed: seeds the action sampling, per maze (see the module docstring): the same maze
-            and seed give the same episode, whatever else is in the batch.
-        fwd_hooks: hooks active during every forward pass (an intervention), or a function
-            of the indices into ``mazes`` of the episodes in the batch returning them.
-        region: the region for ``reached_top_right_first`` (default the top-right 5×5).
-        keep_observations: store each episode's observations (``Episode.observations``).
-        slots: envs played side by side (the forward batch).
+    ``settings`` are :func:`play`'s keywords (``max_steps``, ``greedy``, ``seed``,
+    ``fwd_hooks``, ``region``, ``keep_observations``, ``slots``), documented there.
 
     Returns:
         The episodes in the order of ``mazes``.
@@ -359,17 +352,7 @@ def rollout(
         raise ValueError(f"one rollout plays one distribution mode; these mazes mix {modes}")
     episodes: list[Episode | None] = [None] * len(start_mazes)
     with tqdm(total=len(start_mazes), desc="rollout", disable=not progress, unit="ep") as bar:
-        for index, episode in play(
-            model,
-            start_mazes,
-            max_steps=max_steps,
-            greedy=greedy,
-            seed=seed,
-            fwd_hooks=fwd_hooks,
-            region=region,
-            keep_observations=keep_observations,
-            slots=slots,
-        ):
+        for index, episode in play(model, start_mazes, **settings):
             episodes[index] = episode
             bar.update(1)
     return RolloutResult(tuple(episodes))
