@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -245,14 +245,13 @@ def paired_difference(
     after: ArrayLike,
     mazes: ArrayLike,
     statistic: Statistic | None = None,
-    *,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-    unit: str = "mazes",
+    **bootstrap,
 ) -> Estimate | None:
     """``statistic(after) − statistic(before)`` (default: means) of observations paired on
     the same mazes, with a 95% interval from resampling mazes — both conditions of a maze
-    go together. ``before``/``after``: ``(n,)`` per observation; ``mazes``: ``(n,)``."""
+    go together. ``before``/``after``: ``(n,)`` per observation; ``mazes``: ``(n,)``;
+    ``bootstrap``: :func:`bootstrap_over_mazes`'s keywords (``resamples``, ``seed``,
+    ``unit``)."""
     before, after = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
     if before.shape != after.shape or before.ndim != 1:
         raise ValueError(
@@ -260,21 +259,17 @@ def paired_difference(
             f"and {after.shape}"
         )
     if statistic is None:  # the mean of differences is the difference of means
-        found = bootstrap_over_mazes(
-            after - before, mazes, resamples=resamples, seed=seed, unit=unit
-        )
+        found = bootstrap_over_mazes(after - before, mazes, **bootstrap)
     else:
         found = bootstrap_over_mazes(
             np.stack([before, after], 1),
             mazes,
             lambda rows: statistic(rows[:, 1]) - statistic(rows[:, 0]),
-            resamples=resamples,
-            seed=seed,
-            unit=unit,
+            **bootstrap,
         )
     if found is None:
         return None
-    return Estimate(found.value, found.low, found.high, found.n, unit, f"paired {found.method}")
+    return replace(found, method=f"paired {found.method}")
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
