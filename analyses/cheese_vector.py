@@ -32,6 +32,7 @@ from analyses.core.figures import steering_figures
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
 from analyses.core.spec import Analysis, steering_options
 from analyses.measure.steering import (
+    Steering,
     SteeringResult,
     activation_difference,
     pair_vectors,
@@ -100,11 +101,7 @@ def run(
         obs = observations([p.maze for p in points], renderer).to(model.device)
         effects = steering_effects(
             "cheese_vector",
-            model,
-            points,
-            obs,
-            layer,
-            vectors,
+            Steering(model, points, obs, layer, vectors),
             coeffs,
             vector="cheese vector",
             coeff=-1.0,

@@ -35,6 +35,7 @@ from analyses.core.figures import steering_figures
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
 from analyses.core.spec import Analysis, steering_options
 from analyses.measure.steering import (
+    Steering,
     SteeringResult,
     decision_probs,
     pair_vectors,
@@ -212,11 +213,7 @@ def run(
         ]
         effects = steering_effects(
             "top_right_vector",
-            model,
-            points,
-            obs,
-            layer,
-            vectors,
+            Steering(model, points, obs, layer, vectors),
             coeffs,
             vector="top-right vector",
             coeff=1.0,

@@ -81,25 +81,32 @@ def decision_probs(
     return probs[rows, cheese], probs[rows, top]
 
 
-def coefficient_sweep(
-    model: HookedImpala,
-    points: Sequence[DecisionPoint],
-    obs: torch.Tensor,
-    layer: str,
-    vectors: Float[torch.Tensor, "n ..."],
-    coeffs: Sequence[float],
-    progress: bool = False,
-) -> tuple[Float[torch.Tensor, "2 k n"], Float[torch.Tensor, "2 k n"]]:
-    """P(cheese-ward), P(top-right-ward) at the decision squares with ``coeff × vector``
-    added, for [each maze's own vector, the next maze's] × coefficient × maze."""
-    p_cheese = torch.zeros(len(KINDS), len(coeffs), len(points))
-    p_top = torch.zeros_like(p_cheese)
-    for i, vecs in enumerate((vectors, vectors.roll(1, dims=0))):
-        bar = tqdm(coeffs, desc=f"coefficients ({KINDS[i]})", disable=not progress)
-        for k, coeff in enumerate(bar):
-            steer = add_vector(layer, vecs, coeff).hooks()
-            p_cheese[i, k], p_top[i, k] = decision_probs(model, points, obs, steer)
-    return p_cheese, p_top
+@dataclass(frozen=True)
+class Steering:
+    """A steering experiment as a value: one vector per maze (``vectors`` ``(n, ...)``)
+    added at ``layer``, read at the decision squares ``points`` (observations ``obs``)."""
+
+    model: HookedImpala
+    points: Sequence[DecisionPoint]
+    obs: torch.Tensor
+    layer: str
+    vectors: Float[torch.Tensor, "n ..."]
+
+    def sweep(
+        self, coeffs: Sequence[float], progress: bool = False
+    ) -> tuple[Float[torch.Tensor, "2 k n"], Float[torch.Tensor, "2 k n"]]:
+        """P(cheese-ward), P(top-right-ward) at the decision squares with ``coeff × vector``
+        added, for [each maze's own vector, the next maze's] × coefficient × maze."""
+        p_cheese = torch.zeros(len(KINDS), len(coeffs), len(self.points))
+        p_top = torch.zeros_like(p_cheese)
+        for i, vecs in enumerate((self.vectors, self.vectors.roll(1, dims=0))):
+            bar = tqdm(coeffs, desc=f"coefficients ({KINDS[i]})", disable=not progress)
+            for k, coeff in enumerate(bar):
+                steer = add_vector(self.layer, vecs, coeff).hooks()
+                p_cheese[i, k], p_top[i, k] = decision_probs(
+                    self.model, self.points, self.obs, steer
+                )
+        return p_cheese, p_top
 
 
 def field_diff(
@@ -153,11 +160,7 @@ def rollout_comparison(
 
 def steering_effects(
     analysis: str,
-    model: HookedImpala,
-    points: Sequence[DecisionPoint],
-    obs: torch.Tensor,
-    layer: str,
-    vectors: Float[torch.Tensor, "n ..."],
+    steering: Steering,
     coeffs: Sequence[float],
     *,
     vector: str,
@@ -170,11 +173,17 @@ def steering_effects(
     progress: bool = False,
 ) -> dict[str, object]:
     """What every :class:`SteeringResult` measures, as its keyword arguments: the
-    coefficient sweep at ``points`` (observations ``obs``), and for ``coeff ×`` each maze's
-    own vector from its start (the mouse on ``start_cell``) the first maze's field diff
-    (``field``) and the rollouts (``rollouts``)."""
+    coefficient sweep, and for ``coeff ×`` each maze's own vector from its start (the mouse
+    on ``start_cell``) the first maze's field diff (``field``) and the rollouts
+    (``rollouts``)."""
+    model, points, layer, vectors = (
+        steering.model,
+        steering.points,
+        steering.layer,
+        steering.vectors,
+    )
     starts = [p.maze.with_mouse(p.maze.start_cell) for p in points]
-    p_cheese, p_top = coefficient_sweep(model, points, obs, layer, vectors, coeffs, progress)
+    p_cheese, p_top = steering.sweep(coeffs, progress)
     diff = None
     if field:
         steer = add_vector(layer, vectors[0], coeff).hooks()
