@@ -2,7 +2,7 @@
 typed into the pages (they drifted when typed). The published numbers travel inside the
 result's evidence (``published``), next to the measured ones.
 
-    write_comparisons(out, folder, line)  # out/<page>.md for two pages, out/provenance.txt
+    write_comparisons(out, folder, line)  # out/<page>.md per page, out/provenance.txt
 
 Also the line that names a committed result (``provenance``), for the methods page and the
 generated blocks.
@@ -40,6 +40,13 @@ def feature_label(key: str) -> str:
     kind, rest = key.split("_", 1)
     start, end = rest.split("_to_", 1)
     return f"{WORDS[kind]} {WORDS[start]}→{WORDS[end]}"
+
+
+def markdown_table(head: list[str], rows) -> str:
+    """A markdown table of ``head`` and ``rows`` (sequences of cells), ending in a newline."""
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def rate(r: dict) -> str:
@@ -114,12 +121,9 @@ def behaviour_table(b: dict) -> str:
                 f"{c['mean']:+.3f} ± {c['sd']:.3f} ({sign} in {agree}/{b['splits']} splits)",
             )
         )
-    lines = [
-        "| | published (s = 4, hard mode) | this agent (s = 1, easy mode) |",
-        "| --- | --- | --- |",
-    ]
-    lines += [f"| {what} | {theirs} | {ours} |" for what, theirs, ours in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(
+        ["", "published (s = 4, hard mode)", "this agent (s = 1, easy mode)"], rows
+    )
 
 
 def top_right_table(t: dict) -> str:
@@ -159,12 +163,135 @@ def top_right_table(t: dict) -> str:
             f"{rate(rollouts['top-right vector x(+1)']['top_right_first'])} with +1",
         ),
     ]
-    lines = [
-        f"| | published (s = 4) | this agent (s = 1; the {t['mazes']} mazes with a margin) |",
-        "| --- | --- | --- |",
+    return markdown_table(
+        ["", "published (s = 4)", f"this agent (s = 1; the {t['mazes']} mazes with a margin)"], rows
+    )
+
+
+#: The probes' labels as the tables' columns, in order.
+PROBE_LABELS = (
+    "cheese_cell",
+    "mouse_cell",
+    "cheese_present",
+    "cell_open",
+    "cheese_square",
+    "mouse_square",
+)
+
+
+def estimate(e: dict | None, unit: str = "%") -> str:
+    """A saved maze-bootstrap ``Estimate`` as "77.4% (73.2–81.3%)" ("77.4 (73.2–81.3)" with
+    ``unit=""``); "n/a" when missing; a value every maze shares says so instead of an
+    interval of zero width."""
+    if e is None:
+        return "n/a"
+    low, high = e["ci95"]
+    if low == high:
+        return f"{100 * e['value']:.1f}{unit} (all {e['n']} mazes alike)"
+    return f"{100 * e['value']:.1f}{unit} ({100 * low:.1f}–{100 * high:.1f}{unit})"
+
+
+def _short(layer: str) -> str:
+    return layer.removeprefix("embedder.")
+
+
+def _span(values: list[float], unit: str = "%") -> str:
+    low, high = 100 * min(values), 100 * max(values)
+    return f"{low:.1f}{unit}" if high - low < 0.05 else f"{low:.1f}–{high:.1f}{unit}"
+
+
+def probe_layers_table(p: dict) -> str:
+    """Held-out accuracy (%) per layer × label (the scoreboard's ``probes`` evidence), each
+    with its interval over test mazes; conv columns add the share within one square."""
+    rows = {(r["layer"], r["label"]): r for r in p["table"]}
+    layers = list(dict.fromkeys(r["layer"] for r in p["table"]))
+    lines = []
+    for layer in layers:
+        cells = []
+        for label in PROBE_LABELS:
+            row = rows.get((layer, label))
+            cell = "—" if row is None else estimate(row["over_mazes"], unit="")
+            if row is not None and "within_one_square_over_mazes" in row:
+                cell += f"; ±1: {100 * row['within_one_square_over_mazes']['value']:.1f}"
+            cells.append(cell)
+        lines.append([_short(layer), *cells])
+    for what in ("chance", "majority"):
+        spans = [
+            _span([r[what] for r in p["table"] if r["label"] == label], unit="")
+            if any(r["label"] == label for r in p["table"])
+            else "—"
+            for label in PROBE_LABELS
+        ]
+        lines.append([what, *spans])
+    return markdown_table(["layer", *(f"`{label}`" for label in PROBE_LABELS)], lines)
+
+
+def probes_table(p: dict) -> str:
+    """The probes compared with the paper (the scoreboard's ``probes`` evidence)."""
+    rows = {(_short(r["layer"]), r["label"]): r for r in p["table"]}
+
+    def acc(layer: str, label: str) -> str:
+        return estimate(rows[(layer, label)]["over_mazes"])
+
+    def spread(block: str, label: str, what: str = "over_mazes") -> str:
+        found = [r for (layer, lb), r in rows.items() if layer.startswith(block) and lb == label]
+        return _span([r[what]["value"] if what == "over_mazes" else r[what] for r in found])
+
+    a5, b8 = p["a5"], p["b8"]
+    within = rows[("block2.res1.resadd_out", "cheese_square")]["within_one_square_over_mazes"]
+    if b8["worst_maze_size"] is None:
+        b8_text = f"no maze size has enough mazes to judge ({b8['too_few']})"
+    else:
+        b8_text = (
+            f"worst judged size {b8['worst_maze_size']}: "
+            f"{estimate(b8['worst_size_accuracy'])} over "
+            f"{b8['worst_size_accuracy']['n']} mazes; {len(b8['by_maze_size'])} sizes judged"
+            + (f", too few mazes at sizes {b8['too_few']}" if b8["too_few"] else "")
+        )
+    table = [
+        (
+            "cheese location, conv probes",
+            "nearly perfect from blocks 1–2",
+            f"block 1: {acc('block1.res1.resadd_out', 'cheese_square')} at `res1`, "
+            f"{acc('block1.res2.resadd_out', 'cheese_square')} at `res2`. Block 2: "
+            f"{acc('block2.res1.resadd_out', 'cheese_square')} exact but {estimate(within)} "
+            f"within one square at `res1`; {acc('block2.res2.resadd_out', 'cheese_square')} "
+            "at `res2`",
+        ),
+        (
+            "cell open / wall",
+            "perfect in block 1, near chance in block 3",
+            f"{spread('block1', 'cell_open')} in block 1, {spread('block3', 'cell_open')} in "
+            f"block 3 (majority {spread('block3', 'cell_open', 'majority')}, chance 50%)",
+        ),
+        (
+            '"found the cheese"',
+            "78–85% vs a 68% baseline",
+            "not the same label. Cheese in the picture, linear: "
+            f"{spread('block2', 'cheese_present')} in block 2 vs a "
+            f"{spread('block2', 'cheese_present', 'majority')} majority; "
+            f"{spread('block1', 'cheese_present')} in block 1 (majority "
+            f"{spread('block1', 'cheese_present', 'majority')})",
+        ),
+        (
+            f"A5: linear, `{_short(a5['layer'])}`, > 70%",
+            "—",
+            f"exact cell {estimate(a5['exact_cell'])}; row and column by their own probes, "
+            f"both right {estimate(a5.get('row_and_column'))} (row "
+            f"{estimate(a5['row'])}, column {estimate(a5['column'])}); "
+            f"{a5['exact_cell']['n']} test mazes",
+        ),
+        (
+            "B8: exact cheese cell > 90% for every maze size",
+            "—",
+            f"{b8['probe']} at `{_short(b8['layer'])}`, chosen on {b8['selection_mazes']} "
+            f"test mazes, scored on the other {b8['test_mazes']}: {b8_text}",
+        ),
     ]
-    lines += [f"| {what} | {theirs} | {ours} |" for what, theirs, ours in rows]
-    return "\n".join(lines) + "\n"
+    ours = (
+        f"this agent (s = 1, {p['mode']}; {p['levels']:,} levels, {p['mazes']['test']} test mazes)"
+    )
+    return markdown_table(["", "published (s = 4, hard)", ours], table)
 
 
 def provenance(folder: Path) -> str:
@@ -176,9 +303,10 @@ def provenance(folder: Path) -> str:
     parameters = saved.get("parameters", {})
     sample = "quick" if parameters.get("quick") else "full"
     sha = (saved["checkpoint"].get("sha256") or "")[:12]
+    levels = parameters.get("levels") or f"{len(saved.get('maze_seeds') or [])} mazes"
     return (
         f"{sample} run of `{saved['analysis']}` on `{saved['checkpoint']['name']}` (sha256 "
-        f"`{sha}…`), {parameters.get('levels', '')}, seed {saved.get('seed')}; {command}"
+        f"`{sha}…`), {levels}, seed {saved.get('seed')}; {command}"
     )
 
 
@@ -190,15 +318,24 @@ def provenance_line(folder: Path) -> str:
 
 
 def write_comparisons(out: Path, folder: Path, line: str) -> None:
-    """``out/behaviour.md`` and ``out/top_right_vector.md`` from the committed full scoreboard
-    in ``folder``, and its run line
-    (``out/provenance.txt``); without that run, a sentence saying so."""
+    """``out/<table>.md`` for each of ``TABLES`` from the committed full scoreboard in
+    ``folder``, and its run line (``out/provenance.txt``); without that run, a sentence
+    saying so."""
     if not (folder / "result.json").is_file():
-        for page in ("behaviour.md", "top_right_vector.md"):
-            write_atomically(out / page, f"No committed full run in `{folder.name}`.\n")
+        for name in TABLES:
+            write_atomically(out / f"{name}.md", f"No committed full run in `{folder.name}`.\n")
         write_atomically(out / "provenance.txt", f"no committed full run in {folder.name}\n")
         return
     evidence = json.loads((folder / "result.json").read_text())["numbers"]["evidence"]
-    write_atomically(out / "behaviour.md", behaviour_table(evidence["behaviour"]))
-    write_atomically(out / "top_right_vector.md", top_right_table(evidence["top_right_vector"]))
+    for name, (key, make) in TABLES.items():
+        write_atomically(out / f"{name}.md", make(evidence[key]))
     write_atomically(out / "provenance.txt", line + "\n")
+
+
+#: Table name -> (the scoreboard evidence it reads, the function that writes it).
+TABLES = {
+    "behaviour": ("behaviour", behaviour_table),
+    "top_right_vector": ("top_right_vector", top_right_table),
+    "probes": ("probes", probes_table),
+    "probe_layers": ("probes", probe_layers_table),
+}

@@ -31,6 +31,7 @@ DOCS = Path(__file__).resolve().parent
 PROVENANCE = "provenance.txt"  # beside each analysis's generated files; docs/hooks.py reads it
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
+from channel_comparisons import write_channel_comparisons  # noqa: E402
 from comparisons import provenance, provenance_line, write_comparisons  # noqa: E402
 from docs_cache import analysis_paths, cached, code_version  # noqa: E402
 
@@ -39,6 +40,7 @@ from analyses.core.inputs import Levels, select_mazes  # noqa: E402
 from analyses.core.registry import ANALYSES  # noqa: E402
 from analyses.core.result import AnalysisResult, CheckpointRef  # noqa: E402
 from analyses.core.spec import model_for  # noqa: E402
+from analyses.scoreboard import replication  # noqa: E402
 from analyses.scoreboard.thresholds import THRESHOLDS  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
 from hooked_impala.files import write_atomically  # noqa: E402
@@ -267,6 +269,17 @@ def write_methods(out: Path) -> None:
         "The numbers on the scoreboard's page come from these committed results (under "
         f"`docs/results/`): {'; '.join(runs) or 'none yet'}.\n",
     )
+    replicated = []  # each committed re-run beside the full run it repeats
+    for again in sorted(RESULTS.glob("scoreboard-*-replication")):
+        full = again.with_name(again.name.replace("-replication", "-full"))
+        rows = replication.compare(*map(scoreboard.ScoreboardResult.load, (full, again)))
+        replicated.append(
+            f"The re-run, {provenance(again)}\n\n{replication.agreement_line(rows)}.\n\n"
+            + replication.agreement_table(rows)
+        )
+    write_atomically(
+        out / "replication.md", "\n".join(replicated) or "No re-run is committed yet.\n"
+    )
 
 
 def maze_examples(out: Path, model: HookedImpala, mazes: list[Maze]) -> None:
@@ -331,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     write_methods(out / "methods")
     full = RESULTS / f"scoreboard-{args.checkpoint}-full"  # the pages' comparisons read it
     write_comparisons(out / "comparisons", full, provenance_line(full))
+    write_channel_comparisons(out, RESULTS)  # the channel pages' comparisons, committed runs
 
     model = load_pretrained(args.checkpoint)
     mazes = select_mazes(args.mazes)

@@ -1,0 +1,47 @@
+"""Comparing a re-run with a committed scoreboard: planted claims inside and outside the
+committed interval, a changed verdict, an unmeasured claim, a claim only one run has; and the
+command line on the committed run against itself (every claim inside, every verdict equal)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from conftest import REPO
+
+from analyses.scoreboard.claims import Claim
+from analyses.scoreboard.replication import compare, main
+from analyses.scoreboard.verdicts import Verdict
+from hooked_impala.stats import Estimate
+
+FULL = REPO / "docs" / "results" / "scoreboard-model_160022528-full"
+
+
+def claim(pid: str, value: float | None, verdict: Verdict = Verdict.HOLDS) -> Claim:
+    measured = None if value is None else Estimate(value, value - 0.1, value + 0.1, 50)
+    return Claim(pid, "", "planted", verdict, measured)
+
+
+def test_inside_outside_verdicts_and_missing_claims() -> None:
+    committed = SimpleNamespace(
+        claims=[claim("A1", 0.5), claim("A2", 0.5), claim("A3", 0.5), claim("A4", None)]
+    )
+    rerun = SimpleNamespace(
+        claims=[
+            claim("A1", 0.55),  # inside [0.4, 0.6]
+            claim("A2", 0.7),  # outside
+            claim("A3", 0.45, Verdict.INCONCLUSIVE),
+            claim("A4", None),
+            claim("B1", 0.1),  # only in the re-run: not compared
+        ]
+    )
+    rows = {r.id: r for r in compare(committed, rerun)}
+    assert list(rows) == ["A1", "A2", "A3", "A4"]
+    assert rows["A1"].inside is True and rows["A2"].inside is False
+    assert rows["A3"].inside is True and not rows["A3"].same_verdict
+    assert rows["A4"].inside is None and rows["A4"].same_verdict
+
+
+def test_a_committed_run_reproduces_itself(capsys) -> None:
+    assert main([str(FULL), str(FULL)]) == 0
+    out = capsys.readouterr().out
+    assert "**no**" not in out and "verdicts the same" in out
