@@ -16,7 +16,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from comparisons import estimate, markdown_table, provenance_line
+from comparisons import estimate, provenance_line
+from md_tables import markdown_table
 
 from hooked_impala.files import write_atomically
 from hooked_impala.stats import bootstrap_over_mazes

@@ -13,40 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from md_tables import markdown_table
+from outcome_tables import behaviour_details, corner_table, feature_label, size_table
+
 from hooked_impala.files import write_atomically
-
-#: How a feature key's parts read: ``euclid_cheese_to_top_right`` is
-#: "Euclidean cheese→top-right cell".
-WORDS = {
-    "euclid": "Euclidean",
-    "steps": "steps",
-    "decision": "decision square",
-    "cheese": "cheese",
-    "top_right": "top-right cell",
-    "top_right_region": "top-right 5×5",
-}
-#: The features whose name is no distance.
-NAMED = {
-    "maze_size": "maze size",
-    "cheese_up_right_from_decision": "cheese up and right of the decision square",
-    "decision_to_left_wall": "columns decision square→left edge",
-}
-
-
-def feature_label(key: str) -> str:
-    """``steps_decision_to_cheese`` -> "steps decision square→cheese"."""
-    if key in NAMED:
-        return NAMED[key]
-    kind, rest = key.split("_", 1)
-    start, end = rest.split("_to_", 1)
-    return f"{WORDS[kind]} {WORDS[start]}→{WORDS[end]}"
-
-
-def markdown_table(head: list[str], rows) -> str:
-    """A markdown table of ``head`` and ``rows`` (sequences of cells), ending in a newline."""
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 def rate(r: dict) -> str:
@@ -338,4 +308,7 @@ TABLES = {
     "top_right_vector": ("top_right_vector", top_right_table),
     "probes": ("probes", probes_table),
     "probe_layers": ("probes", probe_layers_table),
+    "behaviour_details": ("behaviour", behaviour_details),
+    "generalisation_sizes": ("generalisation", size_table),
+    "generalisation_corners": ("generalisation", corner_table),
 }

@@ -13,9 +13,12 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "docs"))
 from comparisons import (  # noqa: E402
     TABLES,
+    behaviour_details,
     behaviour_table,
+    corner_table,
     feature_label,
     probe_layers_table,
+    size_table,
     top_right_table,
     write_comparisons,
 )
@@ -38,6 +41,17 @@ TYPED = {
         "steps decision square→cheese 0.780; best: Euclidean cheese→top-right 5×5 0.841",
         "Euclidean cheese→top-right cell | -2.786 | -2.218 ± 0.032 (negative in 20/20 splits)",
         "top-right 5×5 | +1.326 | +0.472 ± 0.032 (positive in 20/20 splits)",
+    ),
+    # the same run; P(reached cheese) by size was typed as 99% (n = 379) … 51% (961)
+    "behaviour_details": (
+        behaviour_details,
+        "| 7 | 376/379 (99.2%",
+        "| 15 | 487/961 (50.7%",
+        "| steps cheese→top-right 5×5 | -0.425 (-0.717 to -0.175) | 100% |",
+        "| columns decision square→left edge | -0.432 (-0.586 to -0.205) | 100% |",
+        "| maze size | +0.362 (+0.083 to +0.655) | 100% |",
+        "| Euclidean decision square→cheese | -0.106 (-0.342 to +0.079) | 94% |",
+        "5,250 levels; the agent reached the cheese in 4363/5250 (83.1%; 82.1–84.1%)",
     ),
     # python -m analyses.top_right_vector --checkpoint model_160022528 --mazes 100
     "top_right_vector": (
@@ -65,6 +79,25 @@ TYPED = {
         "| chance | 0.5 | 0.4 | 50.0 | 50.0 | 0.5–1.6 | 0.4–1.6 |",
         "| majority | 2.6 | 3.1 | 74.0 | 55.3 | 2.6–11.1 | 3.1–8.4 |",
     ),
+    # python -m analyses.generalisation --checkpoint model_160022528 --mazes 2000
+    "generalisation_sizes": (
+        size_table,
+        "| 3 | 292/292 | 291/292 | — (none) | — | — |",
+        "| 7 | 273/274 | 265/274 | 0/19 (0.0%; 0.0–16.8%) | 56/75 | 62/118 |",
+        "| 13 | 226/279 | 165/279 | 38/141 (27.0%; 20.3–34.8%) | 30/171 | 71/231 |",
+        "| 15 | 227/321 (70.7%; 65.5–75.4%) | 150/321 | 76/165 (46.1%; 38.6–53.7%) | 37/202 |",
+        "13 → 15, +19.1 points",
+        "52.5% at side 7",
+        "7 → 9, -21.0 points",
+    ),
+    "generalisation_corners": (
+        corner_table,
+        "step budget 32.2 steps",
+        "| top-right 5×5 (the reference) | 203/205 (99.0%; 96.5–99.7%) |",
+        "| top-left corner | 3/199 (1.5%; 0.5–4.3%) | 6/321 (1.9%; 0.9–4.0%) |",
+        "| bottom-right corner | 8/213 (3.8%; 1.9–7.2%) | 9/321 (2.8%; 1.5–5.2%) |",
+        "| bottom-left, beside the start | 287/321 (89.4%; 85.6–92.3%) |",
+    ),
 }
 
 
@@ -74,8 +107,8 @@ def test_a_generated_table_reproduces_the_typed_one(page) -> None:
     make, *typed = TYPED[page]
     table = make(evidence[TABLES[page][0]])
     assert [t for t in typed if t not in table] == []
-    rows = {"behaviour": 12, "top_right_vector": 5, "probe_layers": 10}[page]
-    assert table.count("\n") == rows + 2
+    rows = {"behaviour": 12, "top_right_vector": 5, "probe_layers": 10}.get(page)
+    assert rows is None or table.count("\n") == rows + 2
 
 
 def test_every_feature_has_a_label_and_a_missing_run_is_said(tmp_path) -> None:
