@@ -113,6 +113,15 @@ def top_right_table(t: dict) -> str:
         ),
         ("subtracting it (coefficient −1)", "does little", f"{own[-1.0]:.3f} vs {own[0.0]:.3f}"),
         (
+            "mean P(cheese-ward move) at the decision squares: top-right vector +1, against "
+            "the cheese vector −1",
+            "—",
+            f"{parts['neither']['mean_p_cheese_move']:.3f} → "
+            f"{parts['top-right vector x(+1)']['mean_p_cheese_move']:.3f} with the top-right "
+            f"vector, → {parts['cheese vector x(-1)']['mean_p_cheese_move']:.3f} with the "
+            "cheese vector",
+        ),
+        (
             "the next maze's vector at +2 (transfer)",
             "—",
             f"{float(moved['2.0']):.3f} (its own vector: {own[2.0]:.3f})",

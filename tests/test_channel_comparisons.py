@@ -29,7 +29,7 @@ def numbers(name: str) -> dict:
 
 def test_every_block_is_written_with_its_runs_line(tmp_path) -> None:
     write_channel_comparisons(tmp_path, RESULTS)
-    for name, (folder, _) in BLOCKS.items():
+    for name in BLOCKS:
         table = (tmp_path / f"{name}-committed" / "table.md").read_text()
         line = (tmp_path / f"{name}-committed" / "provenance.txt").read_text()
         assert table.count("\n| ") >= 2, name  # a table with rows

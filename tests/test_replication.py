@@ -45,3 +45,22 @@ def test_a_committed_run_reproduces_itself(capsys) -> None:
     assert main([str(FULL), str(FULL)]) == 0
     out = capsys.readouterr().out
     assert "**no**" not in out and "verdicts the same" in out
+
+
+def test_committed_full_runs_give_every_claim_a_unit_a_method_and_an_honest_width() -> None:
+    """Every committed full scoreboard: each measured claim says its unit and method, and an
+    interval of zero width only where the method says why (every resample equal, or nothing
+    chosen on the selection mazes)."""
+    import json
+
+    runs = sorted((REPO / "docs" / "results").glob("scoreboard-*-full"))
+    assert runs
+    for run in runs:
+        for c in json.loads((run / "result.json").read_text())["numbers"]["claims"]:
+            m = c["measured"]
+            if m is None:
+                assert c["verdict"] in ("not testable", "answered") or c["note"], c["id"]
+                continue
+            assert m["unit"] and m["method"], (run.name, c["id"])
+            if m["ci95"][0] == m["ci95"][1]:
+                assert "degenerate" in m["method"] or "none chosen" in m["method"], c
