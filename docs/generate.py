@@ -28,27 +28,31 @@ import torch
 from plotly.subplots import make_subplots
 
 DOCS = Path(__file__).resolve().parent
-PROVENANCE = "provenance.txt"  # beside each analysis's generated files; docs/hooks.py reads it
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
 from channel_comparisons import write_channel_comparisons  # noqa: E402
-from comparisons import provenance, provenance_line, write_comparisons  # noqa: E402
+from comparisons import provenance_line, write_comparisons  # noqa: E402
 from docs_cache import analysis_paths, cached, code_version  # noqa: E402
+from scoreboard_pages import (  # noqa: E402
+    PROVENANCE,
+    RESULTS,
+    committed_digest,
+    scoreboard_page,
+    write_methods,
+    write_scoreboards,
+)
 
 from analyses import scoreboard  # noqa: E402
-from analyses.core.inputs import Levels, select_mazes  # noqa: E402
+from analyses.core.inputs import select_mazes  # noqa: E402
 from analyses.core.registry import ANALYSES  # noqa: E402
 from analyses.core.result import AnalysisResult, CheckpointRef  # noqa: E402
 from analyses.core.spec import model_for  # noqa: E402
-from analyses.scoreboard import replication  # noqa: E402
-from analyses.scoreboard.thresholds import THRESHOLDS  # noqa: E402
 from hooked_impala import HookedImpala, ImpalaConfig, load_pretrained  # noqa: E402
 from hooked_impala.files import write_atomically  # noqa: E402
 from hooked_impala.incremental import window_fractions  # noqa: E402
 from hooked_impala.maze import Maze, MazeRenderer, decision_square  # noqa: E402
 from hooked_impala.model import to_model_input  # noqa: E402
 from hooked_impala.policy import vector_field, vector_field_cells  # noqa: E402
-from hooked_impala.pretrained import cache_dir, find_checkpoint_info  # noqa: E402
 
 
 def write_figure(out: Path, name: str, fig: go.Figure) -> None:
@@ -211,77 +215,6 @@ def hook_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def write_scoreboards(out: Path, results: dict) -> None:
-    """The scoreboard page's tables: the committed full runs where there are any, else the
-    docs' checkpoint (already run, quick), the bundled stand-in, and the paper's network when
-    its weights are in the cache (hard mode, its own)."""
-    results = {**results, **committed_scoreboards()}
-    others = [("standin_s1", "easy")]
-    paper = find_checkpoint_info("model_rand_region_5")
-    if paper is not None and (cache_dir() / paper.filename).is_file():
-        others.append(("model_rand_region_5", "hard"))
-    for name, mode in others:
-        if name in results:
-            continue
-        model = load_pretrained(name, progress=False)
-        results[name] = scoreboard.run(
-            model, Levels(mode, range(scoreboard.QUICK.levels)), quick=True
-        )
-    write_atomically(out / "table.md", scoreboard.comparison_table(results, lambda p: f"{p}.md"))
-    write_atomically(out / "calibration.md", scoreboard.calibration_table(results))
-    first = next(iter(results.values()))
-    rows = ["| ID | part | operationalisation |", "| --- | --- | --- |"]
-    rows += [
-        f"| {c.id} | {c.part or '—'} | {c.operationalisation or c.note} |" for c in first.claims
-    ]
-    write_atomically(out / "operationalisations.md", "\n".join(rows) + "\n")
-
-
-RESULTS = DOCS / "results"  # committed results the pages read their numbers from
-
-
-def committed_scoreboards() -> dict[str, scoreboard.ScoreboardResult]:
-    """The committed full scoreboards (``docs/results/scoreboard-<checkpoint>-full``), by
-    checkpoint."""
-    found = {}
-    for folder in sorted(RESULTS.glob("scoreboard-*-full")):
-        if (folder / "result.json").is_file():
-            result = scoreboard.ScoreboardResult.load(folder)
-            found[result.metadata.checkpoint.name] = result
-    return found
-
-
-def write_methods(out: Path) -> None:
-    """The methods page's tables: the declared thresholds, and the full runs' provenance."""
-    rows = [
-        "| key | threshold | in the prediction's words | why | sensitivity |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for t in THRESHOLDS.values():
-        shown = ", ".join(f"{v:g}" for v in t.sensitivity) or "—"
-        rows.append(f"| {t.key} | {t.value:g} | {'yes' if t.words else 'no'} | {t.why} | {shown} |")
-    write_atomically(out / "thresholds.md", "\n".join(rows) + "\n")
-    runs = [provenance(f) for f in sorted(RESULTS.glob("scoreboard-*-full"))]
-    full_runs = "\n".join(f"- {run}" for run in runs) or "No full run is committed yet."
-    write_atomically(out / "full_runs.md", full_runs + "\n")
-    write_atomically(
-        out / "provenance.md",
-        "The numbers on the scoreboard's page come from these committed results (under "
-        f"`docs/results/`): {'; '.join(runs) or 'none yet'}.\n",
-    )
-    replicated = []  # each committed re-run beside the full run it repeats
-    for again in sorted(RESULTS.glob("scoreboard-*-replication")):
-        full = again.with_name(again.name.replace("-replication", "-full"))
-        rows = replication.compare(*map(scoreboard.ScoreboardResult.load, (full, again)))
-        replicated.append(
-            f"The re-run, {provenance(again)}\n\n{replication.agreement_line(rows)}.\n\n"
-            + replication.agreement_table(rows)
-        )
-    write_atomically(
-        out / "replication.md", "\n".join(replicated) or "No re-run is committed yet.\n"
-    )
-
-
 def maze_examples(out: Path, model: HookedImpala, mazes: list[Maze]) -> None:
     """The maze layer's page: a vector field, the observation strip, the incremental
     forward's windows, and the first maze's facts."""
@@ -346,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     write_comparisons(out / "comparisons", full, provenance_line(full))
     write_channel_comparisons(out, RESULTS)  # the channel pages' comparisons, committed runs
 
+    committed = committed_digest(full)
     model = load_pretrained(args.checkpoint)
     mazes = select_mazes(args.mazes)
     base = {"checkpoint": CheckpointRef.of(model).sha256, "mazes": [m.seed for m in mazes]}
@@ -372,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     for analysis in ANALYSES:
 
         def make(analysis=analysis) -> list[str]:
+            if analysis.name == "scoreboard" and committed:
+                return scoreboard_page(out / "scoreboard", full)
             on = model_for(analysis, model)
             result = analysis.run_on_mazes(on, mazes, quick=True)
             pages = write_result(out, analysis.name, result)
@@ -382,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             return pages
 
         other = analysis.checkpoint  # an analysis that runs on its own checkpoint
-        generate(analysis.name, analysis_paths(analysis.name), make, own_checkpoint=other)
+        # The scoreboard page shows the committed full run when there is one (a quick run
+        # would only repeat it at small sizes): its key is that file, not a quick run's.
+        mark = committed if analysis.name == "scoreboard" else None
+        generate(analysis.name, analysis_paths(analysis.name), make, own_checkpoint=other, run=mark)
     took = time.perf_counter() - started
     print(
         f"generated docs figures in {took:.0f} s under {out}"
