@@ -180,13 +180,13 @@ def run(
     reference = movement_log_probs_without(model, obs)
 
     def effect(removed: Iterable[str]) -> tuple[torch.Tensor, float, torch.Tensor]:
-        """KL per observation, argmax agreement, total variation per observation."""
+        """KL per observation, argmax agreement, the modified movement log-probs."""
         modified = movement_log_probs_without(model, obs, removed)
         agreement = float((modified.argmax(-1) == reference.argmax(-1)).float().mean())
-        kl = kl_per_observation(reference, modified)
-        return kl, agreement, total_variation(reference, modified)
+        return kl_per_observation(reference, modified), agreement, modified
 
-    all_kl, all_agreement, all_tv = effect(relus)
+    all_kl, all_agreement, all_modified = effect(relus)
+    all_tv = total_variation(reference, all_modified)  # reported for all removed only
     single_kl, single_agreement = {}, {}
     for relu in tqdm(relus, desc="single ReLUs", disable=not progress):
         kl, agreement, _ = effect([relu])
