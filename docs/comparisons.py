@@ -2,7 +2,7 @@
 typed into the pages (they drifted when typed). The published numbers travel inside the
 result's evidence (``published``), next to the measured ones.
 
-    write_comparisons(out, folder, line)  # out/<page>.md per page, out/provenance.txt
+    write_comparisons(out, folder)  # out/<page>.md per page, out/provenance.txt
 
 Also the line that names a committed result (``provenance``), for the methods page and the
 generated blocks.
@@ -296,7 +296,7 @@ def provenance_line(folder: Path) -> str:
     return provenance(folder).replace("`", "").replace("\n", " ")
 
 
-def write_comparisons(out: Path, folder: Path, line: str) -> None:
+def write_comparisons(out: Path, folder: Path) -> None:
     """``out/<table>.md`` for each of ``TABLES`` from the committed full scoreboard in
     ``folder``, and its run line (``out/provenance.txt``); without that run, a sentence
     saying so."""
@@ -308,7 +308,7 @@ def write_comparisons(out: Path, folder: Path, line: str) -> None:
     evidence = json.loads((folder / "result.json").read_text())["numbers"]["evidence"]
     for name, (key, make) in TABLES.items():
         write_atomically(out / f"{name}.md", make(evidence[key]))
-    write_atomically(out / "provenance.txt", line + "\n")
+    write_atomically(out / "provenance.txt", provenance_line(folder) + "\n")
 
 
 #: Table name -> (the scoreboard evidence it reads, the function that writes it).

@@ -31,18 +31,17 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # run from anywhere: the repo's analyses package
 
 from channel_comparisons import write_channel_comparisons  # noqa: E402
-from comparisons import provenance_line, write_comparisons  # noqa: E402
+from comparisons import write_comparisons  # noqa: E402
 from docs_cache import analysis_paths, cached, code_version  # noqa: E402
 from scoreboard_pages import (  # noqa: E402
     PROVENANCE,
     RESULTS,
     committed_digest,
     scoreboard_page,
+    scoreboard_tables,
     write_methods,
-    write_scoreboards,
 )
 
-from analyses import scoreboard  # noqa: E402
 from analyses.core.inputs import select_mazes  # noqa: E402
 from analyses.core.registry import ANALYSES  # noqa: E402
 from analyses.core.result import AnalysisResult, CheckpointRef  # noqa: E402
@@ -276,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     write_atomically(out / "model" / "hook_table.md", hook_table())
     write_methods(out / "methods")
     full = RESULTS / f"scoreboard-{args.checkpoint}-full"  # the pages' comparisons read it
-    write_comparisons(out / "comparisons", full, provenance_line(full))
+    write_comparisons(out / "comparisons", full)
     write_channel_comparisons(out, RESULTS)  # the channel pages' comparisons, committed runs
 
     committed = committed_digest(full)
@@ -312,9 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             result = analysis.run_on_mazes(on, mazes, quick=True)
             pages = write_result(out, analysis.name, result)
             if analysis.name == "scoreboard":
-                claims = scoreboard.claims_markdown(result)
-                write_atomically(out / "scoreboard" / "claims.md", claims)
-                write_scoreboards(out / "scoreboard", {model.checkpoint.name: result})
+                scoreboard_tables(out / "scoreboard", result)
             return pages
 
         other = analysis.checkpoint  # an analysis that runs on its own checkpoint

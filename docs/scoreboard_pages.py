@@ -34,9 +34,14 @@ def scoreboard_page(out: Path, full: Path) -> list[str]:
     result = scoreboard.ScoreboardResult.load(full)
     write_atomically(out / "summary.txt", result.summary() + "\n")
     write_atomically(out / PROVENANCE, provenance_line(full) + "\n")
+    scoreboard_tables(out, result)
+    return []
+
+
+def scoreboard_tables(out: Path, result: scoreboard.ScoreboardResult) -> None:
+    """The scoreboard page's claims table of ``result`` and the tables beside it."""
     write_atomically(out / "claims.md", scoreboard.claims_markdown(result))
     write_scoreboards(out, {result.metadata.checkpoint.name: result})
-    return []
 
 
 def write_scoreboards(out: Path, results: dict) -> None:

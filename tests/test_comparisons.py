@@ -116,6 +116,6 @@ def test_every_feature_has_a_label_and_a_missing_run_is_said(tmp_path) -> None:
     evidence = json.loads((FULL / "result.json").read_text())["numbers"]["evidence"]
     labels = {feature_label(k) for k in evidence["behaviour"]["single_feature_accuracy"]}
     assert len(labels) == 13 and "steps cheese→top-right 5×5" in labels
-    write_comparisons(tmp_path, tmp_path / "scoreboard-nothing-full", "")
+    write_comparisons(tmp_path, tmp_path / "scoreboard-nothing-full")
     for name in TABLES:
         assert "No committed full run" in (tmp_path / f"{name}.md").read_text()
