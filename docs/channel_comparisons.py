@@ -5,9 +5,8 @@ generated from the committed runs under ``docs/results/`` instead of typed into 
 
 A page shows one with ``{{ table("<name>-committed/table") }}``, followed by its run's line.
 
-Each block states its n; rates and means of several observations per maze carry an interval
-from a bootstrap over mazes (computed here from the run's arrays where the result gives
-none).
+Each block states its n; rates and means of several observations per maze carry the
+interval from a bootstrap over mazes that the result itself saves.
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 from comparisons import estimate, provenance_line
 from md_tables import markdown_table
+from outcome_tables import k_of_n
 
 from hooked_impala.files import write_atomically
-from hooked_impala.stats import bootstrap_over_mazes
 
 #: The paper's resampling numbers (s = 4, hard mode, 11 of 128 channels, 30 seeds): mean
 #: total variation of the action distribution, same / different cheese cell.
@@ -37,12 +35,6 @@ def _percent(mean: dict) -> str:
     low, high = (100 * v for v in mean["ci95"])
     span = f"{low:.1f}–{high:.1f}" if low >= 0 else f"{low:.1f} to {high:.1f}".replace("-", "−")
     return f"{100 * mean['mean']:.1f}% ({span}%)"
-
-
-def _rate(r: dict) -> str:
-    """A Wilson ``Rate.as_dict()``: one episode per maze."""
-    low, high = r["ci95"]
-    return f"{r['k']}/{r['n']} ({100 * low:.1f}–{100 * high:.1f}%)"
 
 
 def cheese_channels_table(n: dict) -> str:
@@ -146,21 +138,12 @@ def _value(e: dict | None) -> str:
     return f"{e['value']:.3f} ({low:.3f}–{high:.3f})"
 
 
-def _over_mazes(arrays, values, statistic=None) -> dict | None:
-    """``statistic`` (default: the mean) of per-target ``values`` (an array, or the name of
-    one in ``arrays``) with its interval from a bootstrap over the targets' mazes."""
-    values = arrays[values] if isinstance(values, str) else values
-    found = bootstrap_over_mazes(values, arrays["maze_index"], statistic)
-    return None if found is None else found.as_dict()
-
-
-def retarget_table(n: dict, arrays) -> str:
-    """Path probabilities of the targets (intervals over mazes, from the arrays), the
-    rollouts, and the share of activations the clamp edits."""
-    both = np.stack([arrays["clamped"], arrays["moved_cheese"]], 1)
-    ratio = _over_mazes(arrays, both, lambda rows: rows[:, 0].mean() / rows[:, 1].mean())
+def retarget_table(n: dict) -> str:
+    """Path probabilities of the targets (intervals over mazes), the rollouts, and the
+    share of activations the clamp edits."""
+    means = n["over_mazes"]
     rows = [
-        [f"mean normalised path probability: {name}", _value(_over_mazes(arrays, key))]
+        [f"mean normalised path probability: {name}", _value(means[key])]
         for name, key in (
             ("no intervention", "original"),
             ("clamped", "clamped"),
@@ -168,7 +151,7 @@ def retarget_table(n: dict, arrays) -> str:
         )
     ]
     rows += [
-        ["clamped ÷ cheese moved, ratio of the means", _value(ratio)],
+        ["clamped ÷ cheese moved, ratio of the means", _value(means["ratio_of_means"])],
         [
             "success ratio (clamped ÷ cheese moved per target), median",
             f"{n['median_success_ratio']:.2f}",
@@ -216,10 +199,10 @@ def corners_table(n: dict) -> str:
         [
             corner.replace("_", "-"),
             str(t["skipped"]),
-            f"{t['mean_path_steps']:.1f}; {_rate(t['path_within_budget'])}",
-            _rate(t["clamped"]),
-            _rate(t["original"]),
-            _rate(t["cheese_moved"]),
+            f"{t['mean_path_steps']:.1f}; {k_of_n(t['path_within_budget'])}",
+            k_of_n(t["clamped"]),
+            k_of_n(t["original"]),
+            k_of_n(t["cheese_moved"]),
         ]
         for corner, t in c["targets"].items()
     ]
@@ -227,7 +210,7 @@ def corners_table(n: dict) -> str:
     return (
         f"The {c['mazes']} mazes of size {c['maze_size']}; budget {c['budget']} steps (the "
         f"mean steps to a top-right cheese, {c['budget_from']['mean_steps']:.1f}, rounded up; "
-        f"reached in {_rate(c['budget_from']['reached'])}). Pooled, the clamp reached a corner "
+        f"reached in {k_of_n(c['budget_from']['reached'])}). Pooled, the clamp reached a corner "
         f"in {pooled['k']} of {pooled['episodes']} episodes: {estimate(pooled)}, editing "
         f"{c['modified']['percent']:.5f}% of the network's activations.\n\n"
         + markdown_table(
@@ -264,10 +247,5 @@ def write_channel_comparisons(out: Path, results: Path) -> None:
             write_atomically(into / "provenance.txt", f"no committed run in {folder}\n")
             continue
         numbers = json.loads((where / "result.json").read_text())["numbers"]
-        if make is retarget_table:  # its intervals over mazes come from the per-target arrays
-            with np.load(where / "arrays.npz") as arrays:
-                text = make(numbers, arrays)
-        else:
-            text = make(numbers)
-        write_atomically(into / "table.md", text)
+        write_atomically(into / "table.md", make(numbers))
         write_atomically(into / "provenance.txt", provenance_line(where) + "\n")

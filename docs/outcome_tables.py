@@ -40,7 +40,7 @@ def _kn(r: dict) -> str:
     return "—" if not r["n"] else f"{r['k']}/{r['n']}"
 
 
-def _full(r: dict) -> str:
+def k_of_n(r: dict) -> str:
     """ "76/165 (46.1%; 38.6–53.7%)"; "— (none)" where no maze counts."""
     if not r["n"]:
         return "— (none)"
@@ -63,9 +63,9 @@ def size_table(g: dict) -> str:
     rows = [
         [
             str(side),
-            _full(v["success"]) if side == largest else _kn(v["success"]),
+            k_of_n(v["success"]) if side == largest else _kn(v["success"]),
             _kn(v["shortest_path_to_cheese"]),
-            _full(v["top_right_first"]),
+            k_of_n(v["top_right_first"]),
             _kn(v["forced"]),
             _kn(v["top_right_first_informative"]),
         ]
@@ -113,7 +113,7 @@ def corner_table(g: dict) -> str:
         "bottom_left": "bottom-left, beside the start",
     }
     rows = [
-        [names.get(key, key), _full(c["within_budget"]), _full(c["within_limit"])]
+        [names.get(key, key), k_of_n(c["within_budget"]), k_of_n(c["within_limit"])]
         for key, c in g["corners"].items()
     ]
     return (
@@ -137,7 +137,7 @@ def behaviour_details(b: dict) -> str:
     decision-square level."""
     sizes = markdown_table(
         ["side", "reached the cheese"],
-        [[side, _full(r)] for side, r in b["p_reached_cheese_by_maze_size"].items()],
+        [[side, k_of_n(r)] for side, r in b["p_reached_cheese_by_maze_size"].items()],
     )
     kept = {k: v for k, v in b["bootstrap"].items() if v["identifiable"]}
     coefficients = markdown_table(
@@ -160,5 +160,5 @@ def behaviour_details(b: dict) -> str:
         f"{len(b['high_vif_features'])} features have VIF > 10 and get no interval):\n\n"
         f"{coefficients}\nEvery level with a decision square, the cheese anywhere: "
         f"{b['levels_with_decision_square']:,} levels; the agent reached the cheese in "
-        f"{_full(every)}.\n"
+        f"{k_of_n(every)}.\n"
     )

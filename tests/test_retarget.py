@@ -289,6 +289,13 @@ def test_run_on_the_real_agent_saves_a_result(ppo_s1, easy_mazes, tmp_path) -> N
         assert rate["value"] == rate["k"] / 2 and "maze bootstrap" in rate["method"]
     arrays = result.arrays()
     assert np.allclose(arrays["success_ratio"], arrays["clamped"] / arrays["moved_cheese"])
+    # The means over targets, with intervals over the 2 mazes (not the 12 targets).
+    means = n["over_mazes"]
+    for key in ("original", "clamped", "moved_cheese"):
+        assert means[key]["value"] == pytest.approx(arrays[key].mean()), key
+        assert means[key]["n"] == 2 and means[key]["unit"] == "mazes"
+    ratio = arrays["clamped"].mean() / arrays["moved_cheese"].mean()
+    assert means["ratio_of_means"]["value"] == pytest.approx(ratio)
     names = {p.name for p in result.save(tmp_path)}
     assert {"result.json", "arrays.npz", "heatmap.html", "ratio_by_distance.html"} <= names
     saved = json.loads((tmp_path / "result.json").read_text())

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from analyses.core.result import AnalysisResult
 from analyses.measure.retarget_paths import MazeRetarget
 from analyses.retarget.figures import figures
-from hooked_impala.stats import rate_text, spearman
+from hooked_impala.stats import bootstrap_over_mazes, rate_text, spearman
 
 
 def _summary_stats(clamped, moved, original, ratio) -> dict:
@@ -56,6 +56,31 @@ class RetargetResult(AnalysisResult):
         parts = [np.asarray(getattr(m, name), dtype=np.float64) for m in self.per_maze]
         return np.concatenate(parts) if parts else np.zeros(0)
 
+    def maze_index(self) -> np.ndarray:
+        """``(targets,)`` the index into ``per_maze`` of each target's maze."""
+        parts = [np.full(len(m.targets), i) for i, m in enumerate(self.per_maze)]
+        return np.concatenate(parts or [np.zeros(0)]).astype(np.int64)
+
+    def over_mazes(self) -> dict[str, dict | None]:
+        """The mean normalised path probability of each condition, and the ratio of the
+        clamped mean to the cheese-moved one, each with its interval from a bootstrap over
+        mazes (a maze gives many targets); None below two mazes."""
+        clamped, moved, original = (self.flat(k) for k in ("clamped", "moved_cheese", "original"))
+        index = self.maze_index()
+
+        def saved(values: np.ndarray, statistic=None) -> dict | None:
+            found = bootstrap_over_mazes(values, index, statistic)
+            return None if found is None else found.as_dict()
+
+        return {
+            "original": saved(original),
+            "clamped": saved(clamped),
+            "moved_cheese": saved(moved),
+            "ratio_of_means": saved(
+                np.stack([clamped, moved], 1), lambda rows: rows[:, 0].mean() / rows[:, 1].mean()
+            ),
+        }
+
     def _by(self, groups: np.ndarray) -> dict[str, dict]:
         clamped, moved, original = (self.flat(k) for k in ("clamped", "moved_cheese", "original"))
         ratio = self.flat("success_ratio")
@@ -88,6 +113,7 @@ class RetargetResult(AnalysisResult):
             "skipped_open_cells": skipped,
             **_summary_stats(clamped, moved, original, ratio),
             "ratio_of_means": float(clamped.mean() / moved.mean()) if len(moved) else None,
+            "over_mazes": self.over_mazes(),
             "spearman_ratio_vs_steps_to_top_right_path": spearman(distance, ratio),
             "spearman_ratio_vs_maze_size": spearman(sizes.astype(float), ratio),
             "by_steps_to_top_right_path": self._by(distance),
@@ -103,9 +129,7 @@ class RetargetResult(AnalysisResult):
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
-        index = np.concatenate(
-            [np.full(len(m.targets), i) for i, m in enumerate(self.per_maze)] or [np.zeros(0)]
-        )
+        index = self.maze_index()
         targets = [t for m in self.per_maze for t in m.targets]
         out = {
             "maze_index": index.astype(np.int64),
