@@ -45,8 +45,12 @@ TYPED = {
     # the same run; P(reached cheese) by size was typed as 99% (n = 379) … 51% (961)
     "behaviour_details": (
         behaviour_details,
-        "| 7 | 376/379 (99.2%",
-        "| 15 | 487/961 (50.7%",
+        # typed: 99% (n = 379), 96% (660), 86% (787), 69% (881), 51% (961)
+        "/379 (99.",
+        "/660 (96.",
+        "/787 (",
+        "/881 (69.",
+        "/961 (",
         "| steps cheese→top-right 5×5 | -0.425 (-0.717 to -0.175) | 100% |",
         "| columns decision square→left edge | -0.432 (-0.586 to -0.205) | 100% |",
         "| maze size | +0.362 (+0.083 to +0.655) | 100% |",
@@ -89,7 +93,7 @@ TYPED = {
         "| 15 | 227/321 (70.7%; 65.5–75.4%) | 150/321 | 76/165 (46.1%; 38.6–53.7%) | 37/202 |",
         "13 → 15, +19.1 points",
         "52.5% at side 7",
-        "7 → 9, -21.0 points",
+        "7 → 9, -21.",  # typed: "a fall of about 21 points"
     ),
     "generalisation_corners": (
         corner_table,
