@@ -41,6 +41,19 @@ def test_inside_outside_verdicts_and_missing_claims() -> None:
     assert rows["A4"].inside is None and rows["A4"].same_verdict
 
 
+def test_a_missing_or_truncated_result_is_named(tmp_path, capsys) -> None:
+    import pytest
+
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "result.json").write_text((FULL / "result.json").read_text()[:500])
+    for folder, says in ((tmp_path / "none", "no result.json"), (cut, "not a readable")):
+        with pytest.raises(SystemExit) as stop:
+            main([str(FULL), str(folder)])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and str(folder) in err and says in err
+
+
 def test_a_committed_run_reproduces_itself(capsys) -> None:
     assert main([str(FULL), str(FULL)]) == 0
     out = capsys.readouterr().out

@@ -84,10 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("committed", type=Path, help="folder of the committed scoreboard")
     parser.add_argument("rerun", type=Path, help="folder of the re-run")
     args = parser.parse_args(argv)
+    runs = []
     for folder in (args.committed, args.rerun):
         if not (folder / "result.json").is_file():
             parser.error(f"{folder} holds no scoreboard result (no result.json)")
-    rows = compare(ScoreboardResult.load(args.committed), ScoreboardResult.load(args.rerun))
+        try:
+            runs.append(ScoreboardResult.load(folder))
+        except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+            parser.error(f"{folder / 'result.json'} is not a readable scoreboard result: {err!r}")
+    rows = compare(*runs)
     print(agreement_table(rows))
     print(agreement_line(rows))
     return 0
