@@ -18,11 +18,11 @@ torch jobs on two cores slow each other several-fold).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
+from timing import checkpoint_parser
 
 from analyses.core.inputs import DEFAULT_LAYER, select_mazes
 from hooked_impala import cli
@@ -45,15 +45,10 @@ def seconds(fn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--checkpoint", default="model_160022528")
-    parser.add_argument("--mazes", type=int, default=24)
+    parser = checkpoint_parser(__doc__, mazes=24)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--ig-steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
-    cli.add_device_argument(parser)
     args = parser.parse_args()
     torch.manual_seed(0)
     model = cli.load_model(args.checkpoint, args.device)

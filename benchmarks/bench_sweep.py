@@ -16,7 +16,6 @@ average is printed: well above 0 before the start, something else is running).
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -24,7 +23,7 @@ import time
 import pandas as pd
 import ray
 import torch
-from timing import add_device_argument, chosen_device
+from timing import checkpoint_parser, chosen_device
 
 from hooked_impala import load_pretrained
 from hooked_impala.policy import collect_records
@@ -32,16 +31,12 @@ from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--checkpoint", default="model_160022528")
-    parser.add_argument("--mazes", type=int, default=512)
+    # --device is the in-process run's; Ray's workers run on the CPU.
+    parser = checkpoint_parser(__doc__, mazes=512)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--max-steps", type=int, default=PROCGEN_STEP_LIMIT)
     parser.add_argument("--mode", default="easy")
-    add_device_argument(parser)  # the in-process run's; Ray's workers run on the CPU
     args = parser.parse_args()
     device = chosen_device(args)
     chunk_size = args.chunk_size or max(1, args.mazes // (2 * args.workers))

@@ -1,4 +1,4 @@
-"""Timing shared by the benchmark scripts."""
+"""Timing and command-line setup shared by the benchmark scripts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,19 @@ from hooked_impala.pretrained import default_device
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     cli.add_device_argument(parser)  # --device, as every script of the project takes it
+
+
+def checkpoint_parser(description: str, mazes: int) -> argparse.ArgumentParser:
+    """The command line of a benchmark that plays a checkpoint on mazes: the script's
+    docstring as its help, ``--checkpoint`` (the s=1 PPO agent by default), ``--mazes`` and
+    ``--device``; the script adds its own flags."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", default="model_160022528")
+    parser.add_argument("--mazes", type=int, default=mazes)
+    add_device_argument(parser)
+    return parser
 
 
 def chosen_device(args: argparse.Namespace) -> torch.device:

@@ -89,6 +89,21 @@ def add_common_arguments(parser: argparse.ArgumentParser, mazes: int, out: str) 
     add_device_argument(parser)
 
 
+def training_parser(prog: str, description: str, checkpoint: str) -> argparse.ArgumentParser:
+    """The parser of a training command (``python -m hooked_impala.train`` and its ``ppo``
+    mode) with the flags every run takes: ``--out``, ``--resume`` (from ``OUT/<checkpoint>``,
+    the file the run saves its progress in), ``--no-progress`` and ``--device``. Each mode
+    adds the fields of its own config."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=output_folder, required=True, help="output folder")
+    parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{checkpoint}")
+    parser.add_argument("--no-progress", action="store_true")
+    add_device_argument(parser)
+    return parser
+
+
 @functools.cache
 def _hook_names_model() -> HookedImpala:
     # Hook names do not depend on the widths: a one-channel network knows them all.

@@ -1,4 +1,5 @@
-"""Shared fixtures: where the shared checkpoints are, small models, procgen observations."""
+"""Shared fixtures: where the shared checkpoints are, small models, procgen observations
+and a maze renderer."""
 
 from __future__ import annotations
 
@@ -41,6 +42,17 @@ def ppo_s1(shared_checkpoints: Path) -> HookedImpala:
     from hooked_impala import load_pretrained
 
     return load_pretrained("model_160022528", cache=shared_checkpoints, progress=False)
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    """One maze renderer per test module, its procgen env made once for the module's tests.
+    A module that needs another kind of renderer defines its own ``renderer``."""
+    # Imported here, as in procgen_obs: modules that render no mazes do not load procgen.
+    from hooked_impala.maze import MazeRenderer
+
+    with MazeRenderer() as r:
+        yield r
 
 
 @pytest.fixture

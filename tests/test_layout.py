@@ -69,6 +69,7 @@ ROOMS: dict[str, set[str]] = {
         "hooked_impala.checks",
         "hooked_impala.files",
         "hooked_impala.hooks",
+        "hooked_impala.interventions",  # a latent edit checks its positions as a clamp does
         "hooked_impala.maze",
         "hooked_impala.model",
         "hooked_impala.policy",

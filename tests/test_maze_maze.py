@@ -11,18 +11,11 @@ import pytest
 from hooked_impala.maze import (
     Maze,
     MazeEditError,
-    MazeRenderer,
     MazeStateError,
     Tile,
     mazes_from_seeds,
 )
 from hooked_impala.maze.procgen_env import ProcgenGym3Env
-
-
-@pytest.fixture(scope="module")
-def renderer():
-    with MazeRenderer() as r:
-        yield r
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,16 @@ def original_forward(
     return logits, value
 
 
+def assert_matches_original(model: HookedImpala, sd: dict[str, torch.Tensor], rgb_uint8) -> None:
+    """``model`` and ``original_forward`` on the weights ``sd`` agree on the observations."""
+    obs = torch.from_numpy(rgb_uint8)
+    with torch.no_grad():
+        out = model(obs)
+        logits, value = original_forward(sd, obs)
+    assert torch.allclose(out.logits, logits, atol=1e-5)
+    assert torch.allclose(out.value, value, atol=1e-5)
+
+
 @pytest.mark.parametrize("scale", [1, 4])
 def test_parity_with_original_forward_in_the_papers_format(tmp_path, scale, procgen_obs) -> None:
     sd = random_state_dict(scale, seed=scale)
@@ -52,12 +62,7 @@ def test_parity_with_original_forward_in_the_papers_format(tmp_path, scale, proc
     )
     model = load_pretrained(path)
     assert model.cfg == ImpalaConfig.from_scale(scale)
-    obs = torch.from_numpy(procgen_obs)
-    with torch.no_grad():
-        out = model(obs)
-        logits, value = original_forward(sd, obs)
-    assert torch.allclose(out.logits, logits, atol=1e-5)
-    assert torch.allclose(out.value, value, atol=1e-5)
+    assert_matches_original(model, sd, procgen_obs)
 
 
 def test_parity_on_the_real_s1_agent(ppo_s1, shared_checkpoints, procgen_obs) -> None:
@@ -65,12 +70,7 @@ def test_parity_on_the_real_s1_agent(ppo_s1, shared_checkpoints, procgen_obs) ->
         shared_checkpoints / "model_160022528.pth", map_location="cpu", weights_only=True
     )["state_dict"]
     assert sum(v.numel() for v in sd.values()) == sum(p.numel() for p in ppo_s1.parameters())
-    obs = torch.from_numpy(procgen_obs)
-    with torch.no_grad():
-        out = ppo_s1(obs)
-        logits, value = original_forward(sd, obs)
-    assert torch.allclose(out.logits, logits, atol=1e-5)
-    assert torch.allclose(out.value, value, atol=1e-5)
+    assert_matches_original(ppo_s1, sd, procgen_obs)
     assert ppo_s1.checkpoint.sha256 == REGISTRY["model_160022528"].sha256
 
 

@@ -14,7 +14,6 @@ from hooked_impala.maze import (
     ANYWHERE,
     TOP_RIGHT_5,
     Maze,
-    MazeRenderer,
     Region,
     Tile,
     mazes_from_seeds,
@@ -33,12 +32,6 @@ T5 = """
 # # . # .
 S . . . .
 """
-
-
-@pytest.fixture(scope="module")
-def renderer():
-    with MazeRenderer() as r:
-        yield r
 
 
 @pytest.fixture(scope="module")

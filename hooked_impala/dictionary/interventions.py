@@ -19,6 +19,7 @@ import torch
 
 from hooked_impala.dictionary.sae import TopKSAE
 from hooked_impala.hooks import HookPoint, HookSpec
+from hooked_impala.interventions.clamp import grid_positions
 
 
 def _spatial(activation: torch.Tensor, hook: HookPoint, channels: int, what: str) -> None:
@@ -96,16 +97,8 @@ class _AddAt:
 
     def __call__(self, activation: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         _spatial(activation, hook, len(self.vector), "adding a latent's direction")
-        n, _, h, w = activation.shape
-        pos = self.positions.to(activation.device)
-        if pos.shape[0] not in (1, n):
-            raise ValueError(
-                f"{pos.shape[0]} positions at {hook.name!r} for a batch of {n}; pass one per "
-                "observation or one for all"
-            )
-        if ((pos < 0) | (pos >= torch.tensor([h, w], device=pos.device))).any():
-            raise ValueError(f"positions must lie in the {h}x{w} grid of {hook.name!r}")
-        pos = pos.expand(n, 2)
+        n = activation.shape[0]
+        pos = grid_positions(self.positions, activation, hook, "positions")
         out = activation.clone()
         batch = torch.arange(n, device=activation.device)
         vector = self.vector.to(device=activation.device, dtype=activation.dtype)

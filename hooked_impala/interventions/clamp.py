@@ -13,6 +13,28 @@ from hooked_impala.hooks import HookPoint, HookSpec
 from hooked_impala.interventions.values import ReplaceChannels
 
 
+def grid_positions(
+    positions: torch.Tensor, activation: torch.Tensor, hook: HookPoint, what: str
+) -> torch.Tensor:
+    """``positions`` ``(1, 2)`` or ``(N, 2)`` (grid squares ``(i, j)``, one for all or one per
+    observation) checked against the ``(N, C, H, W)`` activation at ``hook`` and returned as
+    ``(N, 2)`` on its device. Checked when the hook fires: only then are the batch and the
+    grid known. ``what`` names the positions in the errors, which name the hook too."""
+    n, _, h, w = activation.shape
+    pos = positions.to(activation.device)
+    if pos.shape[0] not in (1, n):
+        raise ValueError(
+            f"{pos.shape[0]} {what} at {hook.name!r} for a batch of {n}; "
+            "pass one per observation or one for all"
+        )
+    if ((pos < 0) | (pos >= torch.tensor([h, w], device=pos.device))).any():
+        raise ValueError(
+            f"{what} must lie in the {h}x{w} grid of {hook.name!r}, got "
+            f"{pos.unique(dim=0).tolist()[:4]}"
+        )
+    return pos.expand(n, 2)
+
+
 @dataclass(frozen=True)
 class ClampAt:
     """Channels ``channels`` at ``hook`` set to ``value`` at one spatial position ``(i, j)``
@@ -47,21 +69,10 @@ class _Clamp:
                 f"clamping at a position needs a (N, C, H, W) activation; {hook.name!r} "
                 f"is {tuple(activation.shape)}"
             )
-        n, c, h, w = activation.shape
+        n, c = activation.shape[:2]
         if max(self.channels) >= c:
             raise ValueError(f"channels {list(self.channels)} at {hook.name!r}: it has {c}")
-        pos = self.positions.to(activation.device)
-        if pos.shape[0] not in (1, n):
-            raise ValueError(
-                f"{pos.shape[0]} clamp positions at {hook.name!r} for a batch of {n}; "
-                "pass one per observation or one for all"
-            )
-        if ((pos < 0) | (pos >= torch.tensor([h, w], device=pos.device))).any():
-            raise ValueError(
-                f"clamp positions must lie in the {h}x{w} grid of {hook.name!r}, got "
-                f"{pos.unique(dim=0).tolist()[:4]}"
-            )
-        pos = pos.expand(n, 2)
+        pos = grid_positions(self.positions, activation, hook, "clamp positions")
         rows = torch.arange(n, device=activation.device)[:, None]
         out = activation.clone()
         chans = torch.tensor(self.channels, device=activation.device)[None, :]

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 
 from hooked_impala import cli
-from hooked_impala.files import write_atomically
 from hooked_impala.maze import Region
 from hooked_impala.policy import PROCGEN_STEP_LIMIT
 from hooked_impala.pretrained import default_device
-from hooked_impala.train.card import evaluate_modes, model_card_markdown
+from hooked_impala.train.card import evaluate_modes, model_card_markdown, write_card
 from hooked_impala.train.trainer import (
     TrainConfig,
     Trainer,
@@ -48,13 +46,7 @@ CONFIG_TYPES = {
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m hooked_impala.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--out", type=cli.output_folder, required=True, help="output folder")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser = cli.training_parser("python -m hooked_impala.train", __doc__, "checkpoint.pt")
     parser.add_argument(
         "--final-eval-mazes",
         type=cli.positive_int,
@@ -67,8 +59,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=256,
         help="step limit of the final evaluation (default: %(default)s)",
     )
-    parser.add_argument("--no-progress", action="store_true")
-    cli.add_device_argument(parser)
     for f in dataclasses.fields(TrainConfig):
         parser.add_argument(
             f"--{f.name.replace('_', '-')}",
@@ -137,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         "sha256": sha256,
         "environment": environment_facts(),
     }
-    write_atomically(args.out / "model_card.json", json.dumps(card, indent=2))
-    write_atomically(args.out / "model_card.md", model_card_markdown(card))
-    print(model_card_markdown(card))
+    markdown = model_card_markdown(card)
+    write_card(args.out / "model_card.json", card, markdown)
+    print(markdown)
     return 0
 
 

@@ -1,5 +1,7 @@
 """Model cards of trained policies: the markdown view, and re-running the final evaluation
-of an existing card (when the evaluation's definition changes, the weights do not).
+of an existing card (when the evaluation's definition changes, the weights do not). Also
+what the PPO run's card (``ppo_card``) shares with this one: the history section of the
+markdown and writing the two files.
 
     python -m hooked_impala.train.card --card DIR/model_card.json --checkpoint DIR/model.pth
 
@@ -33,6 +35,20 @@ def evaluate_modes(
         mode: evaluate(model, mode, mazes, region, max_steps=max_steps, progress=progress)
         for mode in MODES
     }
+
+
+def markdown_with_history(lines: list[str], heading: str, history: list[dict]) -> str:
+    """A card's markdown: ``lines``, then the section ``heading`` with the run's ``history``,
+    one JSON record a line as the run kept them, so the numbers can be copied back out."""
+    block = ["```json", *(json.dumps(h) for h in history), "```"]
+    return "\n".join([*lines, "", f"## {heading}", "", *block, ""])
+
+
+def write_card(path: Path, card: dict, markdown: str) -> None:
+    """``card`` as JSON at ``path`` and its ``markdown`` beside it (same name, ``.md``), each
+    written atomically: an interrupted write leaves the previous file, not half of one."""
+    write_atomically(path, json.dumps(card, indent=2))
+    write_atomically(path.with_suffix(".md"), markdown)
 
 
 def model_card_markdown(card: dict) -> str:
@@ -80,14 +96,8 @@ def model_card_markdown(card: dict) -> str:
         " interval. (c) counts only episodes where going to the top-right 5×5 first is not"
         " decided by the maze: the maze is larger than the region, the cheese lies outside it"
         " and the mouse does not start inside it.",
-        "",
-        "## Training history",
-        "",
-        "```json",
     ]
-    lines += [json.dumps(h) for h in card["history"]]
-    lines += ["```", ""]
-    return "\n".join(lines)
+    return markdown_with_history(lines, "Training history", card["history"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.no_progress,
     )
     card["eval_minutes"] = (time.perf_counter() - started) / 60
-    write_atomically(args.card, json.dumps(card, indent=2))
-    write_atomically(args.card.with_suffix(".md"), model_card_markdown(card))
-    print(model_card_markdown(card))
+    markdown = model_card_markdown(card)
+    write_card(args.card, card, markdown)
+    print(markdown)
     return 0
 
 

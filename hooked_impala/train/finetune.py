@@ -31,6 +31,7 @@ from hooked_impala.files import write_atomically, write_atomically_with
 from hooked_impala.model import HookedImpala
 from hooked_impala.pretrained import default_device, load_pretrained
 from hooked_impala.stats import Rate
+from hooked_impala.train.card import write_card
 from hooked_impala.train.ppo_card import behaviour, evaluation_mazes, model_card_markdown
 from hooked_impala.train.ppo_config import PPOConfig
 from hooked_impala.train.sb3 import require_sb3
@@ -364,6 +365,5 @@ class FineTuner:
             "sha256": sha256,
             "environment": environment_facts(),
         }
-        write_atomically(self.out / "model_card.json", json.dumps(card, indent=2))
-        write_atomically(self.out / "model_card.md", model_card_markdown(card))
+        write_card(self.out / "model_card.json", card, model_card_markdown(card))
         return card

@@ -62,15 +62,7 @@ def _choice(text: str, options: tuple[str, ...]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m hooked_impala.train ppo",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--out", type=cli.output_folder, required=True, help="output folder")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.zip")
-    parser.add_argument("--no-progress", action="store_true")
-    cli.add_device_argument(parser)
+    parser = cli.training_parser("python -m hooked_impala.train ppo", __doc__, "checkpoint.zip")
     for f in dataclasses.fields(PPOConfig):
         flag = "--from" if f.name == "from_checkpoint" else f"--{f.name.replace('_', '-')}"
         if f.type in ("bool", bool):

@@ -4,7 +4,6 @@ command line (``ppo``); needs no stable-baselines3."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -13,6 +12,7 @@ from hooked_impala.maze import ANYWHERE, Maze, MazeRenderer
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy import heldout_mazes, rollout
 from hooked_impala.stats import Z_95, rate_text
+from hooked_impala.train.card import markdown_with_history
 from hooked_impala.train.ppo_config import PPOConfig
 
 # --- behaviour on held-out mazes ------------------------------------------------------
@@ -117,11 +117,5 @@ def model_card_markdown(card: dict) -> str:
         " Top-right reached counts only episodes where it is informative (the maze is larger"
         " than the region, the cheese and the spawn lie outside it); an episode ends at the"
         " cheese, so it also means the top right came first.",
-        "",
-        "## Log (`log.jsonl`)",
-        "",
-        "```json",
     ]
-    lines += [json.dumps(h) for h in card["history"]]
-    lines += ["```", ""]
-    return "\n".join(lines)
+    return markdown_with_history(lines, "Log (`log.jsonl`)", card["history"])
