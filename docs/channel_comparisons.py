@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 
 from comparisons import estimate, provenance_line
-from md_tables import markdown_table
 from outcome_tables import k_of_n
 
+from analyses.core.markdown import markdown_table
 from hooked_impala.files import write_atomically
 
 #: The paper's resampling numbers (s = 4, hard mode, 11 of 128 channels, 30 seeds): mean

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from md_tables import markdown_table
 from outcome_tables import behaviour_details, corner_table, feature_label, size_table
 
+from analyses.core.markdown import markdown_table
 from hooked_impala.files import write_atomically
 
 

@@ -43,6 +43,7 @@ from scoreboard_pages import (  # noqa: E402
 )
 
 from analyses.core.inputs import select_mazes  # noqa: E402
+from analyses.core.markdown import markdown_table  # noqa: E402
 from analyses.core.registry import ANALYSES  # noqa: E402
 from analyses.core.result import AnalysisResult, CheckpointRef  # noqa: E402
 from analyses.core.spec import model_for  # noqa: E402
@@ -207,11 +208,9 @@ def explorer_screenshots(out: Path, checkpoint: str) -> None:
 
 def hook_table() -> str:
     shapes = {s: HookedImpala(ImpalaConfig.from_scale(s)).hook_shapes(batch=1) for s in (1, 4)}
-    rows = ["| hook name | shape, s = 1 | shape, s = 4 |", "| --- | --- | --- |"]
-    for name in shapes[1]:
-        fmt = lambda shape: "(N, " + ", ".join(str(d) for d in shape[1:]) + ")"
-        rows.append(f"| `{name}` | {fmt(shapes[1][name])} | {fmt(shapes[4][name])} |")
-    return "\n".join(rows) + "\n"
+    fmt = lambda shape: "(N, " + ", ".join(str(d) for d in shape[1:]) + ")"  # noqa: E731
+    rows = [[f"`{name}`", fmt(shapes[1][name]), fmt(shapes[4][name])] for name in shapes[1]]
+    return markdown_table(["hook name", "shape, s = 1", "shape, s = 4"], rows)
 
 
 def maze_examples(out: Path, model: HookedImpala, mazes: list[Maze]) -> None:

@@ -7,7 +7,7 @@ Wilson intervals; coefficients: a bootstrap of the whole fit over mazes.
 
 from __future__ import annotations
 
-from md_tables import markdown_table
+from analyses.core.markdown import markdown_table
 
 #: How a feature key's parts read: ``euclid_cheese_to_top_right`` is
 #: "Euclidean cheese→top-right cell".

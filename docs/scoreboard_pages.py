@@ -11,6 +11,7 @@ from comparisons import provenance, provenance_line
 
 from analyses import scoreboard
 from analyses.core.inputs import Levels
+from analyses.core.markdown import markdown_table
 from analyses.scoreboard import replication
 from analyses.scoreboard.thresholds import THRESHOLDS
 from hooked_impala import load_pretrained
@@ -63,11 +64,9 @@ def write_scoreboards(out: Path, results: dict) -> None:
     write_atomically(out / "table.md", scoreboard.comparison_table(results, lambda p: f"{p}.md"))
     write_atomically(out / "calibration.md", scoreboard.calibration_table(results))
     first = next(iter(results.values()))
-    rows = ["| ID | part | operationalisation |", "| --- | --- | --- |"]
-    rows += [
-        f"| {c.id} | {c.part or '—'} | {c.operationalisation or c.note} |" for c in first.claims
-    ]
-    write_atomically(out / "operationalisations.md", "\n".join(rows) + "\n")
+    rows = [[c.id, c.part or "—", c.operationalisation or c.note] for c in first.claims]
+    table = markdown_table(["ID", "part", "operationalisation"], rows)
+    write_atomically(out / "operationalisations.md", table)
 
 
 RESULTS = DOCS / "results"  # committed results the pages read their numbers from
@@ -87,13 +86,12 @@ def committed_scoreboards() -> dict[str, scoreboard.ScoreboardResult]:
 def write_methods(out: Path) -> None:
     """The methods page's tables: the declared thresholds, and the full runs' provenance."""
     rows = [
-        "| key | threshold | in the prediction's words | why | sensitivity |",
-        "| --- | --- | --- | --- | --- |",
+        [t.key, f"{t.value:g}", "yes" if t.words else "no", t.why]
+        + [", ".join(f"{v:g}" for v in t.sensitivity) or "—"]
+        for t in THRESHOLDS.values()
     ]
-    for t in THRESHOLDS.values():
-        shown = ", ".join(f"{v:g}" for v in t.sensitivity) or "—"
-        rows.append(f"| {t.key} | {t.value:g} | {'yes' if t.words else 'no'} | {t.why} | {shown} |")
-    write_atomically(out / "thresholds.md", "\n".join(rows) + "\n")
+    head = ["key", "threshold", "in the prediction's words", "why", "sensitivity"]
+    write_atomically(out / "thresholds.md", markdown_table(head, rows))
     runs = [provenance(f) for f in sorted(RESULTS.glob("scoreboard-*-full"))]
     full_runs = "\n".join(f"- {run}" for run in runs) or "No full run is committed yet."
     write_atomically(out / "full_runs.md", full_runs + "\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyses.core.markdown import markdown_table
 from analyses.dictionary.fidelity import CONDITIONS
 
 
@@ -17,54 +18,43 @@ def _estimate(saved: dict | None, fmt: str = ".3g") -> str:
 
 
 def quality_table(numbers: dict[str, Any]) -> str:
-    rows = [
-        "| hook | C | size | k | training vectors | FVU | L0 | dead | dense |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    head = ["hook", "C", "size", "k", "training vectors", "FVU", "L0", "dead", "dense"]
+    rows = []
     for hook, h in numbers["hooks"].items():
         q, sae = h["quality"], h["sae"]
         rows.append(
-            f"| `{hook}` | {sae['channels']} | {sae['size']} | {sae['k']} | "
-            f"{h['training_vectors']:,} | {q['fvu']:.4f} | {q['l0']:.2f} | "
-            f"{q['dead_fraction']:.1%} | {q['dense_fraction']:.1%} |"
+            [f"`{hook}`", sae["channels"], sae["size"], sae["k"], f"{h['training_vectors']:,}"]
+            + [f"{q['fvu']:.4f}", f"{q['l0']:.2f}"]
+            + [f"{q['dead_fraction']:.1%}", f"{q['dense_fraction']:.1%}"]
         )
-    return "\n".join(rows)
+    return markdown_table(head, rows)
 
 
 def fidelity_table(numbers: dict[str, Any]) -> str:
-    rows = [
-        "| hook | edit | KL at the decision square (nats) | cheese reached | top right reached |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    head = ["hook", "edit", "KL at the decision square (nats)", "cheese reached"]
+    rows = []
     for hook, h in numbers["hooks"].items():
         b = h["behaviour"]
-        rows.append(
-            f"| `{hook}` | none | 0 | {_estimate(b['original']['cheese'], '.3f')} | "
-            f"{_estimate(b['original']['top_right'], '.3f')} |"
-        )
-        for c in CONDITIONS:
-            rows.append(
-                f"| | {c.replace('_', ' ')} | {_estimate(h['decision_kl'][c])} | "
-                f"{_estimate(b[c]['cheese'], '.3f')} | {_estimate(b[c]['top_right'], '.3f')} |"
-            )
-    return "\n".join(rows)
+        edits = [("none", "0", b["original"])]
+        edits += [(c.replace("_", " "), _estimate(h["decision_kl"][c]), b[c]) for c in CONDITIONS]
+        for i, (edit, kl, reached) in enumerate(edits):
+            cheese, top_right = (_estimate(reached[k], ".3f") for k in ("cheese", "top_right"))
+            rows.append([f"`{hook}`" if i == 0 else "", edit, kl, cheese, top_right])
+    return markdown_table([*head, "top right reached"], rows)
 
 
 def tracking_table(numbers: dict[str, Any]) -> str:
-    rows = [
-        "| hook | best latent | its cheese score | best channel | its cheese score | "
-        "latent − channel | peak near the cheese: latent | channel |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    head = ["hook", "best latent", "its cheese score", "best channel", "its cheese score"]
+    head += ["latent − channel", "peak near the cheese: latent", "channel"]
+    rows = []
     for hook, h in numbers["hooks"].items():
         t = h["cheese_tracking"]
         rows.append(
-            f"| `{hook}` | {t['best_latent']} | {_estimate(t['latent'])} | "
-            f"{t['best_channel_name']} | {_estimate(t['channel'])} | "
-            f"{_estimate(t['latent_minus_channel'], '+.3f')} | "
-            f"{_estimate(t['latent_located'], '.3f')} | {_estimate(t['channel_located'], '.3f')} |"
+            [f"`{hook}`", t["best_latent"], _estimate(t["latent"]), t["best_channel_name"]]
+            + [_estimate(t["channel"]), _estimate(t["latent_minus_channel"], "+.3f")]
+            + [_estimate(t["latent_located"], ".3f"), _estimate(t["channel_located"], ".3f")]
         )
-    return "\n".join(rows)
+    return markdown_table(head, rows)
 
 
 def steering_table(numbers: dict[str, Any]) -> str:
@@ -80,11 +70,10 @@ def steering_table(numbers: dict[str, Any]) -> str:
         ),
         "cheese_moved": "cheese moved to the target",
     }
-    rows = ["| at the target's square | normalised path probability |", "| --- | --- |"]
-    rows += [f"| {names[n]} | {_estimate(v, '.3f')} |" for n, v in s["mean"].items()]
-    rows.append(f"| latent − channel | {_estimate(s['latent_minus_channel'], '+.3f')} |")
-    rows.append(f"| latent − top channels | {_estimate(s['latent_minus_channels'], '+.3f')} |")
-    return "\n".join(rows)
+    rows = [[names[n], _estimate(v, ".3f")] for n, v in s["mean"].items()]
+    rows.append(["latent − channel", _estimate(s["latent_minus_channel"], "+.3f")])
+    rows.append(["latent − top channels", _estimate(s["latent_minus_channels"], "+.3f")])
+    return markdown_table(["at the target's square", "normalised path probability"], rows)
 
 
 def tables(numbers: dict[str, Any]) -> list[str]:

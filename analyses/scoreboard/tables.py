@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
+from analyses.core.markdown import markdown_table
 from analyses.scoreboard.claims import Claim, verdict_of
 from analyses.scoreboard.verdicts import Verdict
 
@@ -77,12 +78,12 @@ def claims_markdown(result) -> str:
     """Every claim as a markdown table, the verdict cell coloured as in the figure."""
     columns = _claim_cells(result.claims)
     text = lambda s: " ".join(str(s).split()).replace("|", "\\|") or "—"  # noqa: E731
-    lines = ["| " + " | ".join(CLAIM_COLUMNS) + " |", "|" + " --- |" * len(CLAIM_COLUMNS)]
+    rows = []
     for row in zip(*columns):
         cells = [text(cell) for cell in row]
         cells[2] = _coloured(cells[2])
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return markdown_table(CLAIM_COLUMNS, rows)
 
 
 #: The analysis page (docs/analyses/<page>.md) showing each experiment's kind of figure.
@@ -119,10 +120,7 @@ def comparison_table(
     that decided it); the predicted confidences beside it."""
     names = list(results)
     first = results[names[0]]
-    lines = [
-        "| ID | prediction | stated confidence | " + " | ".join(names) + " |",
-        "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |",
-    ]
+    rows = []
     for pid, text in first.predictions.items():
         confidences = sorted(
             {c.confidence for c in first.claims if c.id == pid and c.confidence is not None}
@@ -130,16 +128,15 @@ def comparison_table(
         stated = ", ".join(f"{c:.0%}" for c in confidences) or "—"
         short = text if len(text) <= 140 else text[:137].rstrip() + "…"
         cells = [_cell([c for c in results[n].claims if c.id == pid], link) for n in names]
-        lines.append(f"| {pid} | {short} | {stated} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([pid, short, stated, *cells])
+    return markdown_table(["ID", "prediction", "stated confidence", *names], rows)
 
 
 def calibration_table(results: Mapping[str, ScoreboardResult]) -> str:
     """Per checkpoint and stated confidence: how many of the decided claims held."""
-    lines = ["| checkpoint | stated confidence | held / decided |", "| --- | --- | --- |"]
-    for name, result in results.items():
-        for confidence, entry in result.calibration().items():
-            lines.append(
-                f"| {name} | {float(confidence):.0%} | {entry['held']} / {entry['decided']} |"
-            )
-    return "\n".join(lines) + "\n"
+    rows = [
+        [name, f"{float(confidence):.0%}", f"{entry['held']} / {entry['decided']}"]
+        for name, result in results.items()
+        for confidence, entry in result.calibration().items()
+    ]
+    return markdown_table(["checkpoint", "stated confidence", "held / decided"], rows)
