@@ -1,6 +1,6 @@
 """The analyses of the maze policy: each answers one question, with
-``run(model, inputs, *, seed, progress, ...) -> Result`` and an ``ANALYSIS`` declaration,
-and each is a script, ``python -m analyses.<name> --help``.
+``run(model, inputs, *, seed, progress, ...) -> Result`` declared by ``@analysis(...)``
+(``run.analysis``), and each is a script, ``python -m analyses.<name> --help``.
 
 The rooms (``docs/architecture.md``):
 

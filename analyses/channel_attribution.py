@@ -31,7 +31,7 @@ from analyses.core import cli as analyses_cli
 from analyses.core.figures import square_cells
 from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable, maze_seeds, observations
 from analyses.core.result import AnalysisResult, RunMetadata
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import Option, analysis
 from analyses.measure.attribution import (
     Ablation,
     Baseline,
@@ -190,6 +190,21 @@ class ChannelAttributionResult(AnalysisResult):
         return "\n".join(lines)
 
 
+@analysis(
+    question="Which channels push toward the cheese, which toward the top right?",
+    select=list,  # the mazes: run() puts each on its decision square
+    options=(
+        Option("layer", "hook whose channels are attributed", kind=cli.hook_name),
+        Option(
+            "ig_steps",
+            "integrated-gradients points (fewer: larger completeness error)",
+            kind=cli.positive_int,
+        ),
+        Option("baseline", "integrated-gradients baseline", choices=get_args(Baseline)),
+        Option("ablation", "what replaces an ablated channel", choices=get_args(Ablation)),
+    ),
+    quick={"ig_steps": 128},
+)
 def run(
     model: HookedImpala,
     inputs: Inputs,
@@ -251,6 +266,7 @@ def run(
         torch.Generator().manual_seed(seed),
         progress,
     )
+    metric_kind = {"metric": "decision" if metric_is_default else "custom"}
     return ChannelAttributionResult(
         metadata=RunMetadata.of(
             "channel_attribution",
@@ -258,12 +274,7 @@ def run(
             seed=seed,
             hooks=(layer,),
             mazes=seeds,
-            parameters={
-                "ig_steps": ig_steps,
-                "baseline": baseline,
-                "ablation": ablation,
-                "metric": "decision" if metric_is_default else "custom",
-            },
+            parameters=metric_kind,
         ),
         layer=layer,
         grad_x_act=gxa_maps.sum((2, 3)).detach().cpu(),
@@ -276,23 +287,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="channel_attribution",
-    question="Which channels push toward the cheese, which toward the top right?",
-    run=run,
-    select=list,  # the mazes: run() puts each on its decision square
-    options=(
-        Option("layer", "hook whose channels are attributed", kind=cli.hook_name),
-        Option(
-            "ig_steps",
-            "integrated-gradients points (fewer: larger completeness error)",
-            kind=cli.positive_int,
-        ),
-        Option("baseline", "integrated-gradients baseline", choices=get_args(Baseline)),
-        Option("ablation", "what replaces an ablated channel", choices=get_args(Ablation)),
-    ),
-    quick={"ig_steps": 128},
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

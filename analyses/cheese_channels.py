@@ -37,9 +37,9 @@ from plotly.subplots import make_subplots
 
 from analyses.core import cli as analyses_cli
 from analyses.core.figures import square_cells
-from analyses.core.inputs import DEFAULT_LAYER
+from analyses.core.inputs import DEFAULT_LAYER, maze_seeds
 from analyses.core.result import AnalysisResult, RunMetadata
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import Option, analysis
 from analyses.measure.cheese_channels import (
     BATCH_SIZE,
     CELLS_PER_MAZE,
@@ -295,6 +295,22 @@ class CheeseChannelsResult(AnalysisResult, ChannelScores):
         return "\n".join(lines)
 
 
+@analysis(
+    question="Which channels of a layer track where the cheese is?",
+    select=list,  # the mazes themselves: run() moves the cheese in each
+    options=(
+        Option("layer", "hook whose channels are scored", kind=cli.hook_name),
+        Option(
+            "cells_per_maze",
+            "cheese placements per maze (open cells, seeded draw)",
+            kind=cli.positive_int,
+        ),
+        Option("score", "score the ranking uses", choices=SCORES),
+        Option("top", "channels listed and shown in the maps figure", kind=cli.positive_int),
+        Option("batch_size", "observations per forward pass", kind=cli.positive_int),
+    ),
+    quick={"cells_per_maze": 12, "top": 6},
+)
 def run(
     model: HookedImpala,
     mazes: Sequence[Maze],
@@ -329,20 +345,10 @@ def run(
         progress=progress,
     )
     layer = scored.layer
+    seeds, mouse = maze_seeds(mazes), {"mouse": "left where each maze has it"}
     return CheeseChannelsResult(
         metadata=RunMetadata.of(
-            "cheese_channels",
-            model,
-            seed=seed,
-            hooks=(layer,),
-            mazes=(m.seed for m in mazes),
-            parameters={
-                "cells_per_maze": cells_per_maze,
-                "score": score,
-                "top": top,
-                "batch_size": batch_size,
-                "mouse": "left where each maze has it",
-            },
+            "cheese_channels", model, seed=seed, hooks=(layer,), mazes=seeds, parameters=mouse
         ),
         score=score,
         ranking=scored.ranked(score),
@@ -351,24 +357,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="cheese_channels",
-    question="Which channels of a layer track where the cheese is?",
-    run=run,
-    select=list,  # the mazes themselves: run() moves the cheese in each
-    options=(
-        Option("layer", "hook whose channels are scored", kind=cli.hook_name),
-        Option(
-            "cells_per_maze",
-            "cheese placements per maze (open cells, seeded draw)",
-            kind=cli.positive_int,
-        ),
-        Option("score", "score the ranking uses", choices=SCORES),
-        Option("top", "channels listed and shown in the maps figure", kind=cli.positive_int),
-        Option("batch_size", "observations per forward pass", kind=cli.positive_int),
-    ),
-    quick={"cells_per_maze": 12, "top": 6},
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

@@ -30,7 +30,7 @@ import torch
 from analyses.core import cli as analyses_cli
 from analyses.core.figures import steering_figures
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
-from analyses.core.spec import Analysis, steering_options
+from analyses.core.spec import analysis, steering_options
 from analyses.measure.steering import (
     Steering,
     SteeringResult,
@@ -75,6 +75,13 @@ class CheeseVectorResult(SteeringResult):
         return steering_figures(self)
 
 
+@analysis(
+    question="What does subtracting the cheese vector do at the decision square?",
+    select=list,  # the mazes themselves: run() finds the decision squares
+    options=steering_options(rollout_coeff=-1.0),
+    quick={"rollout_max_steps": 128},
+    min_mazes=2,  # the vector transfers from the next maze
+)
 def run(
     model: HookedImpala,
     inputs: Sequence[Maze],
@@ -115,15 +122,5 @@ def run(
     return CheeseVectorResult(**effects)
 
 
-ANALYSIS = Analysis(
-    name="cheese_vector",
-    question="What does subtracting the cheese vector do at the decision square?",
-    run=run,
-    select=list,  # the mazes themselves: run() finds the decision squares
-    options=steering_options(rollout_coeff=-1.0),
-    quick={"rollout_max_steps": 128},
-    min_mazes=2,  # the vector transfers from the next maze
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

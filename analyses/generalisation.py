@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Levels
 from analyses.core.records import Records, checked
 from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.core.spec import ROLLOUT_OPTIONS, Analysis
+from analyses.core.spec import ROLLOUT_OPTIONS, analysis
 from analyses.measure.choice import free_choice
 from analyses.measure.corners import (
     CORNERS,
@@ -63,7 +63,7 @@ from hooked_impala.policy import PROCGEN_STEP_LIMIT, collect_records
 from hooked_impala.stats import Rate
 from hooked_impala.sweep import Backend, ray_session
 
-__all__ = ["ANALYSIS", "CORNERS", "GeneralisationResult", "corner_cell", "run"]
+__all__ = ["CORNERS", "GeneralisationResult", "corner_cell", "run"]
 PLACEMENTS = (REFERENCE, *CORNERS)
 
 
@@ -112,27 +112,12 @@ class GeneralisationResult(AnalysisResult):
         folder = Path(folder)
         saved = json.loads((folder / "result.json").read_text())
         metadata, numbers = saved["metadata"], saved["numbers"]
-        meta = RunMetadata(
-            **{
-                **metadata,
-                "checkpoint": CheckpointRef(**metadata["checkpoint"]),
-                "hooks": tuple(metadata["hooks"]),
-                "maze_seeds": tuple(metadata["maze_seeds"]),
-            }
-        )
         with np.load(folder / "arrays.npz") as arrays:
             outcomes = pd.DataFrame({c: arrays[f"corner_{c}"] for c in OUTCOME_COLUMNS})
         outcomes["corner"] = outcomes["corner"].astype(str)
-        return cls(
-            metadata=meta,
-            levels=numbers["levels"],
-            by_size=numbers["by_size"],
-            largest_size=numbers["largest_size"],
-            corner_mazes=numbers["corner_mazes"],
-            step_budget=numbers["step_budget"],
-            corners=numbers["corners"],
-            outcomes=outcomes,
-        )
+        # Every field but these two is saved under its own name in the numbers.
+        saved = {f.name: numbers[f.name] for f in fields(cls) if f.name in numbers}
+        return cls(metadata=RunMetadata.from_json(metadata), outcomes=outcomes, **saved)
 
     def largest_jump(self) -> dict | None:
         """The biggest change of "top-right first" between neighbouring sizes (both with
@@ -275,6 +260,15 @@ class GeneralisationResult(AnalysisResult):
         return "\n".join(lines)
 
 
+@analysis(
+    question="How do success and top-right-seeking change with maze size, and does the agent "
+    "find a cheese in the far corners of the largest mazes?",
+    select=list,  # unused: a population of levels
+    options=ROLLOUT_OPTIONS,
+    levels=2000,
+    quick_levels=120,
+    quick={"max_steps": 200, "records": Records.TEMPORARY},
+)
 def run(
     model: HookedImpala,
     inputs: Levels,
@@ -355,7 +349,7 @@ def run(
             model,
             seed=seed,
             mazes=inputs.seeds,
-            parameters={"max_steps": max_steps, "greedy": greedy, "records": str(records)},
+            parameters={"records": str(records)},
         ),
         levels=str(inputs),
         by_size=rates_by_size(table, shortest, free),
@@ -367,17 +361,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="generalisation",
-    question="How do success and top-right-seeking change with maze size, and does the agent "
-    "find a cheese in the far corners of the largest mazes?",
-    run=run,
-    select=list,  # unused: a population of levels
-    options=ROLLOUT_OPTIONS,
-    levels=2000,
-    quick_levels=120,
-    quick={"max_steps": 200, "records": Records.TEMPORARY},
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

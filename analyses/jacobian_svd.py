@@ -33,7 +33,7 @@ from analyses.core.inputs import (
     observations,
 )
 from analyses.core.result import AnalysisResult, RunMetadata
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import Option, analysis
 from analyses.measure.jacobian import OUTPUTS, Output, effective_rank, jacobians
 from hooked_impala import checks, cli
 from hooked_impala.model import HookedImpala
@@ -167,6 +167,25 @@ class JacobianSVDResult(AnalysisResult):
         return "\n".join(lines)
 
 
+@analysis(
+    question="Which directions of the cheese-vector layer move the decision most?",
+    select=at_decision_squares,
+    options=(
+        Option(
+            "layer",
+            "hook to differentiate with respect to ('input': the observation)",
+            kind=cli.hook_name,
+        ),
+        Option("output", "what to differentiate", choices=OUTPUTS),
+        Option(
+            "of_hook",
+            "differentiate this hook's activation instead of the output",
+            kind=cli.hook_name,
+        ),
+        Option("top_k", "right-singular vectors kept per observation", kind=cli.positive_int),
+        Option("stack", "also the SVD of all Jacobians stacked"),
+    ),
+)
 def run(
     model: HookedImpala,
     inputs: Inputs,
@@ -195,14 +214,15 @@ def run(
     if stack:
         _, stacked_s, stacked_vh = torch.linalg.svd(J.reshape(-1, J.shape[-1]), full_matrices=False)
         stacked_v = stacked_vh[:k].reshape(k, *layer_shape)
+    hooks, seeds = (wrt, *([of_hook] if of_hook else [])), maze_seeds(inputs)
     return JacobianSVDResult(
         metadata=RunMetadata.of(
             "jacobian_svd",
             model,
             seed=seed,
-            hooks=(wrt, *([of_hook] if of_hook else [])),
-            mazes=maze_seeds(inputs),
-            parameters={"output": of_hook or output, "top_k": top_k, "stack": stack},
+            hooks=hooks,
+            mazes=seeds,
+            parameters={"output": of_hook or output},
         ),
         wrt=wrt,
         output=of_hook or output,
@@ -216,27 +236,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="jacobian_svd",
-    question="Which directions of the cheese-vector layer move the decision most?",
-    run=run,
-    select=at_decision_squares,
-    options=(
-        Option(
-            "layer",
-            "hook to differentiate with respect to ('input': the observation)",
-            kind=cli.hook_name,
-        ),
-        Option("output", "what to differentiate", choices=OUTPUTS),
-        Option(
-            "of_hook",
-            "differentiate this hook's activation instead of the output",
-            kind=cli.hook_name,
-        ),
-        Option("top_k", "right-singular vectors kept per observation", kind=cli.positive_int),
-        Option("stack", "also the SVD of all Jacobians stacked"),
-    ),
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

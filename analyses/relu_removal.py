@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Inputs, at_most, every_open_cell, maze_seeds, observations
 from analyses.core.result import AnalysisResult, RunMetadata
-from analyses.core.spec import MAX_OBSERVATIONS, Analysis, Option
+from analyses.core.spec import MAX_OBSERVATIONS, Option, analysis
 from analyses.measure.relu import (
     kl_per_observation,
     movement_log_probs_without,
@@ -154,6 +154,20 @@ class ReluRemovalResult(AnalysisResult):
         return "\n".join(lines)
 
 
+@analysis(
+    question="How much of the policy is linear once the ReLUs are gone?",
+    select=every_open_cell,  # every state a policy can be in
+    options=(
+        Option(
+            "tolerance",
+            "mean KL (nats) the greedy restoration aims for",
+            kind=cli.nonnegative,
+        ),
+        Option("rollouts", "also compare rollout success, original vs every ReLU removed"),
+        MAX_OBSERVATIONS,
+    ),
+    quick={"max_observations": 96},
+)
 def run(
     model: HookedImpala,
     inputs: Inputs,
@@ -211,19 +225,11 @@ def run(
                 model, rollout_mazes, fwd_hooks=remove_relus(model, relus).hooks(), **play
             ).success_rate,
         }
+    hooks = tuple(f"{r}_{end}" for r in relus for end in ("in", "out"))
+    seeds, used = maze_seeds(inputs), {"observations": len(obs)}
     return ReluRemovalResult(
         metadata=RunMetadata.of(
-            "relu_removal",
-            model,
-            seed=seed,
-            hooks=tuple(f"{r}_{end}" for r in relus for end in ("in", "out")),
-            mazes=maze_seeds(inputs),
-            parameters={
-                "tolerance": tolerance,
-                "observations": len(obs),
-                "max_observations": max_observations,
-                "rollouts": rollouts,
-            },
+            "relu_removal", model, seed=seed, hooks=hooks, mazes=seeds, parameters=used
         ),
         relus=relus,
         all_removed_kl=all_kl.cpu(),
@@ -237,22 +243,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="relu_removal",
-    question="How much of the policy is linear once the ReLUs are gone?",
-    run=run,
-    select=every_open_cell,  # every state a policy can be in
-    options=(
-        Option(
-            "tolerance",
-            "mean KL (nats) the greedy restoration aims for",
-            kind=cli.nonnegative,
-        ),
-        Option("rollouts", "also compare rollout success, original vs every ReLU removed"),
-        MAX_OBSERVATIONS,
-    ),
-    quick={"max_observations": 96},
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

@@ -33,7 +33,7 @@ from plotly.subplots import make_subplots
 from analyses.core import cli as analyses_cli
 from analyses.core.figures import steering_figures
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
-from analyses.core.spec import Analysis, steering_options
+from analyses.core.spec import analysis, steering_options
 from analyses.measure.steering import (
     Steering,
     SteeringResult,
@@ -171,6 +171,14 @@ class TopRightVectorResult(SteeringResult):
         return "\n".join(lines)
 
 
+@analysis(
+    question="Does adding the top-right vector send the agent to the top right, and does it "
+    "add with the cheese vector?",
+    select=list,  # the mazes themselves: run() finds the decision squares
+    options=steering_options(rollout_coeff=1.0),
+    quick={"rollout_max_steps": 128},
+    min_mazes=2,  # the vector transfers from the next maze
+)
 def run(
     model: HookedImpala,
     inputs: Sequence[Maze],
@@ -232,16 +240,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="top_right_vector",
-    question="Does adding the top-right vector send the agent to the top right, and does it "
-    "add with the cheese vector?",
-    run=run,
-    select=list,  # the mazes themselves: run() finds the decision squares
-    options=steering_options(rollout_coeff=1.0),
-    quick={"rollout_max_steps": 128},
-    min_mazes=2,  # the vector transfers from the next maze
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

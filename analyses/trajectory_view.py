@@ -28,7 +28,7 @@ from analyses.core import cli as analyses_cli
 from analyses.core.images import img_tag
 from analyses.core.inputs import DEFAULT_LAYER
 from analyses.core.result import AnalysisResult, RunMetadata
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import Option, analysis
 from hooked_impala import cli
 from hooked_impala.actions import movement_of_action
 from hooked_impala.maze import Maze
@@ -126,6 +126,20 @@ class TrajectoryViewResult(AnalysisResult):
         return f"Trajectory view: {len(self.tokens)} steps ({outcome}); hooks {self.hooks}"
 
 
+@analysis(
+    question="What do the channels do along one episode?",
+    select=list,  # the first maze is played
+    options=(
+        Option(
+            "hooks",
+            "hooks shown (the view's first drop-down)",
+            kind=cli.hook_name,
+            many=True,
+        ),
+        Option("max_steps", "episode step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
+    ),
+    quick={"max_steps": 48},
+)
 def run(
     model: HookedImpala,
     inputs: Sequence[Maze],
@@ -166,7 +180,7 @@ def run(
             seed=seed,
             hooks=tuple(hooks),
             mazes=(mazes[0].seed,),
-            parameters={"max_steps": max_steps, "reduction": "max over positions"},
+            parameters={"reduction": "max over positions"},
         ),
         tokens=tokens,
         activations=padded,
@@ -177,22 +191,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="trajectory_view",
-    question="What do the channels do along one episode?",
-    run=run,
-    select=list,  # the first maze is played
-    options=(
-        Option(
-            "hooks",
-            "hooks shown (the view's first drop-down)",
-            kind=cli.hook_name,
-            many=True,
-        ),
-        Option("max_steps", "episode step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
-    ),
-    quick={"max_steps": 48},
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

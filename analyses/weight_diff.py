@@ -32,7 +32,7 @@ from plotly.subplots import make_subplots
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Levels, at_decision_squares
 from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import Option, analysis
 from analyses.measure.attribution import integrated_gradient_ranking
 from analyses.measure.cheese_channels import score_channels
 from analyses.measure.weights import as_matrix, weight_layers
@@ -280,6 +280,23 @@ def representative(mazes: list[Maze], n: int) -> list[Maze]:
     )[:n]
 
 
+@analysis(
+    question="What did fine-tuning change in the weights, and in the behaviour?",
+    select=lambda mazes: mazes,  # not used: the analysis studies a range of levels
+    options=(
+        Option(
+            "before",
+            "reference checkpoint (registry name or path; default: the checkpoint's parent)",
+            kind=str,
+        ),
+        Option("top", "most/least changed channels listed and compared", kind=cli.positive_int),
+        Option("max_steps", "step limit of the rollouts", kind=cli.positive_int),
+        Option("field_mazes", "mazes whose vector fields are drawn", kind=cli.integer(0)),
+    ),
+    levels=200,
+    quick_levels=40,
+    checkpoint="standin_s1_avoid_cheese",
+)
 def run(
     model: HookedImpala,
     inputs: Levels,
@@ -338,8 +355,6 @@ def run(
             parameters={
                 "before": before_ref.name,
                 "before_sha256": before_ref.sha256,
-                "top": top,
-                "max_steps": max_steps,
                 "levels": str(inputs),
             },
         ),
@@ -353,25 +368,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="weight_diff",
-    question="What did fine-tuning change in the weights, and in the behaviour?",
-    run=run,
-    select=lambda mazes: mazes,  # not used: the analysis studies a range of levels
-    options=(
-        Option(
-            "before",
-            "reference checkpoint (registry name or path; default: the checkpoint's parent)",
-            kind=str,
-        ),
-        Option("top", "most/least changed channels listed and compared", kind=cli.positive_int),
-        Option("max_steps", "step limit of the rollouts", kind=cli.positive_int),
-        Option("field_mazes", "mazes whose vector fields are drawn", kind=cli.integer(0)),
-    ),
-    levels=200,
-    quick_levels=40,
-    checkpoint="standin_s1_avoid_cheese",
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

@@ -33,7 +33,7 @@ from analyses.core.inputs import (
     observations,
 )
 from analyses.core.result import AnalysisResult, RunMetadata
-from analyses.core.spec import MAX_OBSERVATIONS, Analysis, Option
+from analyses.core.spec import MAX_OBSERVATIONS, Option, analysis
 from analyses.measure.jacobian import effective_rank, jacobians
 from analyses.measure.relu import kl_per_observation, starting_mazes
 from analyses.measure.weights import as_matrix, weight_layers
@@ -227,6 +227,21 @@ class WeightSVDResult(AnalysisResult):
         return "\n".join(lines)
 
 
+@analysis(
+    question="How many singular vectors of each layer does the policy need?",
+    select=every_open_cell,
+    options=(
+        Option("tolerance", "mean KL (nats) a truncation may cost", kind=cli.nonnegative),
+        MAX_OBSERVATIONS,
+        Option(
+            "jacobian_observations",
+            "observations for the Jacobian effective rank",
+            kind=cli.positive_int,
+        ),
+        Option("rollouts", "also rollout success, original vs jointly truncated"),
+    ),
+    quick={"max_observations": 96, "jacobian_observations": 8},
+)
 def run(
     model: HookedImpala,
     inputs: Inputs,
@@ -281,20 +296,10 @@ def run(
         with truncated_weights(model, ranks):
             low_rank = rollout(model, mazes, **play).success
         success = {"original": original.as_dict(), "joint": low_rank.as_dict()}
+    seeds, used = maze_seeds(inputs), {"observations": len(obs)}
     return WeightSVDResult(
         metadata=RunMetadata.of(
-            "weight_svd",
-            model,
-            seed=seed,
-            hooks=(jacobian_layer,),
-            mazes=maze_seeds(inputs),
-            parameters={
-                "tolerance": tolerance,
-                "observations": len(obs),
-                "max_observations": max_observations,
-                "jacobian_observations": jacobian_observations,
-                "rollouts": rollouts,
-            },
+            "weight_svd", model, seed=seed, hooks=(jacobian_layer,), mazes=seeds, parameters=used
         ),
         spectra=spectra,
         single=single,
@@ -307,23 +312,5 @@ def run(
     )
 
 
-ANALYSIS = Analysis(
-    name="weight_svd",
-    question="How many singular vectors of each layer does the policy need?",
-    run=run,
-    select=every_open_cell,
-    options=(
-        Option("tolerance", "mean KL (nats) a truncation may cost", kind=cli.nonnegative),
-        MAX_OBSERVATIONS,
-        Option(
-            "jacobian_observations",
-            "observations for the Jacobian effective rank",
-            kind=cli.positive_int,
-        ),
-        Option("rollouts", "also rollout success, original vs jointly truncated"),
-    ),
-    quick={"max_observations": 96, "jacobian_observations": 8},
-)
-
 if __name__ == "__main__":
-    sys.exit(analyses_cli.main(ANALYSIS))
+    sys.exit(analyses_cli.main(run.analysis))

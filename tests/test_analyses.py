@@ -299,14 +299,14 @@ def test_cli_smoke(shared_checkpoints, tmp_path, monkeypatch) -> None:
         out = tmp_path / module.__name__
         assert (
             cli.main(
-                module.ANALYSIS,
+                module.run.analysis,
                 ["--checkpoint", "model_160022528", "--mazes", "2", "--out", str(out), *extra],
             )
             == 0
         )
         assert (out / "result.json").exists()
     with pytest.raises(SystemExit):
-        cli.main(jacobian_svd.ANALYSIS, ["--help"])
+        cli.main(jacobian_svd.run.analysis, ["--help"])
 
 
 # --- trajectory view and the report ------------------------------------------------------

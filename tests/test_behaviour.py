@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analyses.behaviour import ANALYSIS, BehaviourResult, run
+from analyses.behaviour import BehaviourResult, run
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Levels
 from analyses.core.records import Records
@@ -266,6 +266,6 @@ def test_end_to_end_on_the_agent_and_the_records_are_reused(
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
     argv = ["--checkpoint", "model_160022528", "--mazes", "80", "--max-steps", "32"]
     argv += ["--splits", "4", "--records", str(records), "--out", str(tmp_path / "cli")]
-    assert analyses_cli.main(ANALYSIS, argv) == 0
+    assert analyses_cli.main(run.analysis, argv) == 0
     from_cli = json.loads((tmp_path / "cli" / "result.json").read_text())["numbers"]
     assert from_cli == saved["numbers"]

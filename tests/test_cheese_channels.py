@@ -221,12 +221,12 @@ def test_on_the_real_agent_and_its_command_line(
 
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))
     args = ["--checkpoint", "model_160022528", "--mazes", "2", "--cells-per-maze", "4"]
-    assert cli.main(cheese_channels.ANALYSIS, [*args, "--out", str(tmp_path / "cli")]) == 0
+    assert cli.main(cheese_channels.run.analysis, [*args, "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / "top_channel_maps.html").exists()
     # A layer without a spatial grid is refused with the hook named, not a traceback.
     bad = [*args, "--layer", "embedder.fc_out", "--out", str(tmp_path / "bad")]
-    assert cli.main(cheese_channels.ANALYSIS, bad) == 2
+    assert cli.main(cheese_channels.run.analysis, bad) == 2
     with pytest.raises(SystemExit):
-        cli.main(cheese_channels.ANALYSIS, ["--layer", "embedder.block9"])
+        cli.main(cheese_channels.run.analysis, ["--layer", "embedder.block9"])
     with pytest.raises(SystemExit):
-        cli.main(cheese_channels.ANALYSIS, ["--help"])
+        cli.main(cheese_channels.run.analysis, ["--help"])

@@ -72,11 +72,11 @@ def test_device_check_names_the_problem() -> None:
 
 def test_device_flag_is_checked_and_recorded(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
-        analysis_main(cheese_vector.ANALYSIS, ["--device", "gpu", "--out", str(tmp_path / "x")])
+        analysis_main(cheese_vector.run.analysis, ["--device", "gpu", "--out", str(tmp_path / "x")])
     assert "argument --device: must be a torch device" in capsys.readouterr().err
     out = tmp_path / "cv"
     flags = ["--mazes", "2", "--device", "cpu", "--rollout-max-steps", "4", "--out", str(out)]
-    code = analysis_main(cheese_vector.ANALYSIS, flags)
+    code = analysis_main(cheese_vector.run.analysis, flags)
     assert code == 0
     checkpoint = json.loads((out / "result.json").read_text())["metadata"]["checkpoint"]
     assert checkpoint["device"] == "cpu" and checkpoint["dtype"] == "float32"
@@ -142,7 +142,7 @@ def test_results_agree_across_devices(mazes) -> None:
     numbers = {}
     for device in ("cpu", second):
         model = load_pretrained("standin_s1", device=device, progress=False)
-        result = cheese_vector.ANALYSIS.run_on_mazes(model, mazes, quick=True)
+        result = cheese_vector.run.analysis.run_on_mazes(model, mazes, quick=True)
         numbers[device] = result.arrays()
     for key, value in numbers["cpu"].items():
         np.testing.assert_allclose(numbers[second][key], value, atol=1e-4, rtol=1e-4)

@@ -151,14 +151,14 @@ def test_a_rerun_reuses_the_cache(small_run) -> None:
 
 def test_bad_flags_are_named_before_any_work(capsys, tmp_path) -> None:
     from analyses.core import cli
-    from analyses.dictionary import ANALYSIS
+    from analyses.dictionary import run
 
     with pytest.raises(SystemExit):
-        cli.main(ANALYSIS, ["--hooks", "embedder.block2.res1.resad", "--out", str(tmp_path)])
+        cli.main(run.analysis, ["--hooks", "embedder.block2.res1.resad", "--out", str(tmp_path)])
     assert "unknown hook name 'embedder.block2.res1.resad'" in capsys.readouterr().err
-    code = cli.main(ANALYSIS, ["--hooks", "embedder.fc_out", "--out", str(tmp_path / "x")])
+    code = cli.main(run.analysis, ["--hooks", "embedder.fc_out", "--out", str(tmp_path / "x")])
     assert code == 2 and "'embedder.fc_out' is not spatial" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
     with pytest.raises(SystemExit):
-        cli.main(ANALYSIS, ["--k", "0"])
+        cli.main(run.analysis, ["--k", "0"])
     assert "--k" in capsys.readouterr().err

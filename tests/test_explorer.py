@@ -15,7 +15,8 @@ import pytest
 from constructed import CARRIER, LAYER, cheese_carrier_model
 
 from analyses.core import cli as analyses_cli
-from analyses.maze_view import ANALYSIS, InterventionSettings
+from analyses.maze_view import InterventionSettings
+from analyses.maze_view import run as maze_view_run
 from explorer import browser, compute
 from explorer.cli import main
 from explorer.compute import Explorer
@@ -185,7 +186,7 @@ def test_export_is_reproduced_by_its_command(explorer, maze, tmp_path) -> None:
     if os.environ.get("HOOKED_IMPALA_HOME"):  # where this explorer found the checkpoint
         assert argv.pop(0) == f"HOOKED_IMPALA_HOME={os.environ['HOOKED_IMPALA_HOME']}"
     assert argv[:3] == ["python", "-m", "analyses.maze_view"]
-    assert analyses_cli.main(ANALYSIS, argv[3:]) == 0  # rewrites the same folder
+    assert analyses_cli.main(maze_view_run.analysis, argv[3:]) == 0  # rewrites the same folder
     assert (view / "result.json").read_text() == first
     again = dict(np.load(view / "arrays.npz"))
     assert set(again) == set(arrays)

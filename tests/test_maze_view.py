@@ -16,12 +16,12 @@ import torch
 from analyses.cheese_vector import cheese_vector
 from analyses.core import cli as analyses_cli
 from analyses.maze_view import (
-    ANALYSIS,
     STATE_FILE,
     InterventionSettings,
     channel_maps,
     load_state,
     maps_figure,
+    run,
     top_channels,
     view,
 )
@@ -123,7 +123,7 @@ def test_flags_reproduce_the_settings(standin, maze, tmp_path) -> None:
         "--out",
         str(tmp_path / "out"),
     ]
-    assert analyses_cli.main(ANALYSIS, argv) == 0
+    assert analyses_cli.main(run.analysis, argv) == 0
     saved = json.loads((tmp_path / "out" / "result.json").read_text())
     assert (
         InterventionSettings(
@@ -184,7 +184,7 @@ def test_bad_state_files_are_named(tmp_path) -> None:
     ],
 )
 def test_the_script_names_bad_arguments(argv, says, tmp_path, capsys) -> None:
-    assert analyses_cli.main(ANALYSIS, [*argv, "--mazes", "1", "--out", str(tmp_path)]) == 2
+    assert analyses_cli.main(run.analysis, [*argv, "--mazes", "1", "--out", str(tmp_path)]) == 2
     assert says in capsys.readouterr().err
 
 

@@ -312,7 +312,7 @@ def test_the_analysis_finds_the_carrier_and_saves(model, mazes, tmp_path, capsys
     assert selection.isdisjoint(field.metadata.parameters["test_mazes"])
     assert numbers["circuit"]["test_pairs"] == len(field.metadata.parameters["test_mazes"])
     with pytest.raises(SystemExit) as stop:
-        analyses_cli.main(patching_analysis.ANALYSIS, ["--help"])
+        analyses_cli.main(patching_analysis.run.analysis, ["--help"])
     assert stop.value.code == 0 and "--field-cells" in capsys.readouterr().out
 
 

@@ -184,7 +184,7 @@ def test_command_line_run_on_the_s1_agent_saves_a_result(
     out = tmp_path / "probes"
     argv = ["--checkpoint", "model_160022528", "--mazes", "16", "--features", "64"]
     argv += ["--hooks", B1, B2, "embedder.fc_out", "--conv-steps", "50", "--out", str(out)]
-    assert analyses_main(probes.ANALYSIS, argv) == 0
+    assert analyses_main(probes.run.analysis, argv) == 0
     saved = json.loads((out / "result.json").read_text())
     numbers = saved["numbers"]
     assert sum(numbers["mazes"].values()) == 16 and saved["metadata"]["hooks"] == [
@@ -242,7 +242,7 @@ def test_inputs_must_be_levels_and_flags_are_checked(capsys, monkeypatch) -> Non
         (["--hooks", "input", "embedder.nothing"], "unknown hook name"),
     ):
         with pytest.raises(SystemExit):
-            analyses_main(probes.ANALYSIS, argv)
+            analyses_main(probes.run.analysis, argv)
         assert says in capsys.readouterr().err
 
 

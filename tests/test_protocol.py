@@ -14,7 +14,7 @@ from analyses.core.inputs import NotApplicable, observations, select_mazes
 from analyses.core.registry import ANALYSES
 from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.saving import MARKER
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import Analysis, Option, analysis
 
 #: Analyses whose own tests run them whole (at tiny sizes): the report test leaves them out,
 #: as their quick forms take minutes (the scoreboard alone plays hundreds of levels).
@@ -77,26 +77,24 @@ class ToyResult(AnalysisResult):
         return {"mean_value": float(self.value_means.mean()), "nan_is_not_json": float("nan")}
 
 
+@analysis(
+    name="toy",  # beside the analyses/ package its module name would not be its name
+    question="What is the value at the start?",
+    select=list,
+    options=(Option("scale", "multiply the value"),),
+    quick={"scale": 2.0},
+)
 def toy_run(
     model, inputs, *, scale: float = 1.0, seed: int = 0, progress: bool = False
 ) -> ToyResult:
     obs = observations(inputs).to(model.device)
     with torch.no_grad():
         values = model(obs).value * scale
-    meta = RunMetadata.of(
-        "toy", model, seed=seed, mazes=(m.seed for m in inputs), parameters={"scale": scale}
-    )
+    meta = RunMetadata.of("toy", model, seed=seed, mazes=(m.seed for m in inputs))
     return ToyResult(metadata=meta, value_means=values)
 
 
-TOY = Analysis(
-    name="toy",
-    question="What is the value at the start?",
-    run=toy_run,
-    select=list,
-    options=(Option("scale", "multiply the value"),),
-    quick={"scale": 2.0},
-)
+TOY = toy_run.analysis
 
 
 def test_a_new_analysis_needs_only_its_declaration(

@@ -257,7 +257,7 @@ def test_bad_flags_stop_before_loading(argv, says, capsys, monkeypatch) -> None:
 
     monkeypatch.setattr(library_cli, "load_model", refuse)
     with pytest.raises(SystemExit) as stop:
-        analyses_cli.main(retarget.ANALYSIS, argv)
+        analyses_cli.main(retarget.run.analysis, argv)
     assert stop.value.code == 2 and says in capsys.readouterr().err
 
 

@@ -237,7 +237,7 @@ def test_asking_for_ray_without_it_says_how_to_install(
     assert not (tmp_path / "records").exists()  # refused before any work
     argv = ["--mazes", "20", "--ray", "--records", str(tmp_path / "r"), "--out", str(tmp_path)]
     with pytest.raises(SystemExit) as stop:  # checked with the flags, before any work
-        analyses_cli.main(behaviour.ANALYSIS, argv)
+        analyses_cli.main(behaviour.run.analysis, argv)
     assert stop.value.code == 2
     assert 'pip install "hooked-impala[ray]"' in capsys.readouterr().err
 
@@ -298,7 +298,7 @@ def test_behaviour_with_ray_writes_the_records_it_writes_without(local_ray, tmp_
     for name, flags in {"local": [], "ray": ["--ray"], "ray1": ["--ray", "--workers", "1"]}.items():
         argv = ["--mazes", "120", "--max-steps", "32", "--splits", "2"]
         argv += ["--records", str(tmp_path / name), "--out", str(tmp_path / f"out_{name}")]
-        assert analyses_cli.main(behaviour.ANALYSIS, argv + flags) == 0
+        assert analyses_cli.main(behaviour.run.analysis, argv + flags) == 0
         results[name] = json.loads((tmp_path / f"out_{name}" / "result.json").read_text())
     local = load_records(tmp_path / "local")
     assert len(local) == 120

@@ -217,7 +217,7 @@ def test_asking_for_ray_without_it_says_how_to_install(
         probes.run(model, Levels("easy", range(12)), **PROBES, sweep=Backend(address="HOST:6379"))
     with pytest.raises(SweepError, match=INSTALL):
         vector_fields(model, mazes, backend=Backend(ray=True))
-    for analysis in (retarget.ANALYSIS, probes.ANALYSIS):
+    for analysis in (retarget.run.analysis, probes.run.analysis):
         argv = ["--mazes", "3", "--ray", "--workers", "2", "--out", str(tmp_path / analysis.name)]
         with pytest.raises(SystemExit) as stop:  # checked with the flags, before any work
             analyses_cli.main(analysis, argv)

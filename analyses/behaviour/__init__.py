@@ -69,7 +69,7 @@ from analyses.behaviour.result import BehaviourResult
 from analyses.core.inputs import Levels, NotApplicable
 from analyses.core.records import Records, checked
 from analyses.core.result import CheckpointRef, RunMetadata
-from analyses.core.spec import ROLLOUT_OPTIONS, Analysis, Option
+from analyses.core.spec import ROLLOUT_OPTIONS, Option, analysis
 from analyses.measure.behaviour import feature_table
 from analyses.measure.choice import free_choice_mask
 from analyses.measure.regression import (
@@ -89,6 +89,26 @@ from hooked_impala.sweep import Backend
 MAX_SLOTS = 256  # envs played side by side
 
 
+@analysis(
+    question=(
+        "In which mazes does the agent go for the cheese rather than the top right, and which "
+        "maze features predict it?"
+    ),
+    select=list,  # not used: the analysis takes every level of a seed range
+    options=(
+        *ROLLOUT_OPTIONS,
+        Option("splits", "random train/test splits of the regression", kind=cli.positive_int),
+        Option("l1_c", "inverse L1 regularisation strength C", kind=cli.real(1e-6)),
+        Option(
+            "bootstrap",
+            "resamples of the maze bootstrap of the whole fit (0: none)",
+            kind=cli.integer(0),
+        ),
+    ),
+    quick={"max_steps": 32, "splits": 10, "bootstrap": 50, "records": Records.TEMPORARY},
+    levels=10_000,
+    quick_levels=120,
+)
 def run(
     model: HookedImpala,
     inputs: Levels,
@@ -176,13 +196,8 @@ def run(
             parameters={
                 "mode": inputs.mode,
                 "seeds": f"{inputs.seeds.start}..{inputs.seeds.stop - 1}",
-                "max_steps": max_steps,
-                "greedy": bool(greedy),
                 "records": str(records),
-                "splits": splits,
-                "l1_c": l1_c,
                 "test_fraction": TEST_FRACTION,
-                "bootstrap": bootstrap,
             },
         ),
         mode=inputs.mode,
@@ -197,27 +212,3 @@ def run(
         free_choice=free_choice_mask(mazes),
         fit=fit,
     )
-
-
-ANALYSIS = Analysis(
-    name="behaviour",
-    question=(
-        "In which mazes does the agent go for the cheese rather than the top right, and which "
-        "maze features predict it?"
-    ),
-    run=run,
-    select=list,  # not used: the analysis takes every level of a seed range
-    options=(
-        *ROLLOUT_OPTIONS,
-        Option("splits", "random train/test splits of the regression", kind=cli.positive_int),
-        Option("l1_c", "inverse L1 regularisation strength C", kind=cli.real(1e-6)),
-        Option(
-            "bootstrap",
-            "resamples of the maze bootstrap of the whole fit (0: none)",
-            kind=cli.integer(0),
-        ),
-    ),
-    quick={"max_steps": 32, "splits": 10, "bootstrap": 50, "records": Records.TEMPORARY},
-    levels=10_000,
-    quick_levels=120,
-)

@@ -1,6 +1,6 @@
 import sys
 
-from analyses.behaviour import ANALYSIS
+from analyses.behaviour import run
 from analyses.core import cli
 
-sys.exit(cli.main(ANALYSIS))
+sys.exit(cli.main(run.analysis))

@@ -30,24 +30,24 @@ from analyses import (
 from analyses.core.spec import Analysis
 
 ANALYSES: tuple[Analysis, ...] = (
-    scoreboard.ANALYSIS,  # first: the report opens with it
-    cheese_vector.ANALYSIS,
-    top_right_vector.ANALYSIS,
-    cheese_channels.ANALYSIS,
-    retarget.ANALYSIS,
-    resample.ANALYSIS,
-    behaviour.ANALYSIS,
-    generalisation.ANALYSIS,
-    probes.ANALYSIS,
-    channel_attribution.ANALYSIS,
-    jacobian_svd.ANALYSIS,
-    relu_removal.ANALYSIS,
-    trajectory_view.ANALYSIS,
-    weight_diff.ANALYSIS,
-    weight_svd.ANALYSIS,
-    maze_view.ANALYSIS,
-    dictionary.ANALYSIS,
-    patching.ANALYSIS,
+    scoreboard.run.analysis,  # first: the report opens with it
+    cheese_vector.run.analysis,
+    top_right_vector.run.analysis,
+    cheese_channels.run.analysis,
+    retarget.run.analysis,
+    resample.run.analysis,
+    behaviour.run.analysis,
+    generalisation.run.analysis,
+    probes.run.analysis,
+    channel_attribution.run.analysis,
+    jacobian_svd.run.analysis,
+    relu_removal.run.analysis,
+    trajectory_view.run.analysis,
+    weight_diff.run.analysis,
+    weight_svd.run.analysis,
+    maze_view.run.analysis,
+    dictionary.run.analysis,
+    patching.run.analysis,
 )
 
 

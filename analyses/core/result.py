@@ -6,13 +6,15 @@ files (``analyses.core.saving``).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from enum import Enum, StrEnum
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import plotly.graph_objects as go
@@ -84,6 +86,47 @@ class RunMetadata:
     def to_json(self) -> dict:
         return to_jsonable(asdict(self))
 
+    @classmethod
+    def from_json(cls, saved: Mapping[str, Any]) -> RunMetadata:
+        """The metadata of a saved ``result.json`` (its ``"metadata"``) read back."""
+        checkpoint = CheckpointRef(**saved["checkpoint"])
+        tuples = {k: tuple(saved[k]) for k in ("hooks", "maze_seeds") if k in saved}
+        return cls(**{**saved, "checkpoint": checkpoint, **tuples})
+
+
+#: Keywords of ``run`` that are not options of the analysis: more mazes it reads (recorded by
+#: their seeds where it matters), where it runs and how loudly
+#: (the seed has a field of its own in the metadata).
+_NOT_PARAMETERS = frozenset({"seed", "progress", "sweep", "sources"})
+
+Run = TypeVar("Run", bound=Callable[..., "AnalysisResult"])
+
+
+def keeps_arguments(run: Run) -> Run:
+    """Decorate an analysis's ``run(model, inputs, *, ...)`` so that its result's
+    ``metadata.parameters`` hold every keyword-only argument it was called with, defaults
+    filled in, under whatever ``run`` recorded
+    itself (derived values such as the channels it chose win). So each option is recorded
+    from the signature, where its default is written, and no analysis lists them again."""
+    signature = inspect.signature(run)
+    options = {
+        name
+        for name, p in signature.parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name not in _NOT_PARAMETERS
+    }
+
+    @functools.wraps(run)
+    def recorded(*args: Any, **kwargs: Any) -> AnalysisResult:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        result = run(*args, **kwargs)
+        called = {k: v for k, v in bound.arguments.items() if k in options}
+        own = result.metadata.parameters
+        result.metadata = replace(result.metadata, parameters={**called, **own})
+        return result
+
+    return recorded  # type: ignore[return-value]
+
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON types for tensors, arrays, numpy scalars, enums, regions and paths.
@@ -102,6 +145,8 @@ def to_jsonable(value: Any) -> Any:
         return value.name
     if isinstance(value, (Region, PurePath)):
         return str(value)
+    if is_dataclass(value) and not isinstance(value, type):  # a settings value: its fields
+        return to_jsonable(asdict(value))
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value

@@ -2,9 +2,10 @@
 inputs from a set of mazes, its options (which become command-line flags) and the small
 settings the report and the docs run it with.
 
-Every analysis defines ``ANALYSIS = Analysis(...)`` next to its ``run``, and
-``analyses.core.registry`` lists it. The command line (``analyses.core.cli``), the report
-and the docs loop over that list, so a new analysis is one module plus one registry line.
+Every analysis declares its ``run`` with ``@analysis(...)`` (which makes ``run.analysis``,
+an :class:`Analysis`), and ``analyses.core.registry`` lists it. The command line
+(``analyses.core.cli``), the report and the docs loop over that list, so a new analysis is
+one module plus one registry line.
 
 An option's default is written once, in ``run``'s signature: ``Analysis`` reads it from
 there, so the library call, the command line, the report and the docs cannot disagree.
@@ -15,13 +16,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from analyses.core.inputs import Inputs, Levels
 from analyses.core.records import Records
-from analyses.core.result import AnalysisResult
+from analyses.core.result import AnalysisResult, keeps_arguments
 from hooked_impala import cli
 from hooked_impala.maze import DEFAULT_MODE, Maze
 from hooked_impala.model import HookedImpala
@@ -232,3 +234,32 @@ ROLLOUT_OPTIONS = (
     RECORDS,
     SWEEP,
 )
+
+
+def analysis(
+    *,
+    question: str,
+    select: Callable[[Sequence[Maze]], Inputs],
+    name: str | None = None,
+    **settings: Any,
+) -> Callable[[Callable[..., AnalysisResult]], Callable[..., AnalysisResult]]:
+    """Declare the decorated ``run(model, inputs, *, options...)`` an analysis:
+    ``run.analysis`` becomes its :class:`Analysis` (``settings``: its other fields), named
+    after its module (``analyses.<name>``, the name ``python -m`` runs) unless ``name`` is
+    given, and its results record the keywords it was called with
+    (:func:`~analyses.core.result.keeps_arguments`). The declaration stands above the
+    signature whose defaults it reads."""
+
+    def declare(run: Callable[..., AnalysisResult]) -> Callable[..., AnalysisResult]:
+        recorded = keeps_arguments(run)
+        # Run as a script the module is __main__; its spec still holds its real name.
+        module = sys.modules[run.__module__]
+        where = (module.__spec__.name if module.__spec__ else run.__module__).split(".")
+        if name is None and (len(where) < 2 or where[0] != "analyses"):
+            raise TypeError(f"{'.'.join(where)}.run is outside analyses/: give its name=")
+        called = name or where[1]
+        spec = Analysis(name=called, question=question, run=recorded, select=select, **settings)
+        recorded.analysis = spec  # type: ignore[attr-defined]
+        return recorded
+
+    return declare

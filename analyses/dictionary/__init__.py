@@ -30,7 +30,7 @@ import numpy as np
 
 from analyses.core.inputs import Levels
 from analyses.core.result import CheckpointRef, RunMetadata
-from analyses.core.spec import SWEEP, Analysis, Option
+from analyses.core.spec import SWEEP, Option, analysis
 from analyses.dictionary import fidelity, labels, pages, steer
 from analyses.dictionary.result import DictionaryResult, short
 from analyses.measure.cheese_channels import RETARGET_CHANNELS
@@ -97,6 +97,43 @@ def _activations(model, seeds, folder: Path, settings: dict, backend: Backend) -
     return data
 
 
+@analysis(
+    question=(
+        "Do sparse dictionary features track the cheese better than single channels, how much "
+        "of the policy do they carry, and does steering with one retarget the mouse?"
+    ),
+    select=list,  # not used: the analysis takes every level of a seed range
+    options=(
+        Option(
+            "hooks",
+            "spatial hooks to train dictionaries at (the first is steered)",
+            kind=cli.hook_name,
+            many=True,
+        ),
+        Option("size", "latents per dictionary (None: 8 per channel)", kind=cli.positive_int),
+        Option("k", "active latents per vector (TopK)", kind=cli.positive_int),
+        Option("steps", "training steps per dictionary", kind=cli.positive_int),
+        Option(
+            "per_maze", "observations sampled along each maze's trajectory", kind=cli.positive_int
+        ),
+        Option("targets_per_maze", "steering targets per test maze", kind=cli.positive_int),
+        Option(
+            "max_steps",
+            "step limit of the fidelity rollouts",
+            kind=cli.integer(1, PROCGEN_STEP_LIMIT),
+        ),
+        Option(
+            "cache",
+            "folder for the activations and the dictionaries (resumed by a rerun); 'auto': "
+            "under out/dictionary-cache, named by the settings",
+            kind=cache_flag,
+        ),
+        SWEEP,
+    ),  # fmt: skip
+    quick={"steps": 200, "per_maze": 2, "targets_per_maze": 2, "max_steps": 60},
+    levels=1000,
+    quick_levels=30,
+)
 def run(
     model: HookedImpala,
     inputs: Levels,
@@ -265,44 +302,3 @@ def _steering(model, hook, found, test_mazes, targets_per_maze, seed):
         "latent_minus_channel": diff("latent", "channel"),
         "latent_minus_channels": diff("latent", "top_channels"),
     }, per_target
-
-
-ANALYSIS = Analysis(
-    name="dictionary",
-    question=(
-        "Do sparse dictionary features track the cheese better than single channels, how much "
-        "of the policy do they carry, and does steering with one retarget the mouse?"
-    ),
-    run=run,
-    select=list,  # not used: the analysis takes every level of a seed range
-    options=(
-        Option(
-            "hooks",
-            "spatial hooks to train dictionaries at (the first is steered)",
-            kind=cli.hook_name,
-            many=True,
-        ),
-        Option("size", "latents per dictionary (None: 8 per channel)", kind=cli.positive_int),
-        Option("k", "active latents per vector (TopK)", kind=cli.positive_int),
-        Option("steps", "training steps per dictionary", kind=cli.positive_int),
-        Option(
-            "per_maze", "observations sampled along each maze's trajectory", kind=cli.positive_int
-        ),
-        Option("targets_per_maze", "steering targets per test maze", kind=cli.positive_int),
-        Option(
-            "max_steps",
-            "step limit of the fidelity rollouts",
-            kind=cli.integer(1, PROCGEN_STEP_LIMIT),
-        ),
-        Option(
-            "cache",
-            "folder for the activations and the dictionaries (resumed by a rerun); 'auto': "
-            "under out/dictionary-cache, named by the settings",
-            kind=cache_flag,
-        ),
-        SWEEP,
-    ),  # fmt: skip
-    quick={"steps": 200, "per_maze": 2, "targets_per_maze": 2, "max_steps": 60},
-    levels=1000,
-    quick_levels=30,
-)

@@ -3,6 +3,6 @@
 import sys
 
 from analyses.core import cli
-from analyses.dictionary import ANALYSIS
+from analyses.dictionary import run
 
-sys.exit(cli.main(ANALYSIS))
+sys.exit(cli.main(run.analysis))

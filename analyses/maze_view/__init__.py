@@ -27,7 +27,7 @@ from jaxtyping import UInt8
 
 from analyses.core.inputs import DEFAULT_LAYER
 from analyses.core.result import RunMetadata
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import Option, analysis
 from analyses.maze_view.figures import episode_figure, maps_figure
 from analyses.maze_view.result import MazeViewResult
 from analyses.maze_view.settings import (
@@ -45,7 +45,6 @@ from hooked_impala.model import HookedImpala
 from hooked_impala.policy import PROCGEN_STEP_LIMIT, Episode, rollout, vector_field
 
 __all__ = [
-    "ANALYSIS",
     "STATE_FILE",
     "InterventionSettings",
     "MazeViewResult",
@@ -203,6 +202,33 @@ def view(
     )
 
 
+@analysis(
+    question=(
+        "What does the policy do in this one maze, and what does an intervention change: "
+        "its vector field, its channels at the mouse's cell, an episode?"
+    ),
+    select=lambda mazes: list(mazes[:1]),
+    options=(
+        Option(
+            "state",
+            "maze state file (an explorer export's maze.state); default: the "
+            "first of the standard mazes",
+        ),
+        Option("layer", "hook of the vectors and clamps", kind=cli.hook_name),
+        Option("cheese_coeff", "coefficient of the cheese vector", kind=cli.finite),
+        Option("top_right_coeff", "coefficient of the top-right vector", kind=cli.finite),
+        Option("clamp_channels", "channels to clamp", kind=cli.integer(0), many=True),
+        Option("clamp_cell", "ROW COL: the cell to clamp them at", kind=cli.integer(0), many=True),
+        Option("clamp_value", "value the clamped channels are held at", kind=cli.finite),
+        Option("remove_relus", "every ReLU becomes the identity"),
+        Option("maps_hook", "hook of the channel maps", kind=cli.hook_name),
+        Option("ranking", "how the maps' channels are ranked", choices=get_args(Ranking)),
+        Option("top", "channels shown", kind=cli.positive_int),
+        Option("rollout", "episode under the intervention", choices=get_args(RolloutKind)),
+        Option("max_steps", "episode step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
+    ),
+    quick={"cheese_coeff": -1.0, "max_steps": 64},
+)
 def run(
     model: HookedImpala,
     inputs: Sequence[Maze],
@@ -256,34 +282,3 @@ def run(
         max_steps=max_steps,
         seed=seed,
     )
-
-
-ANALYSIS = Analysis(
-    name="maze_view",
-    question=(
-        "What does the policy do in this one maze, and what does an intervention change: "
-        "its vector field, its channels at the mouse's cell, an episode?"
-    ),
-    run=run,
-    select=lambda mazes: list(mazes[:1]),
-    options=(
-        Option(
-            "state",
-            "maze state file (an explorer export's maze.state); default: the "
-            "first of the standard mazes",
-        ),
-        Option("layer", "hook of the vectors and clamps", kind=cli.hook_name),
-        Option("cheese_coeff", "coefficient of the cheese vector", kind=cli.finite),
-        Option("top_right_coeff", "coefficient of the top-right vector", kind=cli.finite),
-        Option("clamp_channels", "channels to clamp", kind=cli.integer(0), many=True),
-        Option("clamp_cell", "ROW COL: the cell to clamp them at", kind=cli.integer(0), many=True),
-        Option("clamp_value", "value the clamped channels are held at", kind=cli.finite),
-        Option("remove_relus", "every ReLU becomes the identity"),
-        Option("maps_hook", "hook of the channel maps", kind=cli.hook_name),
-        Option("ranking", "how the maps' channels are ranked", choices=get_args(Ranking)),
-        Option("top", "channels shown", kind=cli.positive_int),
-        Option("rollout", "episode under the intervention", choices=get_args(RolloutKind)),
-        Option("max_steps", "episode step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
-    ),
-    quick={"cheese_coeff": -1.0, "max_steps": 64},
-)

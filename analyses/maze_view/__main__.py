@@ -1,6 +1,6 @@
 import sys
 
 from analyses.core import cli
-from analyses.maze_view import ANALYSIS
+from analyses.maze_view import run
 
-sys.exit(cli.main(ANALYSIS))
+sys.exit(cli.main(run.analysis))

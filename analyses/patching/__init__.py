@@ -29,7 +29,7 @@ import torch
 
 from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable
 from analyses.core.result import RunMetadata
-from analyses.core.spec import SWEEP, Analysis, Option
+from analyses.core.spec import SWEEP, Option, analysis
 from analyses.measure.cheese_channels import (
     RETARGET_CHANNELS,
     overlap_with_chance,
@@ -79,6 +79,33 @@ def split(n: int, seed: int) -> tuple[list[int], list[int]]:
     return sorted(order[:half]), sorted(order[half:])
 
 
+@analysis(
+    question="Which channels carry the choice between the cheese and the top right?",
+    select=list,  # the mazes: run() builds the pairs at their decision squares
+    options=(
+        Option(
+            "corruption", "how the corrupted maze differs", choices=[c.value for c in Corruption]
+        ),
+        Option("hooks", "hooks whose channels are patched", kind=cli.hook_name, many=True),
+        Option(
+            "metric",
+            "the decision square's two moves, or the cheese-ward move over the field",
+            choices=[m.value for m in Metric],
+        ),
+        Option("field_cells", "cells per pair the field metric reads", kind=cli.integer(1)),
+        Option(
+            "direction", "clean into corrupted, or the reverse", choices=("denoising", "noising")
+        ),
+        Option("ig_steps", "integrated attribution steps", kind=cli.integer(2, 64)),
+        Option("circuit_layer", "hook of the minimal circuit", kind=cli.hook_name),
+        Option("threshold", "gap fraction the circuit keeps, in (0, 1]", kind=cli.real(0.0)),
+        Option("top", "exact top-k whose recall is reported", kind=cli.integer(1)),
+        Option("batch_size", "patched variants per forward", kind=cli.integer(1)),
+        SWEEP,
+    ),
+    quick={"hooks": RESIDUAL_HOOKS, "ig_steps": 2},
+    min_mazes=8,
+)
 def run(
     model: HookedImpala,
     inputs: Inputs,
@@ -190,13 +217,7 @@ def run(
             mazes=(p.seed for p in pairs),
             parameters={
                 "corruption": str(Corruption(corruption)),
-                "direction": direction,
                 "metric": str(Metric(metric)),
-                **({"field_cells": field_cells} if metric == Metric.FIELD else {}),
-                "ig_steps": ig_steps,
-                "circuit_layer": circuit_layer,
-                "threshold": threshold,
-                "top": top,
                 "selection_mazes": list(dict.fromkeys(selection.mazes)),
                 "test_mazes": list(dict.fromkeys(test.mazes)),
             },
@@ -212,34 +233,3 @@ def run(
         spatial=SpatialMaps(circuit_layer, shown, one.mazes[0], maps, one.clean[0].numpy()),
         top=top,
     )
-
-
-ANALYSIS = Analysis(
-    name="patching",
-    question="Which channels carry the choice between the cheese and the top right?",
-    run=run,
-    select=list,  # the mazes: run() builds the pairs at their decision squares
-    options=(
-        Option(
-            "corruption", "how the corrupted maze differs", choices=[c.value for c in Corruption]
-        ),
-        Option("hooks", "hooks whose channels are patched", kind=cli.hook_name, many=True),
-        Option(
-            "metric",
-            "the decision square's two moves, or the cheese-ward move over the field",
-            choices=[m.value for m in Metric],
-        ),
-        Option("field_cells", "cells per pair the field metric reads", kind=cli.integer(1)),
-        Option(
-            "direction", "clean into corrupted, or the reverse", choices=("denoising", "noising")
-        ),
-        Option("ig_steps", "integrated attribution steps", kind=cli.integer(2, 64)),
-        Option("circuit_layer", "hook of the minimal circuit", kind=cli.hook_name),
-        Option("threshold", "gap fraction the circuit keeps, in (0, 1]", kind=cli.real(0.0)),
-        Option("top", "exact top-k whose recall is reported", kind=cli.integer(1)),
-        Option("batch_size", "patched variants per forward", kind=cli.integer(1)),
-        SWEEP,
-    ),
-    quick={"hooks": RESIDUAL_HOOKS, "ig_steps": 2},
-    min_mazes=8,
-)

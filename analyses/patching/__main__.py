@@ -1,6 +1,6 @@
 import sys
 
 from analyses.core import cli
-from analyses.patching import ANALYSIS
+from analyses.patching import run
 
-sys.exit(cli.main(ANALYSIS))
+sys.exit(cli.main(run.analysis))

@@ -100,7 +100,7 @@ from tqdm.auto import tqdm
 
 from analyses.core.inputs import Levels
 from analyses.core.result import RunMetadata
-from analyses.core.spec import SWEEP, Analysis, Option
+from analyses.core.spec import SWEEP, Option, analysis
 from analyses.measure.probe_data import (
     VALIDATION_FRACTION,
     ProbeBatch,
@@ -117,6 +117,52 @@ from hooked_impala.model import HookedImpala
 from hooked_impala.sweep import Backend
 
 
+def _fraction_type(name: str, closed_low: bool, upper: float = 1.0):
+    def parse(text: str) -> float:
+        try:
+            return fraction(name, float(text), closed_low=closed_low, upper=upper)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = "a fraction"
+    return parse
+
+
+@analysis(
+    question="Where in the network is the cheese's (and the mouse's) location known?",
+    select=list,  # not used: probes take every level of a seed range (``levels``)
+    options=(
+        Option(
+            "hooks",
+            "hooks to probe (replaces the default list)",
+            kind=cli.hook_name,
+            many=True,
+        ),
+        Option("positions_per_maze", "mouse placements per maze", kind=cli.integer(1, 256)),
+        Option(
+            "without_cheese",
+            "share of observations with the cheese removed",
+            kind=_fraction_type("without_cheese", closed_low=True),
+        ),
+        Option(
+            "features",
+            "dimension of the linear probes' random projection",
+            kind=cli.integer(2, 4096),
+        ),
+        Option("conv_steps", "Adam steps per conv probe", kind=cli.positive_int),
+        Option(
+            "test_fraction",
+            "share of mazes held out for testing",
+            kind=_fraction_type("test_fraction", closed_low=False, upper=1 - VALIDATION_FRACTION),
+        ),
+        Option("batch_size", "observations per forward pass", kind=cli.positive_int),
+        SWEEP,
+    ),
+    quick={"features": 256},
+    min_mazes=3,
+    levels=2000,
+    quick_levels=60,
+)
 def run(
     model: HookedImpala,
     inputs: Levels,
@@ -259,15 +305,7 @@ def run(
             seed=seed,
             hooks=tuple(hooks),
             mazes=inputs.seeds,
-            parameters={
-                "mode": inputs.mode,
-                "positions_per_maze": positions_per_maze,
-                "without_cheese": without_cheese,
-                "features": features,
-                "conv_steps": conv_steps,
-                "test_fraction": test_fraction,
-                "batch_size": batch_size,
-            },
+            parameters={"mode": inputs.mode},
         ),
         hooks=hooks,
         labels=labels,
@@ -295,53 +333,3 @@ def run(
         cheese_row_prediction=test["cheese_row_pred"],
         cheese_column_prediction=test["cheese_column_pred"],
     )
-
-
-def _fraction_type(name: str, closed_low: bool, upper: float = 1.0):
-    def parse(text: str) -> float:
-        try:
-            return fraction(name, float(text), closed_low=closed_low, upper=upper)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    parse.__name__ = "a fraction"
-    return parse
-
-
-ANALYSIS = Analysis(
-    name="probes",
-    question="Where in the network is the cheese's (and the mouse's) location known?",
-    run=run,
-    select=list,  # not used: probes take every level of a seed range (``levels``)
-    options=(
-        Option(
-            "hooks",
-            "hooks to probe (replaces the default list)",
-            kind=cli.hook_name,
-            many=True,
-        ),
-        Option("positions_per_maze", "mouse placements per maze", kind=cli.integer(1, 256)),
-        Option(
-            "without_cheese",
-            "share of observations with the cheese removed",
-            kind=_fraction_type("without_cheese", closed_low=True),
-        ),
-        Option(
-            "features",
-            "dimension of the linear probes' random projection",
-            kind=cli.integer(2, 4096),
-        ),
-        Option("conv_steps", "Adam steps per conv probe", kind=cli.positive_int),
-        Option(
-            "test_fraction",
-            "share of mazes held out for testing",
-            kind=_fraction_type("test_fraction", closed_low=False, upper=1 - VALIDATION_FRACTION),
-        ),
-        Option("batch_size", "observations per forward pass", kind=cli.positive_int),
-        SWEEP,
-    ),
-    quick={"features": 256},
-    min_mazes=3,
-    levels=2000,
-    quick_levels=60,
-)

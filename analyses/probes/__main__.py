@@ -1,6 +1,6 @@
 import sys
 
 from analyses.core import cli
-from analyses.probes import ANALYSIS
+from analyses.probes import run
 
-sys.exit(cli.main(ANALYSIS))
+sys.exit(cli.main(run.analysis))

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable
 from analyses.core.result import RunMetadata
-from analyses.core.spec import Analysis, Option
+from analyses.core.spec import Option, analysis
 from analyses.measure.splits import Split, selection_mazes
 from analyses.resample.compute import (
     SOURCES,
@@ -54,6 +54,48 @@ from hooked_impala.model import HookedImpala
 from hooked_impala.stats import BOOTSTRAP_RESAMPLES
 
 
+def count_or_all(text: str) -> int | None:
+    """argparse type for ``--positions-per-maze``: a positive integer, or "all"."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return cli.positive_int(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err} (or 'all')") from None
+
+
+@analysis(
+    question="Does a channel subset carry the cheese's location?",
+    select=list,  # the mazes: run() picks the mouse cells and the source mazes
+    options=(
+        Option("layer", "hook whose channels are resampled", kind=cli.hook_name),
+        Option(
+            "channels",
+            "channels to resample (default: the top cheese channels)",
+            kind=cli.integer(0),
+            many=True,
+        ),
+        Option(
+            "cheese_channels",
+            "resample the top k of analyses.cheese_channels (default k: 11/128 of the layer)",
+            kind=cli.positive_int,
+        ),
+        Option(
+            "positions_per_maze",
+            "mouse cells per maze, a seeded choice ('all': every vector-field cell)",
+            kind=count_or_all,
+        ),
+        Option(
+            "random_draws",
+            "random subsets of the same size, disjoint from the chosen channels",
+            kind=cli.integer(0),
+        ),
+        Option("source", "which other maze each target is resampled from", choices=SOURCES),
+        Option("batch_size", "observations per forward pass", kind=cli.positive_int),
+    ),
+    quick={"positions_per_maze": 8, "random_draws": 5},
+    min_mazes=2,  # the source is another maze
+)
 def run(
     model: HookedImpala,
     inputs: Sequence[Maze],
@@ -187,28 +229,22 @@ def run(
         tv[c], tv_moves[c] = resample_effects(
             model, target_obs, acts, layer, subsets, batch_size, progress
         )
+    targets = [p.target.seed for p in pairs]
+    found = {  # what run() chose or derived, beside the arguments it was called with
+        "channels": list(chosen),
+        "channels_from": channels_from,
+        "source": source_kind,
+        "source_seeds": [p.different.seed for p in pairs],
+        "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+        "split": (
+            Split(tuple(m.seed for m in selection), tuple(m.seed for m in mazes)).as_dict()
+            if selection
+            else None
+        ),
+    }
     return ResampleResult(
         metadata=RunMetadata.of(
-            "resample",
-            model,
-            seed=seed,
-            hooks=(layer,),
-            mazes=(p.target.seed for p in pairs),
-            parameters={
-                "channels": list(chosen),
-                "channels_from": channels_from,
-                "positions_per_maze": positions_per_maze,
-                "random_draws": random_draws,
-                "source": source_kind,
-                "source_seeds": [p.different.seed for p in pairs],
-                "batch_size": batch_size,
-                "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
-                "split": (
-                    Split(tuple(m.seed for m in selection), tuple(m.seed for m in mazes)).as_dict()
-                    if selection
-                    else None
-                ),
-            },
+            "resample", model, seed=seed, hooks=(layer,), mazes=targets, parameters=found
         ),
         layer=layer,
         channels=chosen,
@@ -226,49 +262,4 @@ def run(
     )
 
 
-def count_or_all(text: str) -> int | None:
-    """argparse type for ``--positions-per-maze``: a positive integer, or "all"."""
-    if text.strip().lower() == "all":
-        return None
-    try:
-        return cli.positive_int(text)
-    except argparse.ArgumentTypeError as err:
-        raise argparse.ArgumentTypeError(f"{err} (or 'all')") from None
-
-
 count_or_all.__name__ = "a positive integer or 'all'"  # argparse names the type in errors
-
-ANALYSIS = Analysis(
-    name="resample",
-    question="Does a channel subset carry the cheese's location?",
-    run=run,
-    select=list,  # the mazes: run() picks the mouse cells and the source mazes
-    options=(
-        Option("layer", "hook whose channels are resampled", kind=cli.hook_name),
-        Option(
-            "channels",
-            "channels to resample (default: the top cheese channels)",
-            kind=cli.integer(0),
-            many=True,
-        ),
-        Option(
-            "cheese_channels",
-            "resample the top k of analyses.cheese_channels (default k: 11/128 of the layer)",
-            kind=cli.positive_int,
-        ),
-        Option(
-            "positions_per_maze",
-            "mouse cells per maze, a seeded choice ('all': every vector-field cell)",
-            kind=count_or_all,
-        ),
-        Option(
-            "random_draws",
-            "random subsets of the same size, disjoint from the chosen channels",
-            kind=cli.integer(0),
-        ),
-        Option("source", "which other maze each target is resampled from", choices=SOURCES),
-        Option("batch_size", "observations per forward pass", kind=cli.positive_int),
-    ),
-    quick={"positions_per_maze": 8, "random_draws": 5},
-    min_mazes=2,  # the source is another maze
-)

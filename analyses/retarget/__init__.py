@@ -33,9 +33,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from analyses.core.inputs import DEFAULT_LAYER
+from analyses.core.inputs import DEFAULT_LAYER, maze_seeds
 from analyses.core.result import RunMetadata
-from analyses.core.spec import SWEEP, Analysis, Option
+from analyses.core.spec import SWEEP, Option, analysis
 from analyses.measure.channels import check_channels, spatial_shape
 from analyses.measure.cheese_channels import RETARGET_CHANNELS, top_cheese_channels
 from analyses.measure.retarget import (
@@ -122,6 +122,49 @@ def heatmap_chunk(
             )
 
 
+@analysis(
+    question=(
+        "Can clamping a few channels at a target cell send the mouse there, and how much of "
+        "the network's activations does that edit?"
+    ),
+    select=list,  # the mazes themselves: every open cell is a target
+    options=(
+        Option("layer", "hook to clamp the channels at", kind=cli.hook_name),
+        Option(
+            "channels",
+            "channels to clamp (with --cheese-channels 0)",
+            kind=cli.integer(0),
+            many=True,
+        ),
+        Option(
+            "cheese_channels",
+            "clamp the k best-ranked cheese channels (analyses.cheese_channels); 0: use --channels",
+            kind=cli.integer(0),
+        ),
+        Option(
+            "magnitude",
+            f"clamp value; None: {AUTO_MAGNITUDE_MULTIPLE:g} x the channels' typical peak",
+            kind=cli.finite,
+        ),
+        Option(
+            "max_targets",
+            "targets per maze for the heatmaps, drawn (0: all)",
+            kind=cli.integer(0),
+        ),
+        Option(
+            "targets_per_maze", "rollout targets per maze (0: no rollouts)", kind=cli.integer(0)
+        ),
+        Option(
+            "rollout_steps",
+            "rollout step budget",
+            kind=cli.integer(1, PROCGEN_STEP_LIMIT),
+        ),
+        Option("corners", "also the corner experiment on the largest mazes (B2/B6)"),
+        Option("batch_size", "observations per forward pass", kind=cli.positive_int),
+        SWEEP,
+    ),
+    quick={"max_targets": 16, "targets_per_maze": 2, "rollout_steps": 32},
+)
 def run(
     model: HookedImpala,
     inputs: Sequence[Maze],
@@ -253,21 +296,7 @@ def run(
 
     return RetargetResult(
         metadata=RunMetadata.of(
-            "retarget",
-            model,
-            seed=seed,
-            hooks=(layer,),
-            mazes=(m.seed for m in mazes),
-            parameters={
-                "channels": list(channels),
-                "cheese_channels": cheese_channels,
-                "magnitude": magnitude,
-                "max_targets": max_targets,
-                "targets_per_maze": targets_per_maze,
-                "rollout_steps": rollout_steps,
-                "corners": corners,
-                "batch_size": batch_size,
-            },
+            "retarget", model, seed=seed, hooks=(layer,), mazes=maze_seeds(mazes)
         ),
         layer=layer,
         channels=chosen,
@@ -281,50 +310,3 @@ def run(
         corners=corner,
         split=split.as_dict() if selection else None,
     )
-
-
-ANALYSIS = Analysis(
-    name="retarget",
-    question=(
-        "Can clamping a few channels at a target cell send the mouse there, and how much of "
-        "the network's activations does that edit?"
-    ),
-    run=run,
-    select=list,  # the mazes themselves: every open cell is a target
-    options=(
-        Option("layer", "hook to clamp the channels at", kind=cli.hook_name),
-        Option(
-            "channels",
-            "channels to clamp (with --cheese-channels 0)",
-            kind=cli.integer(0),
-            many=True,
-        ),
-        Option(
-            "cheese_channels",
-            "clamp the k best-ranked cheese channels (analyses.cheese_channels); 0: use --channels",
-            kind=cli.integer(0),
-        ),
-        Option(
-            "magnitude",
-            f"clamp value; None: {AUTO_MAGNITUDE_MULTIPLE:g} x the channels' typical peak",
-            kind=cli.finite,
-        ),
-        Option(
-            "max_targets",
-            "targets per maze for the heatmaps, drawn (0: all)",
-            kind=cli.integer(0),
-        ),
-        Option(
-            "targets_per_maze", "rollout targets per maze (0: no rollouts)", kind=cli.integer(0)
-        ),
-        Option(
-            "rollout_steps",
-            "rollout step budget",
-            kind=cli.integer(1, PROCGEN_STEP_LIMIT),
-        ),
-        Option("corners", "also the corner experiment on the largest mazes (B2/B6)"),
-        Option("batch_size", "observations per forward pass", kind=cli.positive_int),
-        SWEEP,
-    ),
-    quick={"max_targets": 16, "targets_per_maze": 2, "rollout_steps": 32},
-)

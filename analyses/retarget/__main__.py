@@ -1,6 +1,6 @@
 import sys
 
 from analyses.core import cli
-from analyses.retarget import ANALYSIS
+from analyses.retarget import run
 
-sys.exit(cli.main(ANALYSIS))
+sys.exit(cli.main(run.analysis))

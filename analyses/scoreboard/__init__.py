@@ -23,7 +23,6 @@ sizes and reuses their rollout records (``--records``).
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from pathlib import Path
 from analyses.core.inputs import Levels, NotApplicable
 from analyses.core.records import Records, checked
 from analyses.core.result import RunMetadata
-from analyses.core.spec import RECORDS, Analysis, Option
+from analyses.core.spec import RECORDS, Option, analysis
 from analyses.scoreboard import set_a_behaviour, set_a_network, set_bc
 from analyses.scoreboard.claims import Claim, explained, untestable
 from analyses.scoreboard.evidence import FULL, QUICK, Evidence, Sizes
@@ -54,7 +53,6 @@ EXPERIMENTS: dict[str, Callable[[Evidence], list[Claim]]] = {
 }
 
 __all__ = [
-    "ANALYSIS",
     "EXPERIMENTS",
     "ScoreboardResult",
     "calibration_table",
@@ -64,6 +62,19 @@ __all__ = [
 ]
 
 
+@analysis(
+    question="Which of the 20 pre-registered predictions about this network hold on this "
+    "checkpoint?",
+    select=list,  # unused: a population of levels
+    options=(
+        Option("quick", "small samples, marked as such in every output"),
+        RECORDS,
+        Option("predictions", "predictions file (default: ../shared/predictions.md)", kind=str),
+    ),
+    levels=10_000,
+    quick_levels=QUICK.levels,
+    quick={"quick": True},
+)
 def run(
     model: HookedImpala,
     inputs: Levels,
@@ -106,32 +117,10 @@ def run(
             "scoreboard",
             model,
             seed=seed,
-            parameters={
-                "levels": str(inputs),
-                "quick": sizes.quick,
-                "sizes": dataclasses.asdict(sizes),
-                "records": str(records),
-            },
+            parameters={"levels": str(inputs), "sizes": sizes, "records": str(records)},
         ),
         predictions=texts,
         claims=claims,
         quick=sizes.quick,
         evidence={**evidence.results, **evidence.extra},
     )
-
-
-ANALYSIS = Analysis(
-    name="scoreboard",
-    question="Which of the 20 pre-registered predictions about this network hold on this "
-    "checkpoint?",
-    run=run,
-    select=list,  # unused: a population of levels
-    options=(
-        Option("quick", "small samples, marked as such in every output"),
-        RECORDS,
-        Option("predictions", "predictions file (default: ../shared/predictions.md)", kind=str),
-    ),
-    levels=10_000,
-    quick_levels=QUICK.levels,
-    quick={"quick": True},
-)

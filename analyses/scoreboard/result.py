@@ -10,7 +10,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
+from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.scoreboard.claims import Claim, claim_from_dict, verdict_of
 from analyses.scoreboard.tables import claims_figure
 from analyses.scoreboard.thresholds import THRESHOLDS
@@ -47,10 +47,8 @@ class ScoreboardResult(AnalysisResult):
         claims (the evidence stays in the file)."""
         saved = json.loads((Path(folder) / "result.json").read_text())
         metadata, numbers = saved["metadata"], saved["numbers"]
-        checkpoint = CheckpointRef(**metadata["checkpoint"])
-        meta = RunMetadata(**{**metadata, "checkpoint": checkpoint})
         return cls(
-            metadata=meta,
+            metadata=RunMetadata.from_json(metadata),
             predictions=numbers["predictions"],
             claims=[claim_from_dict(c) for c in numbers["claims"]],
             quick=numbers["quick"],
