@@ -167,3 +167,30 @@ def test_the_report_skips_only_what_cannot_run_here(tiny_model, tmp_path, monkey
     with pytest.raises(ValueError, match="a bug"):
         report.main(["--out", str(tmp_path / "bug")], analyses=[TOY, broken])
     assert not (tmp_path / "bug").exists()
+
+
+def test_the_metadata_records_the_keywords_run_was_called_with(tiny_model) -> None:
+    """Every keyword-only option, defaults filled in; what run records itself wins; the
+    seed has its own field; progress and where it ran are not parameters."""
+
+    @analysis(name="keywords", question="?", select=list)
+    def run(model, inputs, *, a: int = 1, b: str = "x", seed: int = 0, progress: bool = False):
+        own = {"b": "chosen by run", "derived": 7}
+        return ToyResult(
+            metadata=RunMetadata.of("keywords", model, seed=seed, parameters=own),
+            value_means=torch.zeros(1),
+        )
+
+    result = run(tiny_model, [], a=5, seed=3, progress=True)
+    assert result.metadata.parameters == {"a": 5, "b": "chosen by run", "derived": 7}
+    assert result.metadata.seed == 3
+    assert run(tiny_model, []).metadata.parameters["a"] == 1  # the default, recorded
+    assert run.analysis.name == "keywords" and run.analysis.run is run
+
+
+def test_an_analysis_is_named_after_its_module() -> None:
+    from analyses import relu_removal
+
+    assert relu_removal.run.analysis.name == "relu_removal"
+    with pytest.raises(TypeError, match="outside analyses/: give its name="):
+        analysis(question="?", select=list)(lambda model, inputs: None)
