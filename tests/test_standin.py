@@ -7,8 +7,8 @@ import json
 import pytest
 
 from hooked_impala import load_pretrained
-from hooked_impala.maze import TOP_RIGHT_5
-from hooked_impala.policy import heldout_mazes, rollout
+from hooked_impala.maze import TOP_RIGHT_5, heldout_mazes
+from hooked_impala.policy import rollout
 from hooked_impala.pretrained import BUNDLED_DIR, REGISTRY, sha256_of
 
 STANDIN = REGISTRY["standin_s1"]

@@ -22,7 +22,7 @@ from .geometry import (
 )
 from .maze import WORLD_SIZES, Cell, Maze, MazeEditError, Tile, mazes_from_seeds
 from .pixels import layer_position, layer_positions
-from .regions import ANYWHERE, TOP_RIGHT_5, Region, place_cheese
+from .regions import ANYWHERE, TOP_RIGHT_5, Region, heldout_mazes, place_cheese
 from .render import DEFAULT_MODE, DISTRIBUTION_MODES, DistributionMode, MazeRenderer, observe
 from .state import MazeState, MazeStateError, state_fields
 
@@ -55,6 +55,7 @@ __all__ = [
     "path_to_cheese",
     "path_to_top_right",
     "place_cheese",
+    "heldout_mazes",
     "shortest_path",
     "state_fields",
 ]

@@ -9,12 +9,14 @@ Squares are clipped to the inner maze when it is smaller than k.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
 
-from hooked_impala.maze.maze import Cell, Maze, Tile
+from hooked_impala.maze.maze import Cell, Maze, Tile, mazes_from_seeds
+from hooked_impala.maze.render import DistributionMode, MazeRenderer
 
 Corner = Literal["top-right", "top-left", "bottom-right", "bottom-left"]
 CORNERS: tuple[str, ...] = get_args(Corner)
@@ -102,3 +104,23 @@ def place_cheese(maze: Maze, region: Region, rng: np.random.Generator) -> Maze:
         )
     cell = cells[int(rng.integers(len(cells)))]
     return maze.with_mouse(maze.start_cell).with_cheese(cell)
+
+
+def heldout_mazes(
+    distribution_mode: DistributionMode,
+    region: Region,
+    n_mazes: int,
+    first_seed: int = 0,
+    seed: int = 0,
+    renderer: MazeRenderer | None = None,
+) -> list[Maze]:
+    """Levels ``first_seed .. first_seed + n_mazes - 1`` with the cheese placed in ``region``
+    (a seeded draw per maze, :func:`place_cheese`): the evaluation sets of held-out mazes."""
+    for name, value, least in (("n_mazes", n_mazes, 1), ("first_seed", first_seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise ValueError(f"{name} must be >= {least} (a whole number), got {value!r}")
+    rng = np.random.default_rng([seed, first_seed, n_mazes])
+    seeds = range(first_seed, first_seed + n_mazes)
+    return [
+        place_cheese(m, region, rng) for m in mazes_from_seeds(seeds, distribution_mode, renderer)
+    ]

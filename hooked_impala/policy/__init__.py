@@ -30,7 +30,7 @@ from hooked_impala.policy.vector_field import (
     vector_fields,
 )
 
-_FROM_EVALUATION = ("evaluate", "heldout_mazes", "success_in_region")
+_FROM_EVALUATION = ("evaluate", "success_in_region")
 
 __all__ = [
     "PROCGEN_STEP_LIMIT",
@@ -39,7 +39,6 @@ __all__ = [
     "VectorField",
     "collect_records",
     "evaluate",
-    "heldout_mazes",
     "load_records",
     "play",
     "rollout",

@@ -24,8 +24,6 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
 from hooked_impala import checks, cli
 from hooked_impala.files import write_atomically
 from hooked_impala.maze import (
@@ -33,37 +31,15 @@ from hooked_impala.maze import (
     DEFAULT_MODE,
     TOP_RIGHT_5,
     DistributionMode,
-    Maze,
     MazeRenderer,
     Region,
-    mazes_from_seeds,
-    place_cheese,
+    heldout_mazes,
 )
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, RolloutResult, rollout
 from hooked_impala.stats import Rate
 
 SIZE_BUCKETS = ((3, 7), (9, 11), (13, 17), (19, 25))
-
-
-def heldout_mazes(
-    distribution_mode: DistributionMode,
-    region: Region,
-    n_mazes: int,
-    first_seed: int = 0,
-    seed: int = 0,
-    renderer: MazeRenderer | None = None,
-) -> list[Maze]:
-    """Levels ``first_seed .. first_seed + n_mazes - 1`` with the cheese placed in ``region``."""
-    n_mazes = checks.integer("n_mazes", n_mazes, minimum=1)
-    first_seed = checks.integer("first_seed", first_seed, minimum=0, maximum=checks.MAX_SEED)
-    rng = np.random.default_rng([seed, first_seed, n_mazes])
-    return [
-        place_cheese(m, region, rng)
-        for m in mazes_from_seeds(
-            range(first_seed, first_seed + n_mazes), distribution_mode, renderer
-        )
-    ]
 
 
 def success_in_region(

@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 
-from hooked_impala.maze import ANYWHERE, Maze, MazeRenderer
+from hooked_impala.maze import ANYWHERE, Maze, MazeRenderer, heldout_mazes
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import heldout_mazes, rollout
+from hooked_impala.policy import rollout
 from hooked_impala.stats import Z_95, rate_text
 from hooked_impala.train.card import markdown_with_history
 from hooked_impala.train.ppo_config import PPOConfig
