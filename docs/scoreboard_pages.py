@@ -86,7 +86,7 @@ def committed_scoreboards() -> dict[str, scoreboard.ScoreboardResult]:
 def write_methods(out: Path) -> None:
     """The methods page's tables: the declared thresholds, and the full runs' provenance."""
     rows = [
-        [t.key, f"{t.value:g}", "yes" if t.words else "no", t.why]
+        [t.key, f"{t.value:g}", "yes" if t.in_the_prediction else "no", t.why]
         + [", ".join(f"{v:g}" for v in t.sensitivity) or "—"]
         for t in THRESHOLDS.values()
     ]

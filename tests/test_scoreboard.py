@@ -97,7 +97,7 @@ def test_power_and_sensitivity_are_reported() -> None:
 def test_every_threshold_not_in_the_words_has_a_sensitivity_range() -> None:
     for rule in THRESHOLDS.values():
         assert rule.why
-        if not rule.words:
+        if not rule.in_the_prediction:
             assert rule.value in rule.sensitivity and len(rule.sensitivity) >= 3, rule.key
 
 

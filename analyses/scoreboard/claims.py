@@ -94,7 +94,7 @@ def claim_from_dict(saved: dict) -> Claim:
 def sensitivity(measured: Estimate | None, rule: Threshold, above: bool) -> tuple:
     """The verdict at each value of ``rule.sensitivity`` (empty for a threshold in the
     prediction's own words)."""
-    if measured is None or rule.words:
+    if measured is None or rule.in_the_prediction:
         return ()
     return tuple((t, judge(measured, t, above)) for t in rule.sensitivity)
 

@@ -98,30 +98,38 @@ def a2(ev: Evidence) -> list[Claim]:
     return claims
 
 
-_A3 = (
-    ("cheese closer to the decision square, Euclidean", "euclid_decision_to_cheese", 0.70),
-    ("cheese closer to the decision square, steps", "steps_decision_to_cheese", 0.73),
-    ("cheese closer to the top-right cell, Euclidean", "euclid_cheese_to_top_right", 0.90),
-    ("cheese closer to the top-right cell, steps", "steps_cheese_to_top_right", 0.92),
-    (
-        "decision square closer to the top-right cell, Euclidean",
-        "euclid_decision_to_top_right",
-        0.35,
-    ),
-    ("decision square closer to the top-right cell, steps", "steps_decision_to_top_right", 0.32),
-    ("cheese closer to the top-right 5x5, steps", "steps_cheese_to_top_right_region", 0.82),
-    ("cheese closer to the top-right 5x5, Euclidean", "euclid_cheese_to_top_right_region", 0.80),
-    (
-        "decision square closer to the top-right 5x5, steps",
-        "steps_decision_to_top_right_region",
-        0.40,
-    ),
-    (
-        "decision square closer to the top-right 5x5, Euclidean",
-        "euclid_decision_to_top_right_region",
-        0.40,
-    ),
-)
+#: A3's features (``<kind>_<from>_to_<to>``) and the confidence stated for each.
+_A3 = {
+    "euclid_decision_to_cheese": 0.70,
+    "steps_decision_to_cheese": 0.73,
+    "euclid_cheese_to_top_right": 0.90,
+    "steps_cheese_to_top_right": 0.92,
+    "euclid_decision_to_top_right": 0.35,
+    "steps_decision_to_top_right": 0.32,
+    "steps_cheese_to_top_right_region": 0.82,
+    "euclid_cheese_to_top_right_region": 0.80,
+    "steps_decision_to_top_right_region": 0.40,
+    "euclid_decision_to_top_right_region": 0.40,
+}
+_PLACES = {
+    "cheese": "cheese",
+    "decision": "decision square",
+    "top_right": "top-right cell",
+    "top_right_region": "top-right 5x5",
+}
+
+
+def a3_part(feature: str) -> str:
+    """``steps_decision_to_cheese`` -> "cheese closer to the decision square, steps": the
+    cheese (or else the decision square) is what moves closer to the other place."""
+    kind, places = feature.split("_", 1)
+    ends = places.split("_to_")
+    moving = "cheese" if "cheese" in ends else "decision"
+    (other,) = [e for e in ends if e != moving]
+    distance = {"euclid": "Euclidean", "steps": "steps"}[kind]
+    return f"{_PLACES[moving]} closer to the {_PLACES[other]}, {distance}"
+
+
 _A3_HOW = (
     "the standardised coefficient of the L1 logistic regression of 'reached the cheese' on all "
     "behaviour features, with a 95% percentile interval from refitting the whole model on "
@@ -134,7 +142,8 @@ _A3_HOW = (
 def a3(ev: Evidence) -> list[Claim]:
     result = ev.behaviour()
     claims = []
-    for part, feature, confidence in _A3:
+    for feature, confidence in _A3.items():
+        part = a3_part(feature)
         measured, note, identifiable = coefficient_estimate(result, feature)
         if not identifiable:
             claims.append(
