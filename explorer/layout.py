@@ -54,6 +54,13 @@ def _control(label: str, component: Any) -> html.Div:
     return html.Div([html.Label(label, className="label"), component], className="control")
 
 
+def _whole_number(
+    id: str, value: Any, *, least: int, most: int | None = None, debounce: bool = False
+) -> dcc.Input:
+    """A box for a whole number from ``least`` (to ``most``)."""
+    return dcc.Input(id=id, type="number", min=least, max=most, value=value, debounce=debounce)
+
+
 def _unit_options(explorer: Explorer) -> list[dict[str, Any]]:
     """Channels always; a dictionary's latents when the explorer was given one (at its hook)."""
     sae = explorer.dictionary
@@ -110,9 +117,7 @@ def layout(
                     ),
                     _control(
                         "level seed",
-                        dcc.Input(
-                            id="seed", type="number", min=0, value=session.seed, debounce=True
-                        ),
+                        _whole_number("seed", session.seed, least=0, debounce=True),
                     ),
                     _control(
                         "mode",
@@ -237,13 +242,8 @@ def layout(
                             ),
                             _control(
                                 "how many, ranked",
-                                dcc.Input(
-                                    id="top",
-                                    type="number",
-                                    min=1,
-                                    max=MAX_TOP,
-                                    value=DEFAULT_TOP,
-                                    debounce=True,
+                                _whole_number(
+                                    "top", DEFAULT_TOP, least=1, most=MAX_TOP, debounce=True
                                 ),
                             ),
                             dcc.RadioItems(
@@ -301,15 +301,11 @@ def layout(
                         value=ROLLOUT_KINDS[0],
                         inline=True,
                     ),
-                    _control("seed", dcc.Input(id="rollout-seed", type="number", min=0, value=0)),
+                    _control("seed", _whole_number("rollout-seed", 0, least=0)),
                     _control(
                         "max steps",
-                        dcc.Input(
-                            id="max-steps",
-                            type="number",
-                            min=1,
-                            max=PROCGEN_STEP_LIMIT,
-                            value=DEFAULT_MAX_STEPS,
+                        _whole_number(
+                            "max-steps", DEFAULT_MAX_STEPS, least=1, most=PROCGEN_STEP_LIMIT
                         ),
                     ),
                     html.Button("play episode", id="play"),
