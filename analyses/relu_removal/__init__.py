@@ -16,7 +16,6 @@ nonlinear), e.g. affine from ``embedder.block3.maxpool_out`` to the logits.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +24,6 @@ import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
-from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Inputs, at_most, every_open_cell, maze_seeds, observations
 from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.spec import MAX_OBSERVATIONS, Option, analysis
@@ -241,7 +239,3 @@ def run(
         tolerance=tolerance,
         rollout_success=success,
     )
-
-
-if __name__ == "__main__":
-    sys.exit(analyses_cli.main(run.analysis))

@@ -21,7 +21,6 @@ default the checkpoint it was fine-tuned from, its registry ``parent``):
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,6 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Levels, at_decision_squares
 from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.core.spec import Option, analysis
@@ -366,7 +364,3 @@ def run(
         fields=fields,
         top=top,
     )
-
-
-if __name__ == "__main__":
-    sys.exit(analyses_cli.main(run.analysis))

@@ -14,7 +14,6 @@ of the Jacobians the ``jacobian_svd`` analysis reports at the cheese-vector laye
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -23,7 +22,6 @@ import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
-from analyses.core import cli as analyses_cli
 from analyses.core.inputs import (
     DEFAULT_LAYER,
     Inputs,
@@ -310,7 +308,3 @@ def run(
         rollout_success=success,
         rollout_fraction=fraction,
     )
-
-
-if __name__ == "__main__":
-    sys.exit(analyses_cli.main(run.analysis))

@@ -1,0 +1,6 @@
+import sys
+
+from analyses.core import cli
+from analyses.weight_diff import run
+
+sys.exit(cli.main(run.analysis))
