@@ -30,9 +30,10 @@ import torch
 from analyses.core import cli as analyses_cli
 from analyses.core.figures import steering_figures
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
-from analyses.core.spec import analysis, steering_options
+from analyses.core.spec import steering_analysis
 from analyses.measure.steering import (
     Steering,
+    SteeringExtras,
     SteeringResult,
     activation_difference,
     pair_vectors,
@@ -75,12 +76,8 @@ class CheeseVectorResult(SteeringResult):
         return steering_figures(self)
 
 
-@analysis(
-    question="What does subtracting the cheese vector do at the decision square?",
-    select=list,  # the mazes themselves: run() finds the decision squares
-    options=steering_options(rollout_coeff=-1.0),
-    quick={"rollout_max_steps": 128},
-    min_mazes=2,  # the vector transfers from the next maze
+@steering_analysis(
+    "What does subtracting the cheese vector do at the decision square?", rollout_coeff=-1.0
 )
 def run(
     model: HookedImpala,
@@ -88,9 +85,7 @@ def run(
     *,
     layer: str = DEFAULT_LAYER,
     coeffs: Sequence[float] = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0),
-    rollouts: bool = True,
-    rollout_max_steps: int = 256,
-    field: bool = True,
+    extras: SteeringExtras = SteeringExtras(),
     seed: int = 0,
     progress: bool = False,
 ) -> CheeseVectorResult:
@@ -113,9 +108,7 @@ def run(
             vector="cheese vector",
             coeff=-1.0,
             renderer=renderer,
-            field=field,
-            rollouts=rollouts,
-            rollout_max_steps=rollout_max_steps,
+            extras=extras,
             seed=seed,
             progress=progress,
         )

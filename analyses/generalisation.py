@@ -21,7 +21,8 @@ Two studies on a population of levels (``--mazes`` level seeds from ``--first-se
   budget (the others no policy could reach in time); and within the episode's step limit.
   Every episode's outcome is kept (:meth:`GeneralisationResult.corner_outcomes`).
 
-Rollouts go through the records engine; with ``records=Records.at(DIR)`` they are kept there
+Rollouts go through the records engine; with ``playing=Playing(records=Records.at(DIR))``
+(``--records DIR``) they are kept there
 (one folder per study and corner) and reused by a later run with the same settings;
 ``Records.AUTO`` (the default) picks a folder under ``out/records`` named by the analysis,
 checkpoint and settings, so rerunning a command resumes it.
@@ -42,7 +43,7 @@ import plotly.graph_objects as go
 
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Levels
-from analyses.core.records import Records, checked
+from analyses.core.records import Playing, Records
 from analyses.core.result import AnalysisResult, CheckpointRef, RunMetadata
 from analyses.core.spec import ROLLOUT_OPTIONS, analysis
 from analyses.measure.choice import free_choice
@@ -59,7 +60,7 @@ from analyses.measure.corners import (
 )
 from hooked_impala.maze import Maze, MazeRenderer, distance_map, maze_features
 from hooked_impala.model import HookedImpala
-from hooked_impala.policy import PROCGEN_STEP_LIMIT, collect_records
+from hooked_impala.policy import collect_records
 from hooked_impala.stats import Rate
 from hooked_impala.sweep import Backend, ray_session
 
@@ -273,9 +274,7 @@ def run(
     model: HookedImpala,
     inputs: Levels,
     *,
-    max_steps: int = PROCGEN_STEP_LIMIT,
-    greedy: bool = False,
-    records: Records = Records.AUTO,
+    playing: Playing = Playing(),
     seed: int = 0,
     progress: bool = False,
     sweep: Backend = Backend(),
@@ -287,9 +286,6 @@ def run(
         raise TypeError(
             f"generalisation studies whole levels (Levels), got {type(inputs).__name__}"
         )
-    if not 1 <= max_steps <= PROCGEN_STEP_LIMIT:
-        raise ValueError(f"max_steps must be in 1..{PROCGEN_STEP_LIMIT}, got {max_steps}")
-    records = checked(records)
     with MazeRenderer() as renderer:
         mazes = list(inputs.mazes(renderer))
     shortest = {m.seed: maze_features(m).steps_to_cheese for m in mazes}
@@ -297,18 +293,12 @@ def run(
     largest = max(m.maze_size for m in mazes)
     corner_mazes = {m.seed: m for m in mazes if m.maze_size == largest}
     corner_seeds = list(corner_mazes)
-    common = {"mode": inputs.mode, "max_steps": max_steps, "greedy": greedy, "seed": seed}
+    common = playing.playing(inputs.mode, seed)
     where = {"backend": sweep}
+    checkpoint = CheckpointRef.of(model).name
     with (
         ray_session(sweep),  # one Ray instance for the five tables
-        records.folder(
-            analysis="generalisation",
-            checkpoint=CheckpointRef.of(model).name,
-            mode=inputs.mode,
-            max_steps=max_steps,
-            greedy=bool(greedy),
-            seed=seed,
-        ) as folder,
+        playing.folder("generalisation", checkpoint, inputs.mode, seed) as folder,
     ):
         table = collect_records(
             model, inputs.seeds, folder / "as_generated", progress=progress, **common, **where
@@ -349,7 +339,7 @@ def run(
             model,
             seed=seed,
             mazes=inputs.seeds,
-            parameters={"records": str(records)},
+            parameters={"records": str(playing.records)},
         ),
         levels=str(inputs),
         by_size=rates_by_size(table, shortest, free),

@@ -33,9 +33,10 @@ from plotly.subplots import make_subplots
 from analyses.core import cli as analyses_cli
 from analyses.core.figures import steering_figures
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable, observations
-from analyses.core.spec import analysis, steering_options
+from analyses.core.spec import steering_analysis
 from analyses.measure.steering import (
     Steering,
+    SteeringExtras,
     SteeringResult,
     decision_probs,
     pair_vectors,
@@ -171,13 +172,10 @@ class TopRightVectorResult(SteeringResult):
         return "\n".join(lines)
 
 
-@analysis(
-    question="Does adding the top-right vector send the agent to the top right, and does it "
-    "add with the cheese vector?",
-    select=list,  # the mazes themselves: run() finds the decision squares
-    options=steering_options(rollout_coeff=1.0),
-    quick={"rollout_max_steps": 128},
-    min_mazes=2,  # the vector transfers from the next maze
+@steering_analysis(
+    "Does adding the top-right vector send the agent to the top right, and does it add with "
+    "the cheese vector?",
+    rollout_coeff=1.0,
 )
 def run(
     model: HookedImpala,
@@ -185,9 +183,7 @@ def run(
     *,
     layer: str = DEFAULT_LAYER,
     coeffs: Sequence[float] = (-1.0, 0.0, 0.5, 1.0, 2.0),
-    rollouts: bool = True,
-    rollout_max_steps: int = 256,
-    field: bool = True,
+    extras: SteeringExtras = SteeringExtras(),
     seed: int = 0,
     progress: bool = False,
 ) -> TopRightVectorResult:
@@ -226,9 +222,7 @@ def run(
             vector="top-right vector",
             coeff=1.0,
             renderer=renderer,
-            field=field,
-            rollouts=rollouts,
-            rollout_max_steps=rollout_max_steps,
+            extras=extras,
             seed=seed,
             progress=progress,
         )

@@ -28,7 +28,7 @@ from analyses.core import cli as analyses_cli
 from analyses.core.images import img_tag
 from analyses.core.inputs import DEFAULT_LAYER
 from analyses.core.result import AnalysisResult, RunMetadata
-from analyses.core.spec import Option, analysis
+from analyses.core.spec import Option, analysis, hooks_option
 from hooked_impala import cli
 from hooked_impala.actions import movement_of_action
 from hooked_impala.maze import Maze
@@ -130,12 +130,7 @@ class TrajectoryViewResult(AnalysisResult):
     question="What do the channels do along one episode?",
     select=list,  # the first maze is played
     options=(
-        Option(
-            "hooks",
-            "hooks shown (the view's first drop-down)",
-            kind=cli.hook_name,
-            many=True,
-        ),
+        hooks_option("hooks shown (the view's first drop-down)"),
         Option("max_steps", "episode step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
     ),
     quick={"max_steps": 48},

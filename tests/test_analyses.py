@@ -15,7 +15,7 @@ from constructed import only_channel_reaches_output, small_model
 from analyses import channel_attribution, cheese_vector, jacobian_svd, relu_removal
 from analyses.core import cli
 from analyses.core.inputs import DEFAULT_LAYER, select_mazes
-from analyses.measure.steering import activations_at
+from analyses.measure.steering import SteeringExtras, activations_at
 from hooked_impala import HookedImpala
 from hooked_impala.interventions import add_vector, relu_names, remove_relus
 from hooked_impala.maze import MazeRenderer, decision_points
@@ -270,7 +270,7 @@ def test_subtracting_the_cheese_vector_gives_the_no_cheese_activations(ppo_s1, m
 
 def test_cheese_vector_sweep(ppo_s1, mazes, tmp_path) -> None:
     result = cheese_vector.run(
-        ppo_s1, mazes, coeffs=(-1.0, 0.0), rollouts=True, rollout_max_steps=64
+        ppo_s1, mazes, coeffs=(-1.0, 0.0), extras=SteeringExtras(rollout_max_steps=64)
     )
     points = decision_points(mazes)
     zero = result.coeffs.index(0.0)

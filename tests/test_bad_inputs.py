@@ -24,6 +24,7 @@ from analyses.core.inputs import select_mazes
 from analyses.core.registry import ANALYSES as REGISTRY
 from analyses.core.result import AnalysisResult, RunMetadata
 from analyses.core.saving import MARKER, result_folder, write_marker
+from analyses.measure.steering import SteeringExtras
 from hooked_impala import HookedImpala, ImpalaConfig, ObservationError, checks
 from hooked_impala import cli as library_cli
 from hooked_impala.files import current_umask
@@ -257,7 +258,9 @@ def test_vector_field_batch_size_is_named(small, as_in_production) -> None:
 def test_cheese_vector_refuses_non_finite_coefficients(small, as_in_production) -> None:
     mazes = select_mazes(2)
     with pytest.raises(ValueError, match="coeffs must be a finite number, got nan"):
-        ANALYSES["cheese_vector"].run(small, mazes, coeffs=(0.0, math.nan), rollouts=False)
+        ANALYSES["cheese_vector"].run(
+            small, mazes, coeffs=(0.0, math.nan), extras=SteeringExtras(rollouts=False)
+        )
 
 
 # --- observations --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from analyses.behaviour import BehaviourResult, run
 from analyses.core import cli as analyses_cli
 from analyses.core.inputs import Levels
-from analyses.core.records import Records
+from analyses.core.records import Playing, Records
 from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.measure.behaviour import (
     FEATURES,
@@ -210,12 +210,16 @@ def test_run_refuses_bad_inputs_before_playing(tiny_model, tmp_path) -> None:
     with pytest.raises(ValueError, match="Levels"):
         run(tiny_model, [maze])
     with pytest.raises(ValueError, match="max_steps must be >= 1"):
-        run(tiny_model, Levels("easy", range(4)), max_steps=0)
+        run(tiny_model, Levels("easy", range(4)), playing=Playing(max_steps=0))
     with pytest.raises(ValueError, match="l1_c .* must be > 0"):
         run(tiny_model, Levels("easy", range(4)), l1_c=-1.0)
     # Three levels cannot hold five mazes of each outcome: the counts are named.
     with pytest.raises(ValueError, match=r"of 3 easy levels, \d have a decision square"):
-        run(tiny_model, Levels("easy", range(3)), max_steps=3, records=Records.at(tmp_path / "r"))
+        run(
+            tiny_model,
+            Levels("easy", range(3)),
+            playing=Playing(3, records=Records.at(tmp_path / "r")),
+        )
 
 
 def test_end_to_end_on_the_agent_and_the_records_are_reused(
@@ -223,7 +227,7 @@ def test_end_to_end_on_the_agent_and_the_records_are_reused(
 ) -> None:
     records = tmp_path / "records"
     levels = Levels("easy", range(80))
-    result = run(ppo_s1, levels, max_steps=32, records=Records.at(records), splits=4, seed=0)
+    result = run(ppo_s1, levels, playing=Playing(32, records=Records.at(records)), splits=4, seed=0)
     table = load_records(records)
     chosen = table[table["decision_row"].notna() & ~table["cheese_in_region"]]
     numbers = result.numbers()
@@ -260,7 +264,9 @@ def test_end_to_end_on_the_agent_and_the_records_are_reused(
         raise AssertionError("the model was called although the records were there")
 
     with ppo_s1.hooks(fwd_hooks=[("embedder.fc_out", never)]):
-        again = run(ppo_s1, levels, max_steps=32, records=Records.at(records), splits=4, seed=0)
+        again = run(
+            ppo_s1, levels, playing=Playing(32, records=Records.at(records)), splits=4, seed=0
+        )
     assert again.numbers() == numbers
     # The command line reads the same folder back (same checkpoint and settings).
     monkeypatch.setenv("HOOKED_IMPALA_HOME", str(shared_checkpoints))

@@ -10,7 +10,7 @@ from maze_art import embed
 from analyses import generalisation
 from analyses.core import records as records_module
 from analyses.core.inputs import Levels
-from analyses.core.records import Records
+from analyses.core.records import Playing, Records
 from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.measure import corners
 from hooked_impala.maze import Maze
@@ -159,7 +159,7 @@ def test_rates_by_size() -> None:
 def test_end_to_end_matches_its_records(ppo_s1, tmp_path) -> None:
     levels = Levels("easy", range(40))
     records = tmp_path / "records"
-    result = generalisation.run(ppo_s1, levels, max_steps=40, records=Records.at(records))
+    result = generalisation.run(ppo_s1, levels, playing=Playing(40, records=Records.at(records)))
     table = pd.read_parquet(records / "as_generated")
     assert len(table) == 40
     for size, rows in table.groupby("maze_size"):
@@ -177,7 +177,9 @@ def test_end_to_end_matches_its_records(ppo_s1, tmp_path) -> None:
         assert mine["within_limit"].tolist() == played["reached_cheese"].tolist()
     reference = pd.read_parquet(records / "cheese_top_right_region")
     assert reference["cheese_in_region"].all()  # the budget's cheese is in the 5x5 region
-    again = generalisation.run(ppo_s1, levels, max_steps=40, records=Records.at(records))  # reused
+    again = generalisation.run(
+        ppo_s1, levels, playing=Playing(40, records=Records.at(records))
+    )  # reused
     assert again.numbers() == result.numbers()
     saved = {p.name for p in result.save(tmp_path / "out")}
     assert {"result.json", "by_size.html", "corners.html"} <= saved
@@ -202,4 +204,4 @@ def test_auto_records_folders_are_named_by_their_settings(tmp_path, monkeypatch)
     assert Records.parse("auto") is Records.AUTO and Records.parse("temporary").temporary
     assert str(Records.below(Records.at(tmp_path), "x").path) == str(tmp_path / "x")
     with pytest.raises(TypeError, match=r"Records.at\(folder\)"):
-        generalisation.run(None, Levels("easy", range(2)), records=str(tmp_path))
+        generalisation.run(None, Levels("easy", range(2)), playing=Playing(records=str(tmp_path)))

@@ -8,7 +8,7 @@ import torch
 
 from analyses import top_right_vector
 from analyses.core.inputs import DEFAULT_LAYER, select_mazes
-from analyses.measure.steering import activation_difference, activations_at
+from analyses.measure.steering import SteeringExtras, activation_difference, activations_at
 from hooked_impala.interventions import add_vector
 from hooked_impala.maze import MazeRenderer, decision_points, observe
 
@@ -36,7 +36,7 @@ def test_adding_the_vector_gives_the_top_right_maze_activations(ppo_s1, mazes) -
 
 def test_sweep_identities_and_composition(ppo_s1, mazes, tmp_path) -> None:
     result = top_right_vector.run(
-        ppo_s1, mazes, coeffs=(0.0, 1.0), rollouts=True, rollout_max_steps=32, field=True
+        ppo_s1, mazes, coeffs=(0.0, 1.0), extras=SteeringExtras(rollout_max_steps=32)
     )
     points = [p for p in decision_points(mazes) if p.maze.margin > 0]
     assert result.p_cheese.shape == (2, 2, len(points))
@@ -69,7 +69,7 @@ def test_mazes_without_margin_are_refused(ppo_s1, as_in_production) -> None:
 
     full = [m for m in mazes_from_seeds(range(60), "easy") if m.margin == 0]
     with pytest.raises(ValueError, match="wall margin"):
-        top_right_vector.run(ppo_s1, full, rollouts=False, field=False)
+        top_right_vector.run(ppo_s1, full, extras=SteeringExtras(rollouts=False, field=False))
 
 
 def test_the_pair_figure_boxes_the_pixels_that_differ() -> None:

@@ -67,7 +67,7 @@ from __future__ import annotations
 
 from analyses.behaviour.result import BehaviourResult
 from analyses.core.inputs import Levels, NotApplicable
-from analyses.core.records import Records, checked
+from analyses.core.records import Playing, Records
 from analyses.core.result import CheckpointRef, RunMetadata
 from analyses.core.spec import ROLLOUT_OPTIONS, Option, analysis
 from analyses.measure.behaviour import feature_table
@@ -82,7 +82,6 @@ from hooked_impala import checks, cli
 from hooked_impala.maze import TOP_RIGHT_5, MazeRenderer, mazes_from_seeds
 from hooked_impala.model import HookedImpala
 from hooked_impala.policy.records import collect_records
-from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT
 from hooked_impala.stats import Rate
 from hooked_impala.sweep import Backend
 
@@ -113,9 +112,7 @@ def run(
     model: HookedImpala,
     inputs: Levels,
     *,
-    max_steps: int = PROCGEN_STEP_LIMIT,
-    greedy: bool = False,
-    records: Records = Records.AUTO,
+    playing: Playing = Playing(),
     splits: int = 20,
     l1_c: float = 1.0,
     bootstrap: int = BOOTSTRAP_RESAMPLES,
@@ -127,9 +124,10 @@ def run(
     cheese outside the top-right 5×5 region, and regress "reached the cheese" on their
     features (:func:`fit_behaviour`).
 
-    ``records``: where the rollout records are kept (:class:`~analyses.core.records.Records`);
-    a rerun with the same folder and the same checkpoint, mode, ``max_steps``, ``greedy``
-    and ``seed`` reads them back instead of playing again (and plays only levels it lacks).
+    ``playing``: how each level is played and where its rollout record is kept
+    (:class:`~analyses.core.records.Playing`); a rerun with the same records folder and the
+    same checkpoint, mode, step limit, greedy or not and ``seed`` reads them back instead of
+    playing again (and plays only levels it lacks).
     ``seed`` fixes the sampled actions, the splits and the bootstrap's resamples;
     ``bootstrap``: resamples of the maze bootstrap of the whole fit. ``sweep``: where the rollouts
     are played (in this process or on Ray; the records are the same).
@@ -139,30 +137,19 @@ def run(
             "behaviour studies every level of a seed range: pass "
             f"analyses.core.inputs.Levels(mode, range(...)), got {type(inputs).__name__}"
         )
-    records = checked(records)
-    max_steps = checks.integer("max_steps", max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
     splits = checks.integer("splits", splits, minimum=1)
     bootstrap = checks.integer("bootstrap", bootstrap, minimum=0)
     l1_c = checks.real("l1_c", l1_c)
     if l1_c <= 0:
         raise ValueError(f"l1_c (the inverse L1 strength) must be > 0, got {l1_c}")
     seed = checks.integer("seed", seed, minimum=0, maximum=checks.MAX_SEED)
-    with records.folder(
-        analysis="behaviour",
-        checkpoint=CheckpointRef.of(model).name,
-        mode=inputs.mode,
-        max_steps=max_steps,
-        greedy=bool(greedy),
-        seed=seed,
-    ) as folder:
+    checkpoint = CheckpointRef.of(model).name
+    with playing.folder("behaviour", checkpoint, inputs.mode, seed) as folder:
         frame = collect_records(
             model,
             inputs.seeds,
             folder,
-            mode=inputs.mode,
-            max_steps=max_steps,
-            greedy=bool(greedy),
-            seed=seed,
+            **playing.playing(inputs.mode, seed),
             region=TOP_RIGHT_5,
             slots=min(MAX_SLOTS, len(inputs)),
             progress=progress,
@@ -196,7 +183,7 @@ def run(
             parameters={
                 "mode": inputs.mode,
                 "seeds": f"{inputs.seeds.start}..{inputs.seeds.stop - 1}",
-                "records": str(records),
+                "records": str(playing.records),
                 "test_fraction": TEST_FRACTION,
             },
         ),
@@ -204,8 +191,8 @@ def run(
         levels=len(inputs),
         levels_with_decision_square=int(has_square.sum()),
         reached_decision_square=Rate.of(frame["reached_cheese"].to_numpy(bool)[has_square]),
-        max_steps=max_steps,
-        greedy=bool(greedy),
+        max_steps=playing.max_steps,
+        greedy=playing.greedy,
         features=features,
         reached=reached,
         cheese_first=(chosen["outcome"] == "cheese").to_numpy(dtype=bool),

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from hooked_impala import checks, cli
 from hooked_impala.maze import DistributionMode
+from hooked_impala.policy import PROCGEN_STEP_LIMIT
 
 #: ``Records.AUTO`` keeps an analysis's rollouts under this folder, one subfolder per
 #: analysis, checkpoint and settings.
@@ -96,3 +97,32 @@ def checked(records: object) -> Records:
 
 Records.AUTO = Records()
 Records.TEMPORARY = Records(temporary=True)
+
+
+@dataclass(frozen=True)
+class Playing:
+    """How an analysis of a level population plays its levels: one episode each, of at most
+    ``max_steps`` steps, with sampled (seeded) or ``greedy`` actions, its rollout records
+    kept as ``records`` says. On the command line ``--max-steps``, ``--greedy``,
+    ``--records``."""
+
+    max_steps: int = PROCGEN_STEP_LIMIT
+    greedy: bool = False
+    records: Records = Records.AUTO
+
+    def __post_init__(self) -> None:
+        checked(self.records)
+        checks.integer("max_steps", self.max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
+        object.__setattr__(self, "greedy", bool(self.greedy))
+
+    def playing(self, mode: DistributionMode, seed: int) -> dict[str, object]:
+        """The keywords of :func:`~hooked_impala.policy.collect_records` that say how."""
+        return {"mode": mode, "max_steps": self.max_steps, "greedy": self.greedy, "seed": seed}
+
+    def folder(
+        self, analysis: str, checkpoint: str, mode: DistributionMode, seed: int
+    ) -> contextlib.AbstractContextManager[Path]:
+        """Where ``analysis`` keeps these episodes' records (:meth:`Records.folder`)."""
+        return self.records.folder(
+            analysis=analysis, checkpoint=checkpoint, **self.playing(mode, seed)
+        )

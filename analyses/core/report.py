@@ -68,7 +68,7 @@ def index_page(
 
 def settable(analysis: Analysis) -> list:
     """The options ``--set`` can change: all but where sweeps run (the report's own)."""
-    return [o for o in analysis.options if not isinstance(o, SweepOption)]
+    return [o for o in analysis.settable() if not isinstance(o, SweepOption)]
 
 
 def parse_overrides(

@@ -116,6 +116,32 @@ class SweepOption(Option):
 
 
 @dataclass(frozen=True)
+class Group(Option):
+    """``run(..., <name>: <Settings>)``: settings that travel together as one value (a frozen
+    dataclass), each field with a flag of its own (``members``, named as the fields; a field
+    without a member keeps its value). ``default`` (from ``run``'s signature) gives each
+    flag its default; ``--set ANALYSIS.<field>=V`` and ``quick`` change one field."""
+
+    members: tuple[Option, ...] = ()
+
+    def member_defaults(self) -> tuple[Option, ...]:
+        return tuple(
+            dataclasses.replace(m, default=getattr(self.default, m.name)) for m in self.members
+        )
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        for member in self.member_defaults():
+            member.add_to(parser)
+
+    def value(self, args: argparse.Namespace) -> Any:
+        return self.with_fields({m.name: m.value(args) for m in self.members})
+
+    def with_fields(self, values: Mapping[str, Any], base: Any = None) -> Any:
+        """``base`` (default: the default value) with these fields changed."""
+        return dataclasses.replace(self.default if base is None else base, **values)
+
+
+@dataclass(frozen=True)
 class Analysis:
     """An analysis as the command line, the report and the docs see it.
 
@@ -156,10 +182,25 @@ class Analysis:
                     "run() with a default (the default is written there, once)"
                 )
             filled.append(dataclasses.replace(option, default=parameter.default))
-        unknown = set(self.quick) - {o.name for o in self.options}
+        object.__setattr__(self, "options", tuple(filled))
+        unknown = set(self.quick) - {o.name for o in self.settable()}
         if unknown:
             raise TypeError(f"analysis {self.name!r}: quick settings {unknown} are not options")
-        object.__setattr__(self, "options", tuple(filled))
+
+    def settable(self) -> list[Option]:
+        """The options one by one, a group's fields in place of the group."""
+        one_by_one = (o.member_defaults() if isinstance(o, Group) else (o,) for o in self.options)
+        return [option for options in one_by_one for option in options]
+
+    def keywords(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``run``'s keywords for ``settings`` by option (a group's fields may be given one by
+        one: they change its value, the given one or the default)."""
+        out = dict(settings)
+        for group in (o for o in self.options if isinstance(o, Group)):
+            fields_given = {m.name: out.pop(m.name) for m in group.members if m.name in out}
+            if fields_given:
+                out[group.name] = group.with_fields(fields_given, out.get(group.name))
+        return out
 
     def run_on_mazes(
         self,
@@ -172,7 +213,7 @@ class Analysis:
         **options: Any,
     ) -> AnalysisResult:
         """Select the inputs from ``mazes`` and run, with ``quick`` settings if asked."""
-        chosen = {**(self.quick if quick else {}), **options}
+        chosen = self.keywords({**(self.quick if quick else {}), **options})
         if self.levels is None:
             inputs = self.select(mazes)
         else:
@@ -190,15 +231,36 @@ def model_for(analysis: Analysis, model: HookedImpala) -> HookedImpala:
 
 
 def steering_options(rollout_coeff: float) -> tuple[Option, ...]:
-    """The options of a steering analysis (``run(..., layer, coeffs, rollouts,
-    rollout_max_steps)``): rollouts compare the original with the own vector at
-    ``rollout_coeff``."""
+    """The options of a steering analysis (``run(..., layer, coeffs, extras)``, ``extras`` a
+    :class:`~analyses.measure.steering.SteeringExtras`): rollouts compare the original with
+    the own vector at ``rollout_coeff``."""
+    rollouts = f"also compare rollouts, original vs coefficient {rollout_coeff:+g}"
     return (
         Option("layer", "hook to add the vector at", kind=cli.hook_name),
         Option("coeffs", "coefficients to sweep", kind=cli.finite, many=True),
-        Option("rollouts", f"also compare rollouts, original vs coefficient {rollout_coeff:+g}"),
-        Option("rollout_max_steps", "rollout step limit", kind=cli.integer(1, PROCGEN_STEP_LIMIT)),
+        Group(
+            "extras",
+            "what is measured besides the sweep",
+            members=(
+                Option("rollouts", rollouts),
+                Option(
+                    "rollout_max_steps",
+                    "rollout step limit",
+                    kind=cli.integer(1, PROCGEN_STEP_LIMIT),
+                ),
+            ),
+        ),
     )
+
+
+def channels_option(name: str, help: str) -> Option:
+    """``run(..., <name>: Sequence[int])``: one or more channel indices."""
+    return Option(name, help, kind=cli.integer(0), many=True)
+
+
+def hooks_option(help: str) -> Option:
+    """``run(..., hooks: Sequence[str])``: one or more hook names."""
+    return Option("hooks", help, kind=cli.hook_name, many=True)
 
 
 #: ``run(..., max_observations)``: measure on a seeded sample of the inputs
@@ -221,17 +283,23 @@ RECORDS = Option(
     kind=Records.parse,
 )
 
-#: The options of the analyses built on rollout records (``run(..., max_steps, greedy,
-#: records, sweep)``): the step limit, sampled or greedy actions, where to keep the records
-#: and where to play them.
+#: The options of the analyses built on rollout records (``run(..., playing, sweep)``): how
+#: the levels are played (``Playing``: the step limit, sampled or greedy actions, where to
+#: keep the records) and where.
 ROLLOUT_OPTIONS = (
-    Option(
-        "max_steps",
-        "step limit of an episode (procgen's own is 500)",
-        kind=cli.integer(1, PROCGEN_STEP_LIMIT),
+    Group(
+        "playing",
+        "how each level is played",
+        members=(
+            Option(
+                "max_steps",
+                "step limit of an episode (procgen's own is 500)",
+                kind=cli.integer(1, PROCGEN_STEP_LIMIT),
+            ),
+            Option("greedy", "most probable actions instead of sampled ones"),
+            RECORDS,
+        ),
     ),
-    Option("greedy", "most probable actions instead of sampled ones"),
-    RECORDS,
     SWEEP,
 )
 
@@ -263,3 +331,16 @@ def analysis(
         return recorded
 
     return declare
+
+
+def steering_analysis(question: str, rollout_coeff: float):
+    """:func:`analysis` for a steering analysis: it finds the decision squares in the mazes
+    it is given, needs two (a vector transfers from the next maze), takes
+    :func:`steering_options` and in its quick form shorter rollouts."""
+    return analysis(
+        question=question,
+        select=list,
+        options=steering_options(rollout_coeff),
+        quick={"rollout_max_steps": 128},
+        min_mazes=2,
+    )

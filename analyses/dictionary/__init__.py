@@ -30,7 +30,7 @@ import numpy as np
 
 from analyses.core.inputs import Levels
 from analyses.core.result import CheckpointRef, RunMetadata
-from analyses.core.spec import SWEEP, Option, analysis
+from analyses.core.spec import SWEEP, Option, analysis, hooks_option
 from analyses.dictionary import fidelity, labels, pages, steer
 from analyses.dictionary.result import DictionaryResult, short
 from analyses.measure.cheese_channels import RETARGET_CHANNELS
@@ -104,12 +104,7 @@ def _activations(model, seeds, folder: Path, settings: dict, backend: Backend) -
     ),
     select=list,  # not used: the analysis takes every level of a seed range
     options=(
-        Option(
-            "hooks",
-            "spatial hooks to train dictionaries at (the first is steered)",
-            kind=cli.hook_name,
-            many=True,
-        ),
+        hooks_option("spatial hooks to train dictionaries at (the first is steered)"),
         Option("size", "latents per dictionary (None: 8 per channel)", kind=cli.positive_int),
         Option("k", "active latents per vector (TopK)", kind=cli.positive_int),
         Option("steps", "training steps per dictionary", kind=cli.positive_int),

@@ -27,7 +27,7 @@ from jaxtyping import UInt8
 
 from analyses.core.inputs import DEFAULT_LAYER
 from analyses.core.result import RunMetadata
-from analyses.core.spec import Option, analysis
+from analyses.core.spec import Option, analysis, channels_option
 from analyses.maze_view.figures import episode_figure, maps_figure
 from analyses.maze_view.result import MazeViewResult
 from analyses.maze_view.settings import (
@@ -217,7 +217,7 @@ def view(
         Option("layer", "hook of the vectors and clamps", kind=cli.hook_name),
         Option("cheese_coeff", "coefficient of the cheese vector", kind=cli.finite),
         Option("top_right_coeff", "coefficient of the top-right vector", kind=cli.finite),
-        Option("clamp_channels", "channels to clamp", kind=cli.integer(0), many=True),
+        channels_option("clamp_channels", "channels to clamp"),
         Option("clamp_cell", "ROW COL: the cell to clamp them at", kind=cli.integer(0), many=True),
         Option("clamp_value", "value the clamped channels are held at", kind=cli.finite),
         Option("remove_relus", "every ReLU becomes the identity"),

@@ -158,6 +158,17 @@ def rollout_comparison(
     return out
 
 
+@dataclass(frozen=True)
+class SteeringExtras:
+    """What a steering analysis measures besides the coefficient sweep: rollouts of the
+    original and the steered agent (up to ``rollout_max_steps`` steps) and the vector-field
+    difference of the first maze."""
+
+    rollouts: bool = True
+    rollout_max_steps: int = 256
+    field: bool = True
+
+
 def steering_effects(
     analysis: str,
     steering: Steering,
@@ -166,16 +177,13 @@ def steering_effects(
     vector: str,
     coeff: float,
     renderer: MazeRenderer,
-    field: bool,
-    rollouts: bool,
-    rollout_max_steps: int,
+    extras: SteeringExtras,
     seed: int,
     progress: bool = False,
 ) -> dict[str, object]:
     """What every :class:`SteeringResult` measures, as its keyword arguments: the
     coefficient sweep, and for ``coeff ×`` each maze's own vector from its start (the mouse
-    on ``start_cell``) the first maze's field diff (``field``) and the rollouts
-    (``rollouts``)."""
+    on ``start_cell``) what ``extras`` asks: the first maze's field diff and the rollouts."""
     model, points, layer, vectors = (
         steering.model,
         steering.points,
@@ -185,12 +193,12 @@ def steering_effects(
     starts = [p.maze.with_mouse(p.maze.start_cell) for p in points]
     p_cheese, p_top = steering.sweep(coeffs, progress)
     diff = None
-    if field:
+    if extras.field:
         steer = add_vector(layer, vectors[0], coeff).hooks()
         shown = f"{vector} ×({coeff:+g})".replace("(-", "(−")  # the page's minus sign
         diff = field_diff(model, starts[0], steer, shown, renderer)
     outcome = None
-    if rollouts:
+    if extras.rollouts:
         outcome = rollout_comparison(
             model,
             starts,
@@ -198,25 +206,14 @@ def steering_effects(
             vectors,
             coeff,
             f"{vector} x({coeff:+g})",
-            max_steps=rollout_max_steps,
+            max_steps=extras.rollout_max_steps,
             seed=seed,
             progress=progress,
         )
-    metadata = RunMetadata.of(
-        analysis,
-        model,
-        seed=seed,
-        hooks=(layer,),
-        mazes=(p.maze.seed for p in points),
-        parameters=dict(
-            coeffs=list(coeffs),
-            rollouts=rollouts,
-            rollout_max_steps=rollout_max_steps,
-            field=field,
-        ),
-    )
+    # The options are recorded by the analysis's run (analyses.core.result.keeps_arguments).
+    seeds = [p.maze.seed for p in points]
     return dict(
-        metadata=metadata,
+        metadata=RunMetadata.of(analysis, model, seed=seed, hooks=(layer,), mazes=seeds),
         vector=vector,
         layer=layer,
         coeffs=list(coeffs),

@@ -29,7 +29,7 @@ import torch
 
 from analyses.core.inputs import DEFAULT_LAYER, Inputs, NotApplicable
 from analyses.core.result import RunMetadata
-from analyses.core.spec import SWEEP, Option, analysis
+from analyses.core.spec import SWEEP, Option, analysis, hooks_option
 from analyses.measure.cheese_channels import (
     RETARGET_CHANNELS,
     overlap_with_chance,
@@ -86,7 +86,7 @@ def split(n: int, seed: int) -> tuple[list[int], list[int]]:
         Option(
             "corruption", "how the corrupted maze differs", choices=[c.value for c in Corruption]
         ),
-        Option("hooks", "hooks whose channels are patched", kind=cli.hook_name, many=True),
+        hooks_option("hooks whose channels are patched"),
         Option(
             "metric",
             "the decision square's two moves, or the cheese-ward move over the field",

@@ -100,7 +100,7 @@ from tqdm.auto import tqdm
 
 from analyses.core.inputs import Levels
 from analyses.core.result import RunMetadata
-from analyses.core.spec import SWEEP, Option, analysis
+from analyses.core.spec import SWEEP, Option, analysis, hooks_option
 from analyses.measure.probe_data import (
     VALIDATION_FRACTION,
     ProbeBatch,
@@ -132,12 +132,7 @@ def _fraction_type(name: str, closed_low: bool, upper: float = 1.0):
     question="Where in the network is the cheese's (and the mouse's) location known?",
     select=list,  # not used: probes take every level of a seed range (``levels``)
     options=(
-        Option(
-            "hooks",
-            "hooks to probe (replaces the default list)",
-            kind=cli.hook_name,
-            many=True,
-        ),
+        hooks_option("hooks to probe (replaces the default list)"),
         Option("positions_per_maze", "mouse placements per maze", kind=cli.integer(1, 256)),
         Option(
             "without_cheese",

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from analyses.core.inputs import DEFAULT_LAYER, NotApplicable
 from analyses.core.result import RunMetadata
-from analyses.core.spec import Option, analysis
+from analyses.core.spec import Option, analysis, channels_option
 from analyses.measure.splits import Split, selection_mazes
 from analyses.resample.compute import (
     SOURCES,
@@ -69,12 +69,7 @@ def count_or_all(text: str) -> int | None:
     select=list,  # the mazes: run() picks the mouse cells and the source mazes
     options=(
         Option("layer", "hook whose channels are resampled", kind=cli.hook_name),
-        Option(
-            "channels",
-            "channels to resample (default: the top cheese channels)",
-            kind=cli.integer(0),
-            many=True,
-        ),
+        channels_option("channels", "channels to resample (default: the top cheese channels)"),
         Option(
             "cheese_channels",
             "resample the top k of analyses.cheese_channels (default k: 11/128 of the layer)",

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from analyses.core.inputs import DEFAULT_LAYER, maze_seeds
 from analyses.core.result import RunMetadata
-from analyses.core.spec import SWEEP, Option, analysis
+from analyses.core.spec import SWEEP, Option, analysis, channels_option
 from analyses.measure.channels import check_channels, spatial_shape
 from analyses.measure.cheese_channels import RETARGET_CHANNELS, top_cheese_channels
 from analyses.measure.retarget import (
@@ -130,12 +130,7 @@ def heatmap_chunk(
     select=list,  # the mazes themselves: every open cell is a target
     options=(
         Option("layer", "hook to clamp the channels at", kind=cli.hook_name),
-        Option(
-            "channels",
-            "channels to clamp (with --cheese-channels 0)",
-            kind=cli.integer(0),
-            many=True,
-        ),
+        channels_option("channels", "channels to clamp (with --cheese-channels 0)"),
         Option(
             "cheese_channels",
             "clamp the k best-ranked cheese channels (analyses.cheese_channels); 0: use --channels",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analyses.core.inputs import DEFAULT_LAYER, Levels
-from analyses.core.records import Records
+from analyses.core.records import Playing, Records
 from analyses.core.result import AnalysisResult
 from analyses.core.spec import Analysis
 from analyses.measure.cheese_channels import score_channels
@@ -134,9 +134,7 @@ class Evidence:
             return behaviour.run(
                 self.model,
                 self.level_range(count),
-                max_steps=PROCGEN_STEP_LIMIT,
-                greedy=greedy,
-                records=self.records.below(key),
+                playing=Playing(PROCGEN_STEP_LIMIT, greedy, self.records.below(key)),
                 seed=self.seed,
                 progress=self.progress,
                 **options,
@@ -151,7 +149,7 @@ class Evidence:
             lambda a: a.run(
                 self.model,
                 self.level_range(self.sizes.size_levels),
-                records=self.records.below("generalisation"),
+                playing=Playing(records=self.records.below("generalisation")),
                 seed=self.seed,
                 progress=self.progress,
             ),
