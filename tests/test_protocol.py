@@ -194,3 +194,28 @@ def test_an_analysis_is_named_after_its_module() -> None:
     assert relu_removal.run.analysis.name == "relu_removal"
     with pytest.raises(TypeError, match="outside analyses/: give its name="):
         analysis(question="?", select=list)(lambda model, inputs: None)
+
+
+def test_settings_that_travel_together_are_one_value_with_a_flag_each() -> None:
+    """A group (here behaviour's Playing) is one keyword of run, one flag per field on the
+    command line, and single fields for --set and quick, the other fields kept."""
+    import argparse
+
+    from analyses import behaviour
+    from analyses.core.records import Playing, Records
+
+    spec = behaviour.run.analysis
+    assert spec.keywords({"max_steps": 32, "splits": 3}) == {"playing": Playing(32), "splits": 3}
+    given = {"playing": Playing(greedy=True), "max_steps": 7}
+    assert spec.keywords(given) == {"playing": Playing(7, greedy=True)}
+    overrides = report.parse_overrides(["behaviour.max_steps=40", "behaviour.greedy=yes"], [spec])
+    assert spec.keywords(overrides["behaviour"]) == {"playing": Playing(40, greedy=True)}
+    parser = argparse.ArgumentParser()
+    for option in spec.options:
+        option.add_to(parser)
+    args = parser.parse_args(["--max-steps", "9", "--records", "temporary"])
+    group = next(o for o in spec.options if o.name == "playing")
+    assert group.value(args) == Playing(9, False, Records.TEMPORARY)
+    assert parser.parse_args([]).max_steps == Playing().max_steps  # the default, read from run
+    with pytest.raises(ValueError, match="max_steps must be >= 1 and <= 500, got 501"):
+        Playing(501)
