@@ -272,6 +272,27 @@ def paired_difference(
     return replace(found, method=f"paired {found.method}")
 
 
+def independent_difference(first: Estimate, second: Estimate) -> tuple[Estimate, float]:
+    """``second − first`` of two estimates from independent samples (two runs on different
+    mazes), with a normal 95% interval and the two-sided p-value of "no difference". Each
+    run's standard error is read off the side of its own interval that faces the other
+    value (so a skewed or bounded interval counts its relevant side). Two zero-width
+    intervals: p = 1 when the values agree, else 0."""
+    towards = [
+        (e.high if other >= e.value else e.low) - e.value
+        for e, other in ((first, second.value), (second, first.value))
+    ]
+    se = math.hypot(*towards) / Z_95
+    d = second.value - first.value
+    if se == 0:
+        p = 1.0 if d == 0 else 0.0
+    else:
+        p = float(2 * scipy_stats.norm.sf(abs(d) / se))
+    n = min(first.n, second.n)
+    difference = Estimate(d, d - Z_95 * se, d + Z_95 * se, n, first.unit, "normal, two runs")
+    return difference, p
+
+
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error), in the input order: reject
     hypothesis i at level a when its adjusted p <= a."""

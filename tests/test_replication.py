@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from conftest import REPO
 
 from analyses.scoreboard.claims import Claim
-from analyses.scoreboard.replication import compare, main
+from analyses.scoreboard.replication import agreement_line, compare, main
 from analyses.scoreboard.verdicts import Verdict
 from hooked_impala.stats import Estimate
 
@@ -39,6 +40,24 @@ def test_inside_outside_verdicts_and_missing_claims() -> None:
     assert rows["A1"].inside is True and rows["A2"].inside is False
     assert rows["A3"].inside is True and not rows["A3"].same_verdict
     assert rows["A4"].inside is None and rows["A4"].same_verdict
+    # A2: 0.5 [0.4, 0.6] then 0.7 [0.6, 0.8]: p = 0.0056 alone, times 3 numbers by Holm.
+    assert rows["A2"].adjusted_p == pytest.approx(3 * 0.00557, abs=3e-4) and rows["A2"].disagree
+    assert not rows["A1"].disagree and rows["A4"].disagree is None
+
+
+def test_claims_sharing_a_committed_number_count_once() -> None:
+    """Four parts measured by one number (as A4's X) are one comparison, not four."""
+    parts = [
+        Claim("A4", f"X = {x}", "planted", Verdict.HOLDS, Estimate(0.5, 0.4, 0.6, 50))
+        for x in range(4)
+    ]
+    moved = [
+        Claim("A4", f"X = {x}", "planted", Verdict.HOLDS, Estimate(0.7, 0.6, 0.8, 50))
+        for x in range(4)
+    ]
+    rows = compare(SimpleNamespace(claims=parts), SimpleNamespace(claims=moved))
+    assert [r.adjusted_p for r in rows] == [pytest.approx(0.00557, abs=1e-4)] * 4
+    assert "of the 1 distinct numbers, 1 differ" in agreement_line(rows)
 
 
 def test_a_missing_or_truncated_result_is_named(tmp_path, capsys) -> None:
@@ -57,7 +76,8 @@ def test_a_missing_or_truncated_result_is_named(tmp_path, capsys) -> None:
 def test_a_committed_run_reproduces_itself(capsys) -> None:
     assert main([str(FULL), str(FULL)]) == 0
     out = capsys.readouterr().out
-    assert "**no**" not in out and "verdicts the same" in out
+    assert "**no**" not in out and "**disagree**" not in out and "verdicts the same" in out
+    assert "0 after Holm's correction" in out
 
 
 def test_committed_full_runs_give_every_claim_a_unit_a_method_and_an_honest_width() -> None:

@@ -11,6 +11,7 @@ from hooked_impala.stats import (
     Rate,
     bootstrap_over_mazes,
     holm,
+    independent_difference,
     paired_difference,
     spearman,
 )
@@ -120,3 +121,25 @@ def test_spearman_by_hand() -> None:
     assert spearman([1, 1, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)
     assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
     assert spearman([1, 2, 3, np.nan], [1, 2, 3, 9]) == pytest.approx(1.0)
+
+
+def test_two_honest_runs_differ_at_the_5_percent_level_one_time_in_twenty() -> None:
+    """2,000 pairs of runs of the same rate (Wilson intervals, 400 mazes each): the re-run lies
+    outside the first run's interval about one time in six, but the test of the difference
+    rejects about one time in twenty; a planted shift of 0.1 is found about nine times in ten."""
+    rng = np.random.default_rng(0)
+    outside = rejected = found = 0
+    trials = 2000
+    for _ in range(trials):
+        first, again, shifted = (Rate(int(rng.binomial(400, p)), 400) for p in (0.7, 0.7, 0.8))
+        a, b, c = (r.estimate() for r in (first, again, shifted))
+        outside += not a.low <= b.value <= a.high
+        rejected += independent_difference(a, b)[1] < 0.05
+        found += independent_difference(a, c)[1] < 0.05
+    assert 0.12 < outside / trials < 0.22
+    assert 0.03 < rejected / trials < 0.07
+    assert 0.85 < found / trials < 0.96  # the power at this n: about 0.91
+    difference, p = independent_difference(Estimate(0.5, 0.4, 0.6, 50), Estimate(0.7, 0.6, 0.8, 50))
+    assert difference.value == pytest.approx(0.2) and p == pytest.approx(0.0056, abs=1e-4)
+    same = Estimate(1.0, 1.0, 1.0, 20)
+    assert independent_difference(same, same)[1] == 1.0  # two degenerate runs that agree
