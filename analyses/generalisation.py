@@ -334,13 +334,7 @@ def run(
     budget = step_budget(corner_tables)
     outcomes = corner_outcomes(corner_tables, budget)
     return GeneralisationResult(
-        metadata=RunMetadata.of(
-            "generalisation",
-            model,
-            seed=seed,
-            mazes=inputs.seeds,
-            parameters={"records": str(playing.records)},
-        ),
+        metadata=RunMetadata.of("generalisation", model, seed=seed, mazes=inputs.seeds),
         levels=str(inputs),
         by_size=rates_by_size(table, shortest, free),
         largest_size=largest,

@@ -124,14 +124,15 @@ def test_every_analysis_builds_its_tensors_on_the_models_device(name, standin, m
             analysis.run_on_mazes(subject, mazes, quick=True)
         else:
             options = dict(analysis.quick)
-            if any(o.name == "records" for o in analysis.options):
+            if any(o.name == "records" for o in analysis.settable()):
                 options["records"] = Records.at(tmp_path / "records")
             if name == "dictionary":  # every op goes through the check: a few steps do
                 options.update(steps=10, cache=tmp_path / "dictionary")
             if name == "weight_diff":  # its reference model must live on the device too
                 options["before"] = load_pretrained(subject.checkpoint.parent, device="cpu")
                 mode.put_model(options["before"])
-            analysis.run(subject, Levels("easy", range(40)), seed=0, progress=False, **options)
+            keywords = analysis.keywords(options)  # a group's fields one by one -> its value
+            analysis.run(subject, Levels("easy", range(40)), seed=0, progress=False, **keywords)
     assert mode.checked_ops > 100  # the analysis ran its tensors through the check
 
 

@@ -308,7 +308,10 @@ def test_behaviour_with_ray_writes_the_records_it_writes_without(local_ray, tmp_
             **results["local"]["metadata"],
             "parameters": {
                 **results["local"]["metadata"]["parameters"],
-                "records": str(tmp_path / name),
+                "playing": {
+                    **results["local"]["metadata"]["parameters"]["playing"],
+                    "records": str(tmp_path / name),
+                },
             },
         }  # nothing says how the work was split
 

@@ -183,7 +183,6 @@ def run(
             parameters={
                 "mode": inputs.mode,
                 "seeds": f"{inputs.seeds.start}..{inputs.seeds.stop - 1}",
-                "records": str(playing.records),
                 "test_fraction": TEST_FRACTION,
             },
         ),

@@ -11,7 +11,7 @@ import inspect
 import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from enum import Enum, StrEnum
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from analyses.core.records import Records
 from analyses.core.saving import result_folder, write_marker
 from hooked_impala.files import write_atomically
 from hooked_impala.maze import Region
@@ -84,7 +85,9 @@ class RunMetadata:
         )
 
     def to_json(self) -> dict:
-        return to_jsonable(asdict(self))
+        # Field by field, not asdict: asdict would turn a settings value inside the
+        # parameters into a dict before to_jsonable could write it as its own words.
+        return to_jsonable({f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def from_json(cls, saved: Mapping[str, Any]) -> RunMetadata:
@@ -143,10 +146,10 @@ def to_jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, Enum):
         return value.name
-    if isinstance(value, (Region, PurePath)):
+    if isinstance(value, (Region, PurePath, Records)):  # their command-line words
         return str(value)
     if is_dataclass(value) and not isinstance(value, type):  # a settings value: its fields
-        return to_jsonable(asdict(value))
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value

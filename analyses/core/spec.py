@@ -120,7 +120,7 @@ class Group(Option):
     """``run(..., <name>: <Settings>)``: settings that travel together as one value (a frozen
     dataclass), each field with a flag of its own (``members``, named as the fields; a field
     without a member keeps its value). ``default`` (from ``run``'s signature) gives each
-    flag its default; ``--set ANALYSIS.<field>=V`` and ``quick`` change one field."""
+    flag its default; ``--set <analysis>.<field>=V`` and ``quick`` change one field."""
 
     members: tuple[Option, ...] = ()
 
@@ -309,17 +309,19 @@ def analysis(
     question: str,
     select: Callable[[Sequence[Maze]], Inputs],
     name: str | None = None,
+    record_arguments: bool = True,
     **settings: Any,
 ) -> Callable[[Callable[..., AnalysisResult]], Callable[..., AnalysisResult]]:
     """Declare the decorated ``run(model, inputs, *, options...)`` an analysis:
     ``run.analysis`` becomes its :class:`Analysis` (``settings``: its other fields), named
     after its module (``analyses.<name>``, the name ``python -m`` runs) unless ``name`` is
     given, and its results record the keywords it was called with
-    (:func:`~analyses.core.result.keeps_arguments`). The declaration stands above the
-    signature whose defaults it reads."""
+    (:func:`~analyses.core.result.keeps_arguments`) unless ``record_arguments`` is False (an
+    analysis whose result already records its settings in another form). The declaration
+    stands above the signature whose defaults it reads."""
 
     def declare(run: Callable[..., AnalysisResult]) -> Callable[..., AnalysisResult]:
-        recorded = keeps_arguments(run)
+        recorded = keeps_arguments(run) if record_arguments else run
         # Run as a script the module is __main__; its spec still holds its real name.
         module = sys.modules[run.__module__]
         where = (module.__spec__.name if module.__spec__ else run.__module__).split(".")

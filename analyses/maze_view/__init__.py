@@ -207,6 +207,9 @@ def view(
         "What does the policy do in this one maze, and what does an intervention change: "
         "its vector field, its channels at the mouse's cell, an episode?"
     ),
+    # view() records the intervention and the display itself: the explorer's exports, made
+    # without run, must be the same files as the command that reproduces them.
+    record_arguments=False,
     select=lambda mazes: list(mazes[:1]),
     options=(
         Option(

@@ -157,7 +157,7 @@ class Evidence:
 
     def probes(self) -> AnalysisResult:
         def make(probes: Analysis) -> AnalysisResult:
-            options = probes.quick if self.sizes.quick else {}
+            options = probes.keywords(probes.quick) if self.sizes.quick else {}
             return probes.run(
                 self.model,
                 self.level_range(self.sizes.probe_levels),
