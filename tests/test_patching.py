@@ -291,7 +291,8 @@ def test_the_analysis_finds_the_carrier_and_saves(model, mazes, tmp_path, capsys
     # Square by square, only the carrier restores anything: the other channels' maps are 0.
     spatial = result.spatial
     assert spatial.channels[0] == CARRIER and spatial.maps[0].max() > 0
-    assert np.abs(spatial.maps[1:]).max() == 0
+    # (float32 rounding: the others restore nothing beyond 1e-4 of the carrier's peak)
+    assert np.abs(spatial.maps[1:]).max() <= 1e-4 * spatial.maps[0].max(), spatial.maps[0].max()
     assert numbers["circuit"]["cheese_channels"]["count"] <= 1  # a circuit of one channel
     # The field metric finds the carrier too; the halves still split mazes, not cells.
     field = patching_analysis.run(
