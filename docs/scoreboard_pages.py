@@ -101,8 +101,8 @@ def write_methods(out: Path) -> None:
         f"`docs/results/`): {'; '.join(runs) or 'none yet'}.\n",
     )
     replicated = []  # each committed re-run beside the full run it repeats
-    for again in sorted(RESULTS.glob("scoreboard-*-replication")):
-        full = again.with_name(again.name.replace("-replication", "-full"))
+    for again in sorted(RESULTS.glob("scoreboard-*-replication*")):  # -replication, -2, ...
+        full = RESULTS / (again.name.split("-replication")[0] + "-full")
         rows = replication.compare(*map(scoreboard.ScoreboardResult.load, (full, again)))
         replicated.append(
             f"The re-run, {provenance(again)}\n\n{replication.agreement_line(rows)}.\n\n"
