@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from hooked_impala import checks, cli
 from hooked_impala.maze import DistributionMode
-from hooked_impala.policy import PROCGEN_STEP_LIMIT
+from hooked_impala.policy.rollout import PROCGEN_STEP_LIMIT, check_steps
 
 #: ``Records.AUTO`` keeps an analysis's rollouts under this folder, one subfolder per
 #: analysis, checkpoint and settings.
@@ -112,7 +112,7 @@ class Playing:
 
     def __post_init__(self) -> None:
         checked(self.records)
-        checks.integer("max_steps", self.max_steps, minimum=1, maximum=PROCGEN_STEP_LIMIT)
+        check_steps("max_steps", self.max_steps)
         object.__setattr__(self, "greedy", bool(self.greedy))
 
     def playing(self, mode: DistributionMode, seed: int) -> dict[str, object]:

@@ -98,8 +98,8 @@ class RunMetadata:
 
 
 #: Keywords of ``run`` that are not options of the analysis: more mazes it reads (recorded by
-#: their seeds where it matters), where it runs and how loudly
-#: (the seed has a field of its own in the metadata).
+#: their seeds where it matters), where it runs and how loudly (the seed has a field of its
+#: own in the metadata).
 _NOT_PARAMETERS = frozenset({"seed", "progress", "sweep", "sources"})
 
 Run = TypeVar("Run", bound=Callable[..., "AnalysisResult"])
@@ -108,9 +108,9 @@ Run = TypeVar("Run", bound=Callable[..., "AnalysisResult"])
 def keeps_arguments(run: Run) -> Run:
     """Decorate an analysis's ``run(model, inputs, *, ...)`` so that its result's
     ``metadata.parameters`` hold every keyword-only argument it was called with, defaults
-    filled in, under whatever ``run`` recorded
-    itself (derived values such as the channels it chose win). So each option is recorded
-    from the signature, where its default is written, and no analysis lists them again."""
+    filled in, under whatever ``run`` recorded itself (derived values such as the channels
+    it chose win). So each option is recorded from the signature, where its default is
+    written, and no analysis lists them again."""
     signature = inspect.signature(run)
     options = {
         name

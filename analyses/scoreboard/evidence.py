@@ -134,7 +134,9 @@ class Evidence:
             return behaviour.run(
                 self.model,
                 self.level_range(count),
-                playing=Playing(PROCGEN_STEP_LIMIT, greedy, self.records.below(key)),
+                playing=Playing(
+                    max_steps=PROCGEN_STEP_LIMIT, greedy=greedy, records=self.records.below(key)
+                ),
                 seed=self.seed,
                 progress=self.progress,
                 **options,

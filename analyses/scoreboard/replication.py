@@ -34,14 +34,17 @@ LEVEL = 0.05
 
 @dataclass(frozen=True)
 class Agreement:
-    """One claim in both runs. ``inside``, ``difference``, ``p`` and ``adjusted_p`` are None
-    where either run measured nothing."""
+    """One claim in both runs: ``difference`` re-run − committed with its interval, ``p``
+    its p-value and ``adjusted_p`` that p Holm-adjusted over the distinct numbers (all set
+    by :func:`compare`); these and ``inside`` are None where either run measured nothing."""
 
     id: str
     part: str
     committed: Claim
     rerun: Claim
-    adjusted_p: float | None = None  # Holm over the distinct numbers (set by compare)
+    difference: Estimate | None = None
+    p: float | None = None
+    adjusted_p: float | None = None
 
     @property
     def inside(self) -> bool | None:
@@ -49,14 +52,6 @@ class Agreement:
         if was is None or now is None:
             return None
         return was.low <= now.value <= was.high
-
-    @property
-    def tested(self) -> tuple[Estimate, float] | None:
-        """The difference re-run − committed and its p-value."""
-        was, now = self.committed.measured, self.rerun.measured
-        if was is None or now is None:
-            return None
-        return independent_difference(was, now)
 
     @property
     def disagree(self) -> bool | None:
@@ -77,20 +72,19 @@ def compare(committed: ScoreboardResult, rerun: ScoreboardResult) -> list[Agreem
     """Every claim present in both runs, in the committed run's order, with its difference
     tested and Holm-adjusted over the distinct numbers measured in both."""
     again = {(c.id, c.part): c for c in rerun.claims}
-    rows = [
-        Agreement(c.id, c.part, c, again[(c.id, c.part)])
-        for c in committed.claims
-        if (c.id, c.part) in again
-    ]
-    distinct: dict[tuple, float] = {}
-    for row in rows:
-        if row.tested is not None:
-            distinct.setdefault(_number(row), row.tested[1])
+    rows = []
+    for c in committed.claims:
+        if (c.id, c.part) not in again:
+            continue
+        row = Agreement(c.id, c.part, c, again[(c.id, c.part)])
+        if c.measured is not None and row.rerun.measured is not None:
+            difference, p = independent_difference(c.measured, row.rerun.measured)
+            row = replace(row, difference=difference, p=p)
+        rows.append(row)
+    # Claims sharing a committed number (A4's four X) have one p: a key each, not a test each.
+    distinct = {_number(r): r.p for r in rows if r.p is not None}
     adjusted = dict(zip(distinct, holm(list(distinct.values())))) if distinct else {}
-    return [
-        replace(r, adjusted_p=float(adjusted[_number(r)])) if r.tested is not None else r
-        for r in rows
-    ]
+    return [r if r.p is None else replace(r, adjusted_p=float(adjusted[_number(r)])) for r in rows]
 
 
 def agreement_table(rows: Sequence[Agreement]) -> str:
@@ -101,10 +95,10 @@ def agreement_table(rows: Sequence[Agreement]) -> str:
         was = f"{r.committed.measured or 'not measured'}; {r.committed.verdict}"
         now = "not measured" if r.rerun.measured is None else f"{r.rerun.measured.value:.4g}"
         inside = {None: "—", True: "yes", False: "**no**"}[r.inside]
-        if r.tested is None:
+        if r.difference is None:
             moved = "—"
         else:
-            d = r.tested[0]
+            d = r.difference
             flag = " **disagree**" if r.disagree else ""
             moved = f"{d.value:+.3g} [{d.low:+.3g}, {d.high:+.3g}], p = {r.adjusted_p:.2g}{flag}"
         same = "yes" if r.same_verdict else f"**no** ({r.rerun.verdict})"
@@ -121,7 +115,7 @@ def agreement_line(rows: Sequence[Agreement]) -> str:
     measured = [r for r in rows if r.inside is not None]
     inside = sum(bool(r.inside) for r in measured)
     numbers = {_number(r): r for r in measured}
-    nominal = sum(r.tested[1] < LEVEL for r in numbers.values())
+    nominal = sum(r.p < LEVEL for r in numbers.values())
     disagree = sum(bool(r.disagree) for r in numbers.values())
     same = sum(r.same_verdict for r in rows)
     return (
