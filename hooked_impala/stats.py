@@ -293,6 +293,27 @@ def independent_difference(first: Estimate, second: Estimate) -> tuple[Estimate,
     return difference, p
 
 
+def widened(
+    estimate: Estimate,
+    spread: ArrayLike,
+    source: str,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> Estimate:
+    """``estimate`` with its interval widened by a second, independent source of variance:
+    ``spread`` holds the statistic recomputed over that source's draws (e.g. probes refitted
+    on resampled training data, scored on the same test data), whose standard deviation adds
+    in quadrature to each side's half-width; the result is clipped to ``bounds``."""
+    values = np.asarray(spread, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all():
+        raise ValueError(f"widened takes two or more finite values of the spread, got {values!r}")
+    extra = Z_95 * float(values.std(ddof=1))
+    v = estimate.value
+    low = max(bounds[0], v - math.hypot(v - estimate.low, extra))
+    high = min(bounds[1], v + math.hypot(estimate.high - v, extra))
+    method = f"{estimate.method}; widened by {source} (their sd {values.std(ddof=1):.3g})"
+    return replace(estimate, low=low, high=high, method=method)
+
+
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error), in the input order: reject
     hypothesis i at level a when its adjusted p <= a."""

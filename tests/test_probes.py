@@ -4,6 +4,7 @@ majority baseline, the split is by maze, and the command line saves a result."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -175,6 +176,11 @@ def test_a_network_blind_to_its_input_scores_the_majority_baseline() -> None:
             assert result.accuracy()[h, k] == pytest.approx(result.majority[h, k])
             compared += 1
     assert compared == 3 * 4 + 2 * 2  # linear labels everywhere, conv on the two grids
+    # A5's refits (at B2) see the same constant layer: they agree, and widen nothing.
+    assert result.refit_predictions.shape == (40, len(result.test_seed), 3)
+    a5 = result.a5()
+    plain = dataclasses.replace(result, refit_predictions=None).a5()
+    assert a5["refits"] == 40 and a5["exact_cell"]["ci95"] == plain["exact_cell"]["ci95"]
 
 
 def test_command_line_run_on_the_s1_agent_saves_a_result(
@@ -279,6 +285,7 @@ def test_a5_and_b8_count_mazes_and_choose_b8s_probe_on_other_mazes() -> None:
         cheese_row_prediction=np.full((n, 2), 3),
         cheese_column_prediction=np.where((seeds % 2 == 0)[:, None], 4, 0).repeat(2, 1),
         world_size=world,
+        refit_predictions=None,
         applies=lambda h, k: True,
         resolves_cells=lambda h: True,
     )

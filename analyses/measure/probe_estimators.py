@@ -34,20 +34,30 @@ class StreamingRidge:
         self.xy = np.zeros((dim, targets))
         self._fitted: tuple[np.ndarray, ...] | None = None
 
-    def update(self, x: Float[np.ndarray, "n d"], y: Float[np.ndarray, "n t"]) -> None:
+    def update(
+        self,
+        x: Float[np.ndarray, "n d"],
+        y: Float[np.ndarray, "n t"],
+        weight: Float[np.ndarray, " n"] | None = None,
+    ) -> None:
+        """Add rows ``x`` with targets ``y``; a row of whole-number ``weight`` w counts as
+        w copies of it (0: left out), which is how a bootstrap refit resamples mazes."""
         if self._fitted is not None:
             raise RuntimeError("StreamingRidge.update after fit")
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         if len(x) == 0:
             return
+        w = np.ones(len(x)) if weight is None else np.asarray(weight, dtype=np.float64)
+        if w.shape != (len(x),) or (w < 0).any():
+            raise ValueError(f"row weights are {len(x)} values >= 0, got shape {w.shape}")
         if self.shift is None:
             self.shift = x.mean(0)
         d = x - self.shift
-        self.n += len(x)
-        self.sum_x += d.sum(0)
-        self.sum_y += y.sum(0)
-        self.xx += d.T @ d
-        self.xy += d.T @ y
+        self.n += float(w.sum()) if weight is not None else len(x)
+        self.sum_x += w @ d
+        self.sum_y += w @ y
+        self.xx += d.T @ (w[:, None] * d)
+        self.xy += d.T @ (w[:, None] * y)
 
     def fit(self) -> None:
         if self.n == 0 or self.shift is None:

@@ -70,6 +70,13 @@ per square, so square = exact cell; block 3's 8×8 grid (and hard mode's 25×25 
 block 2's 16×16) puts two or more cells' centres in some squares, and there the square is
 coarser than the cell. Also reported: answers within one square (Chebyshev).
 
+**Refits (A5).** At ``DEFAULT_LAYER`` the cheese's cell, row and column probes are fitted
+again ``refits`` times (:class:`~analyses.probes.fitting.Refits`), each on a bootstrap
+resample of the training mazes and through its own projection, at the main probe's penalty;
+their answers on the test mazes widen A5's intervals by what another training set and
+projection would change (:func:`analyses.probes.readings.a5`). Each refit holds another
+D×D sum (8 MB at D = 1024).
+
 **Memory bound.** Per layer: two D×D and D×(2W² + 26) float64 sums (D = ``features``;
 about 20 MB at D = 1024 in easy mode; after the fit, the eigenvectors take their place),
 the projection, C probe weights; plus the observations of one block of 128 levels (12 KB
@@ -98,7 +105,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from analyses.core.inputs import Levels
+from analyses.core.inputs import DEFAULT_LAYER, Levels
 from analyses.core.result import RunMetadata
 from analyses.core.spec import SWEEP, Option, analysis, hooks_option
 from analyses.measure.probe_data import (
@@ -108,7 +115,7 @@ from analyses.measure.probe_data import (
     probe_dataset,
     split_levels,
 )
-from analyses.probes.fitting import LabelCounts, LayerProbes
+from analyses.probes.fitting import LabelCounts, LayerProbes, Refits
 from analyses.probes.labels import ALPHAS, DEFAULT_HOOKS, LABELS, LINEAR_LABELS
 from analyses.probes.result import ProbesResult
 from hooked_impala import checks, cli
@@ -151,6 +158,11 @@ def _fraction_type(name: str, closed_low: bool, upper: float = 1.0):
             kind=_fraction_type("test_fraction", closed_low=False, upper=1 - VALIDATION_FRACTION),
         ),
         Option("batch_size", "observations per forward pass", kind=cli.positive_int),
+        Option(
+            "refits",
+            "A5's cheese probes refitted on resampled training mazes (0: none)",
+            kind=cli.integer(0, 1000),
+        ),
         SWEEP,
     ),
     quick={"features": 256},
@@ -169,6 +181,7 @@ def run(
     conv_steps: int = 300,
     test_fraction: float = 0.2,
     batch_size: int = 64,
+    refits: int = 40,
     seed: int = 0,
     progress: bool = False,
     sweep: Backend = Backend(),
@@ -186,6 +199,9 @@ def run(
         conv_steps: Adam steps of each conv probe, spread over the training batches.
         test_fraction: share of the mazes held out for testing.
         batch_size: observations per forward pass.
+        refits: how many times A5's cheese probes are refitted on resampled training mazes
+            (with their own projections) to widen A5's intervals; 0 leaves them as the
+            test-maze bootstrap gives them.
         sweep: where the dataset (the rendered placements and their labels,
             ``probe_data.probe_dataset``) is made: in this process (default), or as Ray
             tasks, a block of levels each. The forward passes and the fits run here, in the
@@ -204,6 +220,7 @@ def run(
     features = checks.integer("features", features, minimum=2, maximum=4096)
     conv_steps = checks.integer("conv_steps", conv_steps, minimum=1)
     batch_size = checks.integer("batch_size", batch_size, minimum=1)
+    refits = checks.integer("refits", refits, minimum=0, maximum=1000)
     seed = checks.integer("seed", seed, minimum=0, maximum=checks.MAX_SEED)
     backend = sweep
     splits = split_levels(inputs.seeds, test_fraction, seed)
@@ -218,6 +235,10 @@ def run(
     train_batches = math.ceil(len(splits["train"]) * positions_per_maze / batch_size)
     steps_per_batch = math.ceil(conv_steps / train_batches)
     counts = LabelCounts(world)
+    refit = None
+    if refits and DEFAULT_LAYER in hooks:
+        refit = Refits(shapes[DEFAULT_LAYER][1:], features, world, splits["train"], refits, seed)
+    refit_rows: list[np.ndarray] = []
     val_hits = np.zeros((len(hooks), len(LINEAR_LABELS), len(ALPHAS)))
     test_rows: list[dict[str, np.ndarray]] = []
 
@@ -256,8 +277,12 @@ def run(
             counts.add(batch)
             for layer in layers:
                 layer.train(acts[layer.hook], batch, steps_per_batch)
+            if refit:
+                refit.train(acts[DEFAULT_LAYER], batch)
         for layer in layers:
             layer.linear.fit()
+        if refit:
+            refit.fit()
         for batch, acts in activations("validation"):
             for h, layer in enumerate(layers):
                 val_hits[h] += layer.validate(acts[layer.hook], batch)
@@ -267,6 +292,9 @@ def run(
             layer.linear.alphas = {lb: ALPHAS[int(b)] for lb, b in zip(LINEAR_LABELS, best)}
         for batch, acts in activations("test"):
             per_layer = [layer.test(acts[layer.hook], batch) for layer in layers]
+            if refit:
+                alpha = layers[hooks.index(DEFAULT_LAYER)].linear.alphas["cheese_cell"]
+                refit_rows.append(refit.predict(acts[DEFAULT_LAYER], batch, alpha))
             test_rows.append(
                 {
                     "seed": batch.maze_seed,
@@ -327,4 +355,5 @@ def run(
         cheese_cell_prediction=test["cheese_pred"],
         cheese_row_prediction=test["cheese_row_pred"],
         cheese_column_prediction=test["cheese_column_pred"],
+        refit_predictions=np.concatenate(refit_rows, axis=1) if refit_rows else None,
     )

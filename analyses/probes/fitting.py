@@ -36,34 +36,19 @@ class LinearProbes:
 
     @classmethod
     def make(cls, hook: str, size: int, features: int, world: int, k: int, seed: int):
-        projector = None
-        if size > features:
-            projector = SparseRandomProjection(n_components=features, random_state=seed)
-            projector.fit(np.zeros((1, size), dtype=np.float32))
-        dim = min(size, features)
-        cells = world * world
-        every, with_cheese = (
-            StreamingRidge(dim, cells + 1 + k),
-            StreamingRidge(dim, cells + 2 * world),
-        )
-        return cls(hook, projector, every, with_cheese, cells, world)
+        dim, cells = min(size, features), world * world
+        every, with_cheese = StreamingRidge(dim, cells + 1 + k), cheese_ridge(dim, world)
+        return cls(hook, projection(size, features, seed), every, with_cheese, cells, world)
 
     def features(self, acts: torch.Tensor) -> np.ndarray:
-        flat = acts.detach().flatten(1).cpu().numpy()
-        if self.projector is None:
-            return flat.astype(np.float64)
-        return np.asarray(self.projector.transform(flat), dtype=np.float64)
+        return projected(self.projector, acts)
 
     def targets(self, batch: ProbeBatch, world: int) -> tuple[np.ndarray, np.ndarray]:
         mouse = batch.mouse[:, 0] * world + batch.mouse[:, 1]
         every = np.concatenate(
             [one_hot(mouse, self.cells), batch.present[:, None], batch.open], axis=1
         )
-        cheese = batch.cheese[batch.present]
-        cell = one_hot(cheese[:, 0] * world + cheese[:, 1], self.cells)
-        return every, np.concatenate(
-            [cell, one_hot(cheese[:, 0], world), one_hot(cheese[:, 1], world)], axis=1
-        )
+        return every, cheese_targets(batch, world)
 
     def update(self, z: np.ndarray, batch: ProbeBatch, world: int) -> None:
         every, cheese = self.targets(batch, world)
@@ -90,13 +75,10 @@ class LinearProbes:
         out = self.every.decision(z, alpha)
         cheese, row, column = np.full((3, len(z)), -1, dtype=np.int64)
         if batch.present.any():
-            scores = self.with_cheese.decision(
-                z[batch.present], relative["cheese_cell"] * self.with_cheese.scale
+            found = cheese_answers(
+                self.with_cheese, z[batch.present], relative["cheese_cell"], self.world
             )
-            w = self.world
-            cheese[batch.present] = scores[:, :c].argmax(1)
-            row[batch.present] = scores[:, c : c + w].argmax(1)
-            column[batch.present] = scores[:, c + w :].argmax(1)
+            cheese[batch.present], row[batch.present], column[batch.present] = found.T
         return {
             "cheese_cell": cheese,
             "cheese_row": row,
@@ -105,6 +87,93 @@ class LinearProbes:
             "cheese_present": out[:, c] > 0.5,
             "cell_open": out[:, c + 1 :] > 0.5,
         }
+
+
+def projection(size: int, features: int, seed: int) -> SparseRandomProjection | None:
+    """The sparse random projection from ``size`` values to ``features`` (None when the
+    layer has no more than ``features`` values: the probes see it whole)."""
+    if size <= features:
+        return None
+    projector = SparseRandomProjection(n_components=features, random_state=seed)
+    return projector.fit(np.zeros((1, size), dtype=np.float32))
+
+
+def projected(projector: SparseRandomProjection | None, acts: torch.Tensor) -> np.ndarray:
+    """``(n, features)`` float64: the activations ``(n, ...)`` flattened and projected."""
+    flat = acts.detach().flatten(1).cpu().numpy()
+    if projector is None:
+        return flat.astype(np.float64)
+    return np.asarray(projector.transform(flat), dtype=np.float64)
+
+
+def cheese_ridge(dim: int, world: int) -> StreamingRidge:
+    """The ridge of the observations showing the cheese: its cell (W² classes), then its
+    row and its column (W classes each)."""
+    return StreamingRidge(dim, world * world + 2 * world)
+
+
+def cheese_targets(batch: ProbeBatch, world: int) -> np.ndarray:
+    """``cheese_ridge``'s one-hot targets for the observations of ``batch`` showing it."""
+    cheese = batch.cheese[batch.present]
+    cell = one_hot(cheese[:, 0] * world + cheese[:, 1], world * world)
+    return np.concatenate([cell, one_hot(cheese[:, 0], world), one_hot(cheese[:, 1], world)], 1)
+
+
+def cheese_answers(ridge: StreamingRidge, z: np.ndarray, alpha: float, world: int) -> np.ndarray:
+    """``(n, 3)`` the cheese cell, row and column ``ridge`` answers for features ``z`` of
+    observations showing the cheese, at the relative penalty ``alpha``."""
+    scores = ridge.decision(z, alpha * ridge.scale)
+    c = world * world
+    parts = (scores[:, :c], scores[:, c : c + world], scores[:, c + world :])
+    return np.stack([p.argmax(1) for p in parts], axis=1)
+
+
+class Refits:
+    """A5's cheese probes fitted again ``count`` times, each on a bootstrap resample of the
+    training mazes (every maze weighted by a Poisson(1) draw: a maze drawn twice counts
+    twice) and through its own random projection, at the penalty the main probe chose.
+
+    Their accuracies on the same test mazes spread as a re-run's probe would for its other
+    training mazes and projection: the spread the test-maze bootstrap does not see (a
+    re-run of the committed full run differed from it by more than that bootstrap allowed).
+    """
+
+    def __init__(
+        self, shape: tuple[int, ...], features: int, world: int, train_seeds, count: int, seed: int
+    ):
+        self.world, self.train_seeds = world, np.asarray(train_seeds)
+        rng = np.random.default_rng([seed, 0xB007])
+        # (count, training mazes): how often each refit draws each maze.
+        self.weights = rng.poisson(1.0, (count, len(self.train_seeds))).astype(np.float64)
+        size, dim = math.prod(shape), min(math.prod(shape), features)
+        self.projectors = [
+            projection(size, features, int(s)) for s in rng.integers(0, 2**31 - 1, count)
+        ]
+        self.ridges = [cheese_ridge(dim, world) for _ in range(count)]
+
+    def train(self, acts: torch.Tensor, batch: ProbeBatch) -> None:
+        if not batch.present.any():
+            return
+        shown = acts[torch.from_numpy(batch.present)]
+        maze = np.searchsorted(self.train_seeds, batch.maze_seed[batch.present])
+        targets = cheese_targets(batch, self.world)
+        for projector, ridge, weights in zip(self.projectors, self.ridges, self.weights):
+            ridge.update(projected(projector, shown), targets, weights[maze])
+
+    def fit(self) -> None:
+        for ridge in self.ridges:
+            ridge.fit()
+
+    def predict(self, acts: torch.Tensor, batch: ProbeBatch, alpha: float) -> np.ndarray:
+        """``(count, n, 3)`` each refit's cheese cell, row and column (-1 where the cheese is
+        not shown) at the relative penalty ``alpha``."""
+        out = np.full((len(self.ridges), len(batch.present), 3), -1, dtype=np.int64)
+        if batch.present.any():
+            shown = acts[torch.from_numpy(batch.present)]
+            for r, (projector, ridge) in enumerate(zip(self.projectors, self.ridges)):
+                z = projected(projector, shown)
+                out[r, batch.present] = cheese_answers(ridge, z, alpha, self.world)
+        return out
 
 
 def flat_squares(cells: Int[np.ndarray, "n 2"], world: int, side: int) -> Int[np.ndarray, " n"]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from analyses.core.inputs import DEFAULT_LAYER
 from analyses.probes.labels import A5_THRESHOLD, B8_THRESHOLD
-from hooked_impala.stats import Estimate, bootstrap_over_mazes
+from hooked_impala.stats import Estimate, bootstrap_over_mazes, widened
 
 if TYPE_CHECKING:
     from analyses.probes.result import ProbesResult
@@ -43,27 +43,55 @@ def estimate_text(saved: dict | None) -> str:
 def a5(result: ProbesResult) -> dict | None:
     """The linear probes of the cheese's position at the first residual add of block 2: the
     exact cell (one class per world cell), and the row and the column decoded by probes of
-    their own (one class per world row, per column), right one by one and both together; each
-    with a maze-bootstrap interval."""
+    their own (one class per world row, per column), right one by one and both together;
+    each with a maze-bootstrap interval, widened by the spread of the refitted probes'
+    accuracies where the run refitted them (``refit_predictions``)."""
     if DEFAULT_LAYER not in result.hooks or "cheese_cell" not in result.labels:
         return None
     h = result.hooks.index(DEFAULT_LAYER)
     shown = result.test_cheese[:, 0] >= 0
     if not shown.any():
         return None
-    pred = result.cheese_cell_prediction[shown, h]
     true = result.test_cheese[shown]
     seeds = result.test_seed[shown]
-    exact = over_mazes(pred == true[:, 0] * result.world_size + true[:, 1], seeds)
+    cell = true[:, 0] * result.world_size + true[:, 1]
+
+    def right(cells, rows, columns) -> dict[str, np.ndarray]:
+        row, column = rows == true[:, 0], columns == true[:, 1]
+        return {"exact_cell": cells == cell, "row_and_column": row & column}
+
+    main = right(
+        result.cheese_cell_prediction[shown, h],
+        result.cheese_row_prediction[shown, h],
+        result.cheese_column_prediction[shown, h],
+    )
+    refits = result.refit_predictions
+    spread = (
+        None
+        if refits is None or len(refits) < 2
+        else [right(*r[shown].T) for r in refits]  # one dict per refit
+    )
+
+    def reading(key: str) -> dict | None:
+        found = bootstrap_over_mazes(main[key].astype(float), seeds)
+        if found is None:
+            return None
+        if spread is not None:
+            accuracies = [float(s[key].mean()) for s in spread]
+            found = widened(found, accuracies, f"{len(spread)} refitted probes", (0.0, 1.0))
+        return found.as_dict()
+
     row = result.cheese_row_prediction[shown, h] == true[:, 0]
     column = result.cheese_column_prediction[shown, h] == true[:, 1]
+    exact = reading("exact_cell")
     return {
         "layer": DEFAULT_LAYER,
         "exact_cell": exact,
-        "row_and_column": over_mazes(row & column, seeds),
+        "row_and_column": reading("row_and_column"),
         "row": over_mazes(row, seeds),
         "column": over_mazes(column, seeds),
         "observations": int(shown.sum()),
+        "refits": 0 if spread is None else len(spread),
         "above_70_percent": exact is not None and exact["value"] > A5_THRESHOLD,
     }
 

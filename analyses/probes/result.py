@@ -44,6 +44,8 @@ class ProbesResult(AnalysisResult):
             ``(n_test, H)`` the linear probe's class (-1 without cheese), for A5;
             cheese_row_prediction, cheese_column_prediction: ``(n_test, H)`` the row and the
             column probes' answers (-1 without cheese).
+        refit_predictions: ``(R, n_test, 3)`` A5's refitted probes' cheese cell, row and
+            column at ``DEFAULT_LAYER`` (-1 without cheese); None without refits.
     """
 
     hooks: list[str]
@@ -71,6 +73,7 @@ class ProbesResult(AnalysisResult):
     cheese_cell_prediction: np.ndarray
     cheese_row_prediction: np.ndarray
     cheese_column_prediction: np.ndarray
+    refit_predictions: np.ndarray | None = None
 
     # -- rates
 
@@ -235,6 +238,11 @@ class ProbesResult(AnalysisResult):
             "cheese_cell_prediction": self.cheese_cell_prediction,
             "cheese_row_prediction": self.cheese_row_prediction,
             "cheese_column_prediction": self.cheese_column_prediction,
+            **(
+                {}
+                if self.refit_predictions is None
+                else {"refit_predictions": self.refit_predictions}
+            ),
             **{f"{name}_seeds": s for name, s in self.split_seeds.items()},
         }
 
