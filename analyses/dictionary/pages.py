@@ -51,7 +51,9 @@ def latent_page(
     for i in order:
         alive = firing[i] > 0
         corr = correlations[i]
-        best = np.argsort(-np.abs(corr))[:3]
+        # Complementary features (wall/open) correlate equally and oppositely: rounded, their
+        # tie goes to the first feature in every run, not to whichever float noise favours.
+        best = np.argsort(-np.round(np.abs(corr), 6), kind="stable")[:3]
         labels = ", ".join(f"{FEATURES[f]} {corr[f]:+.2f}" for f in best)
         frames = " ".join(
             img_tag(overlaid(frame, m), f"maze {seed}, peak code {peak:.3g}")
