@@ -74,8 +74,8 @@ coarser than the cell. Also reported: answers within one square (Chebyshev).
 again ``refits`` times (:class:`~analyses.probes.fitting.Refits`), each on a bootstrap
 resample of the training mazes and through its own projection, at the main probe's penalty;
 their answers on the test mazes widen A5's intervals by what another training set and
-projection would change (:func:`analyses.probes.readings.a5`). Each refit holds another
-D×D sum (8 MB at D = 1024).
+projection would change (:func:`analyses.probes.readings.a5`). Each refit holds a D×D and
+a D×(W² + 2W) sum and a projection: about 10 MB at D = 1024, 0.4 GB for 40.
 
 **Memory bound.** Per layer: two D×D and D×(2W² + 26) float64 sums (D = ``features``;
 about 20 MB at D = 1024 in easy mode; after the fit, the eigenvectors take their place),
