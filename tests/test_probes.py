@@ -226,6 +226,8 @@ def test_command_line_run_on_the_s1_agent_saves_a_result(
         ({"without_cheese": 1.0}, ValueError, r"without_cheese must be in \[0, 1\)"),
         ({"features": 1}, ValueError, "features must be >= 2"),
         ({"test_fraction": 0.0}, ValueError, "test_fraction must be in"),
+        ({"refits": 1}, ValueError, "one refit has no spread"),
+        ({"refits": -1}, ValueError, "refits must be >= 0"),
     ],
 )
 def test_bad_arguments_are_named_before_work(options, error, says, as_in_production) -> None:

@@ -221,6 +221,8 @@ def run(
     conv_steps = checks.integer("conv_steps", conv_steps, minimum=1)
     batch_size = checks.integer("batch_size", batch_size, minimum=1)
     refits = checks.integer("refits", refits, minimum=0, maximum=1000)
+    if refits == 1:
+        raise ValueError("refits is 0 (none) or at least 2: one refit has no spread")
     seed = checks.integer("seed", seed, minimum=0, maximum=checks.MAX_SEED)
     backend = sweep
     splits = split_levels(inputs.seeds, test_fraction, seed)

@@ -58,7 +58,8 @@ def a5(result: ProbesResult) -> dict | None:
 
     def right(cells, rows, columns) -> dict[str, np.ndarray]:
         row, column = rows == true[:, 0], columns == true[:, 1]
-        return {"exact_cell": cells == cell, "row_and_column": row & column}
+        both = row & column
+        return {"exact_cell": cells == cell, "row_and_column": both, "row": row, "column": column}
 
     main = right(
         result.cheese_cell_prediction[shown, h],
@@ -66,32 +67,24 @@ def a5(result: ProbesResult) -> dict | None:
         result.cheese_column_prediction[shown, h],
     )
     refits = result.refit_predictions
-    spread = (
-        None
-        if refits is None or len(refits) < 2
-        else [right(*r[shown].T) for r in refits]  # one dict per refit
-    )
+    spread = [] if refits is None else [right(*r[shown].T) for r in refits]  # one per refit
 
     def reading(key: str) -> dict | None:
         found = bootstrap_over_mazes(main[key].astype(float), seeds)
         if found is None:
             return None
-        if spread is not None:
+        if spread and key in ("exact_cell", "row_and_column"):  # A5's two claims
             accuracies = [float(s[key].mean()) for s in spread]
             found = widened(found, accuracies, f"{len(spread)} refitted probes", (0.0, 1.0))
         return found.as_dict()
 
-    row = result.cheese_row_prediction[shown, h] == true[:, 0]
-    column = result.cheese_column_prediction[shown, h] == true[:, 1]
     exact = reading("exact_cell")
     return {
         "layer": DEFAULT_LAYER,
         "exact_cell": exact,
-        "row_and_column": reading("row_and_column"),
-        "row": over_mazes(row, seeds),
-        "column": over_mazes(column, seeds),
+        **{key: reading(key) for key in ("row_and_column", "row", "column")},
         "observations": int(shown.sum()),
-        "refits": 0 if spread is None else len(spread),
+        "refits": len(spread),
         "above_70_percent": exact is not None and exact["value"] > A5_THRESHOLD,
     }
 
