@@ -57,7 +57,7 @@ def test_claims_sharing_a_committed_number_count_once() -> None:
     ]
     rows = compare(SimpleNamespace(claims=parts), SimpleNamespace(claims=moved))
     assert [r.adjusted_p for r in rows] == [pytest.approx(0.00557, abs=1e-4)] * 4
-    assert "of the 1 distinct numbers, 1 differ" in agreement_line(rows)
+    assert "of the 1 distinct numbers, the runs differ on 1" in agreement_line(rows)
 
 
 def test_a_missing_or_truncated_result_is_named(tmp_path, capsys) -> None:

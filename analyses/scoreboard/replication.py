@@ -120,8 +120,8 @@ def agreement_line(rows: Sequence[Agreement]) -> str:
     same = sum(r.same_verdict for r in rows)
     return (
         f"{inside} of {len(measured)} measured claims inside the committed interval; of the "
-        f"{len(numbers)} distinct numbers, {nominal} differ between the runs at the 5% level "
-        f"before correction and {disagree} after Holm's correction for the {len(numbers)} "
+        f"{len(numbers)} distinct numbers, the runs differ on {nominal} at the 5% level "
+        f"before correction and on {disagree} after Holm's correction for the {len(numbers)} "
         f"comparisons; {same} of {len(rows)} verdicts the same"
     )
 
