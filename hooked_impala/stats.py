@@ -306,11 +306,11 @@ def widened(
     values = np.asarray(spread, dtype=np.float64)
     if values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all():
         raise ValueError(f"widened takes two or more finite values of the spread, got {values!r}")
-    extra = Z_95 * float(values.std(ddof=1))
+    sd = float(values.std(ddof=1))
     v = estimate.value
-    low = max(bounds[0], v - math.hypot(v - estimate.low, extra))
-    high = min(bounds[1], v + math.hypot(estimate.high - v, extra))
-    method = f"{estimate.method}; widened by {source} (their sd {values.std(ddof=1):.3g})"
+    low = max(bounds[0], v - math.hypot(v - estimate.low, Z_95 * sd))
+    high = min(bounds[1], v + math.hypot(estimate.high - v, Z_95 * sd))
+    method = f"{estimate.method}; widened by {source} (their sd {sd:.3g})"
     return replace(estimate, low=low, high=high, method=method)
 
 

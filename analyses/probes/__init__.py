@@ -292,11 +292,12 @@ def run(
             # The best validation accuracy; ties go to the larger penalty.
             best = len(ALPHAS) - 1 - np.argmax(val_hits[h, :, ::-1], axis=1)
             layer.linear.alphas = {lb: ALPHAS[int(b)] for lb, b in zip(LINEAR_LABELS, best)}
+        if refit:  # the refits answer at the penalty the main cheese probe chose
+            refit_alpha = layers[hooks.index(DEFAULT_LAYER)].linear.alphas["cheese_cell"]
         for batch, acts in activations("test"):
             per_layer = [layer.test(acts[layer.hook], batch) for layer in layers]
             if refit:
-                alpha = layers[hooks.index(DEFAULT_LAYER)].linear.alphas["cheese_cell"]
-                refit_rows.append(refit.predict(acts[DEFAULT_LAYER], batch, alpha))
+                refit_rows.append(refit.predict(acts[DEFAULT_LAYER], batch, refit_alpha))
             test_rows.append(
                 {
                     "seed": batch.maze_seed,

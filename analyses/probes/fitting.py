@@ -139,7 +139,13 @@ class Refits:
     """
 
     def __init__(
-        self, shape: tuple[int, ...], features: int, world: int, train_seeds, count: int, seed: int
+        self,
+        shape: tuple[int, ...],
+        features: int,
+        world: int,
+        train_seeds: Int[np.ndarray, " m"],
+        count: int,
+        seed: int,
     ):
         self.world, self.train_seeds = world, np.asarray(train_seeds)
         rng = np.random.default_rng([seed, 0xB007])
